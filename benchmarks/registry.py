@@ -1,0 +1,415 @@
+"""Catalog reads at scale: Floe's registry against MLflow's, on the same database kind.
+
+Each registry holds N models (default 10,000), each with one version and one alias. Timed:
+
+* list models: ``Registry.show_models()`` (all N) against
+  ``MlflowClient.search_registered_models``, paged 1,000 at a time (MLflow's cap) to the end;
+* alias resolution: ``Registry.get_model(name).version("champion")`` against
+  ``MlflowClient.get_model_version_by_alias(name, "champion")``, a different model each call;
+* latest version: ``.version("LAST")`` against MLflow's built-in ``latest`` alias.
+
+Goal: each Floe operation under 50 ms at 10,000 models and no slower than MLflow
+(floe/baseline <= 1). The script reports; it never asserts on timing.
+
+Both run on SQLite (a temporary file each) and on PostgreSQL (throwaway databases
+``floe_bench_<pid>`` and ``mlflow_bench_<pid>`` on the --pg-url server, dropped at the end;
+skipped with a note when no server answers). Set-up bulk-inserts rows with SQLAlchemy Core into
+each registry's own tables after each has created its schema, so no artifacts are written.
+
+MLflow lives only in benchmarks/.venv-mlflow, created on first use from
+benchmarks/requirements-mlflow.txt. This script re-runs itself there with --mlflow-worker,
+which prints its timings as JSON.
+
+Usage, from the repository root with Floe's venv:
+    .venv/bin/python benchmarks/registry.py             # 10,000 models
+    .venv/bin/python benchmarks/registry.py --quick     # 1,000 models, fewer repetitions
+    .venv/bin/python benchmarks/registry.py --profile   # also cProfile Floe's operations
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# This file is named registry.py: keep its folder off sys.path so `import registry` is Floe.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+MLFLOW_VENV = HERE / ".venv-mlflow"
+MLFLOW_REQUIREMENTS = HERE / "requirements-mlflow.txt"
+RESULT_MARKER = "BENCH_RESULT "
+GOAL_MS = 50.0
+ALIAS = "champion"
+BATCH_ROWS = 5_000
+MLFLOW_PAGE = 1_000  # SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD
+OPERATIONS = {
+    "show_models": "list all models",
+    "alias": f"resolve alias {ALIAS!r}",
+    "latest": "resolve latest version",
+}
+Timings = dict[str, float]
+
+
+# -- shared helpers (both interpreters) ---------------------------------------------------------
+
+
+def model_name(i: int) -> str:
+    return f"m_{i:05d}"
+
+
+def batches(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), BATCH_ROWS):
+        yield rows[start : start + BATCH_ROWS]
+
+
+def median_ms(fn: Callable[[str], object], args: Sequence[str], warmup: int) -> float:
+    """Median wall time of ``fn(arg)`` over ``args[warmup:]``, after calling it on the rest."""
+    for arg in args[:warmup]:
+        fn(arg)
+    samples = []
+    for arg in args[warmup:]:
+        gc.collect()
+        start = time.perf_counter()
+        fn(arg)
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def time_all(
+    show: Callable[[str], object],
+    alias: Callable[[str], object],
+    latest: Callable[[str], object],
+    job: dict[str, Any],
+) -> Timings:
+    names, warmup = job["names"], job["warmup"]
+    return {
+        "show_models": median_ms(show, [""] * (job["list_reps"] + 1), warmup=1),
+        "alias": median_ms(alias, names, warmup),
+        "latest": median_ms(latest, names, warmup),
+    }
+
+
+# -- MLflow (runs in benchmarks/.venv-mlflow) ----------------------------------------------------
+
+
+def run_mlflow_worker(job: dict[str, Any]) -> Timings:
+    import sqlalchemy as sa
+    from mlflow import MlflowClient
+    from mlflow.store.model_registry.dbmodels.models import (
+        SqlModelVersion,
+        SqlRegisteredModel,
+        SqlRegisteredModelAlias,
+    )
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.utils.workspace_utils import DEFAULT_WORKSPACE_NAME as WS
+
+    url, n = job["url"], job["models"]
+    started = time.perf_counter()
+    store = SqlAlchemyStore(url)  # creates and migrates MLflow's schema
+    now = int(time.time() * 1000)
+    names = [model_name(i) for i in range(n)]
+    tables: list[tuple[Any, list[dict[str, Any]]]] = [
+        (
+            SqlRegisteredModel.__table__,
+            [dict(workspace=WS, name=m, creation_time=now, last_updated_time=now) for m in names],
+        ),
+        (
+            SqlModelVersion.__table__,
+            [
+                dict(workspace=WS, name=m, version=1, creation_time=now, last_updated_time=now,
+                     user_id="bench", current_stage="None", source=f"file:///models/{m}/1",
+                     status="READY")
+                for m in names
+            ],
+        ),
+        (
+            SqlRegisteredModelAlias.__table__,
+            [dict(workspace=WS, name=m, alias=ALIAS, version=1) for m in names],
+        ),
+    ]
+    with store.engine.begin() as conn:
+        for table, rows in tables:
+            for chunk in batches(rows):
+                conn.execute(sa.insert(table), chunk)
+    store.engine.dispose()
+    populate_s = time.perf_counter() - started
+
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+
+    def show(_: str) -> object:
+        found, token = [], None
+        while True:
+            page = client.search_registered_models(max_results=MLFLOW_PAGE, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+        if len(found) != n:
+            raise RuntimeError(f"MLflow listed {len(found)} models, expected {n}")
+        return found
+
+    def alias(name: str) -> object:
+        mv = client.get_model_version_by_alias(name, ALIAS)
+        if str(mv.version) != "1":
+            raise RuntimeError(f"MLflow resolved {name}@{ALIAS} to version {mv.version}")
+        return mv
+
+    def latest(name: str) -> object:
+        return client.get_model_version_by_alias(name, "latest")
+
+    return {**time_all(show, alias, latest, job), "populate_s": populate_s}
+
+
+def ensure_mlflow_venv() -> Path:
+    """benchmarks/.venv-mlflow's python, (re)installed when the requirements file changed."""
+    python = MLFLOW_VENV / "bin" / "python"
+    stamp = MLFLOW_VENV / ".installed"
+    wanted = MLFLOW_REQUIREMENTS.read_text()
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+    print(f"installing MLflow into {MLFLOW_VENV.relative_to(ROOT)} (once) ...", flush=True)
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-r", str(MLFLOW_REQUIREMENTS)],
+        check=True,
+    )
+    stamp.write_text(wanted)
+    return python
+
+
+def time_mlflow(python: Path, job: dict[str, Any]) -> Timings:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    proc = subprocess.run(
+        [str(python), str(Path(__file__).resolve()), "--mlflow-worker", json.dumps(job)],
+        capture_output=True, text=True, env=env, cwd=tempfile.gettempdir(),
+    )
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            return json.loads(line[len(RESULT_MARKER) :])  # type: ignore[no-any-return]
+    raise RuntimeError(f"the MLflow worker failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+# -- Floe (runs in Floe's venv) ------------------------------------------------------------------
+
+
+def populate_floe(url: str, n: int) -> float:
+    import sqlalchemy as sa
+
+    from registry.catalog.store import CatalogStore, new_id, utcnow
+    from registry.catalog.tables import AliasRow, ModelRow, VersionRow
+    from registry.identifiers import parse_identifier
+
+    started = time.perf_counter()
+    store = CatalogStore(url)  # migrates Floe's schema
+    ns = store.ensure_namespace("ML", "REGISTRY")
+    now, alias = utcnow(), parse_identifier(ALIAS, "alias")
+    models, versions, aliases = [], [], []
+    for i in range(n):
+        model_id, version_id = new_id(), new_id()
+        models.append(dict(id=model_id, namespace_id=ns.id, name=parse_identifier(model_name(i)),
+                           comment=None, owner="bench", created_on=now,
+                           default_version_id=version_id))
+        versions.append(dict(id=version_id, model_id=model_id, name="V1", comment=None,
+                             created_on=now, created_by="bench", framework="sklearn",
+                             task="UNKNOWN", manifest_sha256="0" * 64, size_bytes=0,
+                             user_data={}))
+        aliases.append(dict(model_id=model_id, name=alias, version_id=version_id))
+    with store.engine.begin() as conn:
+        for table, rows in ((ModelRow, models), (VersionRow, versions), (AliasRow, aliases)):
+            for chunk in batches(rows):
+                conn.execute(sa.insert(table.__table__), chunk)  # type: ignore[attr-defined]
+    store.dispose()
+    return time.perf_counter() - started
+
+
+def time_floe(url: str, job: dict[str, Any], profile: bool) -> Timings:
+    from registry import Registry
+
+    populate_s = populate_floe(url, job["models"])
+    with tempfile.TemporaryDirectory(prefix="floe-bench-artifacts-") as artifacts:
+        reg = Registry(database_name="ML", schema_name="REGISTRY", catalog_url=url,
+                       artifact_root=artifacts)
+
+        def show(_: str) -> object:
+            df = reg.show_models()
+            if len(df) != job["models"]:
+                raise RuntimeError(f"Floe listed {len(df)} models, expected {job['models']}")
+            return df
+
+        def alias(name: str) -> object:
+            mv = reg.get_model(name).version(ALIAS)
+            if mv.version_name != "V1":
+                raise RuntimeError(f"Floe resolved {name}/{ALIAS} to {mv.version_name}")
+            return mv
+
+        def latest(name: str) -> object:
+            return reg.get_model(name).version("LAST")
+
+        timings = time_all(show, alias, latest, job)
+        if profile:
+            profile_floe(url, {"show_models": show, "alias": alias, "latest": latest}, job)
+    return {**timings, "populate_s": populate_s}
+
+
+def profile_floe(label: str, ops: dict[str, Callable[[str], object]], job: dict[str, Any]) -> None:
+    for op, fn in ops.items():
+        names = [""] * 3 if op == "show_models" else job["names"]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for name in names:
+            fn(name)
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        print(f"\n== cProfile: Floe {OPERATIONS[op]}, {len(names)} calls ({label}) ==")
+        print(out.getvalue())
+
+
+# -- PostgreSQL throwaway databases --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pg_databases(admin_url: str) -> Iterator[tuple[str, str] | None]:
+    """Yield (floe_url, mlflow_url) of two fresh databases, or None with a note when no server."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url)
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        print(f"PostgreSQL at {admin.render_as_string()} is not reachable ({exc}); SQLite only")
+        yield None
+        return
+    names = (f"floe_bench_{os.getpid()}", f"mlflow_bench_{os.getpid()}")
+    try:
+        for db in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}"')
+            conn.execute(f'CREATE DATABASE "{db}"')
+        yield (
+            admin.set(drivername="postgresql+psycopg", database=names[0]).render_as_string(False),
+            admin.set(drivername="postgresql+psycopg2", database=names[1]).render_as_string(False),
+        )
+    finally:
+        for db in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        conn.close()
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def print_report(results: list[tuple[str, Timings, Timings | None]], n: int) -> None:
+    header = ["backend", "operation", "floe ms", "mlflow ms", "floe/baseline",
+              f"< {GOAL_MS:.0f} ms", "<= mlflow"]
+    rows, misses = [], []
+    for backend, floe, mlflow in results:
+        for op, label in OPERATIONS.items():
+            base = mlflow[op] if mlflow else None
+            ratio = floe[op] / base if base else None
+            under, faster = floe[op] < GOAL_MS, ratio is not None and ratio <= 1.0
+            misses += [] if under else [f"{backend} {label}: {floe[op]:.1f} ms >= {GOAL_MS:.0f} ms"]
+            if ratio is not None and not faster:
+                misses.append(f"{backend} {label}: {ratio:.2f}x MLflow")
+            rows.append([backend, label, f"{floe[op]:.2f}", "-" if base is None else f"{base:.2f}",
+                         "-" if ratio is None else f"{ratio:.2f}", "yes" if under else "NO",
+                         "-" if ratio is None else ("yes" if faster else "NO")])
+    title = f"Catalog reads at {n:,} models (median ms)"
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        print(f"\n{title}")
+        for r in [header, *rows]:
+            print("  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                            for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    else:
+        table = Table(title=title)
+        for i, h in enumerate(header):
+            table.add_column(h, justify="left" if i < 2 else "right")
+        for r in rows:
+            table.add_row(*r)
+        Console().print(table)
+    for backend, floe, mlflow in results:
+        base = f", MLflow {mlflow['populate_s']:.1f} s" if mlflow else ""
+        print(f"set-up on {backend}: Floe {floe['populate_s']:.1f} s{base}")
+    print("goal (each Floe operation < 50 ms and <= MLflow): "
+          + ("met" if not misses else "NOT met: " + "; ".join(misses)))
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--models", type=int, help="models in each registry (default 10000)")
+    p.add_argument("--quick", action="store_true", help="1,000 models and fewer repetitions")
+    p.add_argument("--backends", default="sqlite,postgresql", help="comma-separated subset")
+    p.add_argument("--pg-url", default=os.environ.get(
+        "FLOE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server URL whose user may create databases")
+    p.add_argument("--no-mlflow", action="store_true", help="time Floe only")
+    p.add_argument("--profile", action="store_true", help="print cProfile of Floe's operations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mlflow-worker", metavar="JOB_JSON", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.mlflow_worker:
+        print(RESULT_MARKER + json.dumps(run_mlflow_worker(json.loads(args.mlflow_worker))))
+        return 0
+    sys.path.insert(0, str(ROOT))
+    n = args.models or (1_000 if args.quick else 10_000)
+    alias_reps, warmup = (20, 3) if args.quick else (50, 5)
+    picked = random.Random(args.seed).sample(range(n), min(n, alias_reps + warmup))
+    job = {"models": n, "names": [model_name(i) for i in picked], "warmup": warmup,
+           "list_reps": 3 if args.quick else 7}
+    mlflow_python = None if args.no_mlflow else ensure_mlflow_venv()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    results: list[tuple[str, Timings, Timings | None]] = []
+    with tempfile.TemporaryDirectory(prefix="floe-bench-") as tmp:
+        if "sqlite" in backends:
+            print(f"SQLite: {n:,} models each ...", flush=True)
+            floe = time_floe(f"sqlite:///{tmp}/floe.db", job, args.profile)
+            mlflow = time_mlflow(mlflow_python, {**job, "url": f"sqlite:///{tmp}/mlflow.db"}) \
+                if mlflow_python else None
+            results.append(("sqlite", floe, mlflow))
+        if "postgresql" in backends:
+            with pg_databases(args.pg_url) as urls:
+                if urls is not None:
+                    print(f"PostgreSQL: {n:,} models each ...", flush=True)
+                    floe = time_floe(urls[0], job, args.profile)
+                    mlflow = time_mlflow(mlflow_python, {**job, "url": urls[1]}) \
+                        if mlflow_python else None
+                    results.append(("postgresql", floe, mlflow))
+    if not results:
+        print("nothing was timed; pick --backends sqlite and/or postgresql", file=sys.stderr)
+        return 1
+    print_report(results, n)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

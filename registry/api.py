@@ -1,0 +1,307 @@
+"""``Registry``: open a namespace (``DATABASE.SCHEMA``) of the catalog and manage its models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import types
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from registry import config
+from registry._context import Context, to_json_value
+from registry.artifacts import MANIFEST, ArtifactStore, digest_file
+from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, new_id
+from registry.catalog.tables import FunctionRow, VersionRow
+from registry.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound
+from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
+from registry.model import Model
+from registry.model_version import ModelVersion
+from registry.publish import stage_version
+from registry.signatures import ModelSignature
+from registry.tasks import Task
+from registry.urls import parse_artifact_url
+
+__all__ = ["Registry"]
+
+log = logging.getLogger(__name__)
+
+SHOW_MODELS_COLUMNS = [
+    "created_on", "name", "database_name", "schema_name", "owner", "comment", "versions",
+    "default_version_name", "aliases",
+]
+_stores: dict[str, CatalogStore] = {}
+
+
+def _store_for(url: str) -> CatalogStore:
+    """One store (engine and pool) per catalog URL per process."""
+    store = _stores.get(url)
+    if store is None:
+        store = _stores[url] = CatalogStore(url)
+    return store
+
+
+class Registry:
+    """The models of one namespace. Opening a namespace creates it when absent."""
+
+    def __init__(
+        self,
+        database_name: str | None = None,
+        schema_name: str | None = None,
+        *,
+        catalog_url: str | None = None,
+        artifact_root: str | None = None,
+    ) -> None:
+        database = parse_identifier(database_name or config.default_database(), "database")
+        schema = parse_identifier(schema_name or config.default_schema(), "schema")
+        self.catalog_url = catalog_url or config.default_catalog_url()
+        self.artifact_root = artifact_root or config.default_artifact_root()
+        store = _store_for(self.catalog_url)
+        self._ctx = Context(
+            store=store,
+            artifacts=ArtifactStore(self.artifact_root),
+            namespace=store.ensure_namespace(database, schema),
+            cache_dir=config.floe_home() / "cache",
+        )
+
+    def __repr__(self) -> str:
+        return f"Registry({self._ctx.namespace_label})"
+
+    @property
+    def database_name(self) -> str:
+        return format_identifier(self._ctx.namespace.database_name)
+
+    @property
+    def schema_name(self) -> str:
+        return format_identifier(self._ctx.namespace.schema_name)
+
+    # -- logging ------------------------------------------------------------------------------
+
+    def log_model(
+        self,
+        model: object,
+        *,
+        model_name: str,
+        version_name: str | None = None,
+        comment: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        conda_dependencies: Sequence[str] | None = None,
+        pip_requirements: Sequence[str] | None = None,
+        python_version: str | None = None,
+        code_paths: Sequence[str | Path] | None = None,
+        ext_modules: Sequence[types.ModuleType] | None = None,
+        sample_input_data: Any | None = None,
+        signatures: Mapping[str, ModelSignature] | None = None,
+        task: Task | str | None = None,
+        options: Mapping[str, Any] | None = None,
+        user_files: Mapping[str, Sequence[str | Path]] | None = None,
+    ) -> ModelVersion:
+        """Save ``model`` as a new, immutable version; the first version creates the model."""
+        name = parse_identifier(model_name, "model")
+        version = parse_identifier(version_name, "version") if version_name is not None else None
+        if version in SYSTEM_ALIASES:
+            raise InvalidInput(f"{version} is a system alias; choose another version_name")
+        if comment is not None and not isinstance(comment, str):
+            raise InvalidInput(f"a comment is a string, not {type(comment).__name__}")
+        clean_metrics = {
+            str(k): to_json_value(v, what=f"metric {k!r}") for k, v in (metrics or {}).items()
+        }
+        if version is not None:
+            self._refuse_taken_version(name, version)
+        version_id = new_id()
+        staged = stage_version(
+            model,
+            version_id=version_id,
+            sample_input_data=sample_input_data,
+            signatures=signatures,
+            task=task,
+            options=options,
+            code_paths=code_paths,
+            ext_modules=ext_modules,
+            conda_dependencies=conda_dependencies,
+            pip_requirements=pip_requirements,
+            python_version=python_version,
+            user_files=user_files,
+        )
+        ns_id = self._ctx.namespace.id
+        assert ns_id is not None
+        try:
+            manifest_sha = staged.publish(self._ctx.artifacts, version_id)
+            try:
+                model_row, _ = self._ctx.store.add_version(
+                    namespace_id=ns_id,
+                    model_name=name,
+                    version=VersionRow(
+                        id=version_id, model_id="", name="", comment=comment,
+                        created_on=datetime.now(UTC), created_by=config.current_user(),
+                        framework=staged.handler.framework, task=staged.task.value,
+                        manifest_sha256=manifest_sha, size_bytes=staged.size_bytes,
+                        user_data={"framework": staged.handler.framework,
+                                   "model_class": staged.manifest["model"].get("class")},
+                    ),
+                    version_name=version,
+                    metrics=clean_metrics,
+                    functions=[
+                        FunctionRow(
+                            version_id=version_id, name=f.name, target_method=f.target_method,
+                            is_partitioned=f.is_partitioned,
+                            signature=f.signature.to_dict() if f.signature else None,
+                        )
+                        for f in staged.functions
+                    ],
+                    owner=config.current_user(),
+                    model_comment=comment,
+                )
+            except BaseException:
+                self._ctx.artifacts.delete_version(version_id)
+                raise
+        finally:
+            staged.cleanup()
+        return ModelVersion(self._ctx, model_row.id, version_id)
+
+    def _refuse_taken_version(self, model: str, version: str) -> None:
+        """Fail fast, before saving anything; the catalog re-checks atomically at commit."""
+        try:
+            existing = self.get_model(format_identifier(model))
+        except NotFound:
+            return
+        try:
+            existing.version(format_identifier(version))
+        except NotFound:
+            return
+        raise AlreadyExists(
+            f"{existing.fully_qualified_name} already has a version or alias "
+            f"{format_identifier(version)}; versions are immutable: pick another version_name, "
+            "or omit it for a generated one"
+        )
+
+    # -- models -------------------------------------------------------------------------------
+
+    def get_model(self, model_name: str) -> Model:
+        return Model(self._ctx, self._ctx.find_model(model_name).id)
+
+    def models(self) -> list[Model]:
+        ns_id = self._ctx.namespace.id
+        assert ns_id is not None
+        return [Model(self._ctx, row.id) for row in self._ctx.store.list_models(ns_id)]
+
+    def show_models(self) -> pd.DataFrame:
+        """One row per model: created_on, name, database_name, schema_name, owner, comment,
+        versions (JSON array), default_version_name, aliases (JSON object alias→version)."""
+        ns_id = self._ctx.namespace.id
+        assert ns_id is not None
+        rows = self._ctx.store.model_summaries(ns_id)
+        database, schema = self.database_name, self.schema_name
+        records = [
+            (
+                r["created_on"],
+                format_identifier(r["name"]),
+                database,
+                schema,
+                r["owner"],
+                r["comment"],
+                json.dumps([format_identifier(v) for v in r["versions"]]),
+                format_identifier(r["default_version_name"]) if r["default_version_name"] else None,
+                json.dumps({format_identifier(a): format_identifier(v) for a, v in r["aliases"]}),
+            )
+            for r in rows
+        ]
+        return pd.DataFrame.from_records(records, columns=SHOW_MODELS_COLUMNS)
+
+    def delete_model(self, model_name: str) -> None:
+        """Delete a model, all its versions and their artifacts."""
+        row = self._ctx.find_model(model_name)
+        for version_id in self._ctx.store.delete_model(row.id):
+            self._ctx.artifacts.delete_version(version_id)
+
+    # -- artifacts ----------------------------------------------------------------------------
+
+    def _version_for_url(self, url: str) -> tuple[ModelVersion, str]:
+        parsed = parse_artifact_url(url)
+        qualified = parse_qualified_name(parsed.model, "model")
+        registry = self
+        if qualified.schema is not None:
+            registry = Registry(
+                format_identifier(qualified.database or self._ctx.namespace.database_name),
+                format_identifier(qualified.schema),
+                catalog_url=self.catalog_url,
+                artifact_root=self.artifact_root,
+            )
+        mv = registry.get_model(format_identifier(qualified.name)).version(parsed.version)
+        return mv, parsed.path
+
+    def list_artifacts(self, url: str) -> pd.DataFrame:
+        """Files of a version (or of a folder or file in it): name, size, md5, sha256,
+        last_modified."""
+        mv, path = self._version_for_url(url)
+        row = self._ctx.store.get_version(mv.id)
+        manifest = self._ctx.artifacts.read_manifest(row.id, row.manifest_sha256)
+        infos = self._ctx.artifacts.file_infos(row.id)
+        prefix = f"versions/{format_identifier(row.name)}/"
+        records = []
+        for rel in sorted(infos):
+            if path and rel != path and not rel.startswith(path + "/"):
+                continue
+            info = infos[rel]
+            recorded = manifest["files"].get(rel)
+            if recorded is None and rel != MANIFEST:
+                continue  # not part of the version (left by hand); never listed or served
+            if recorded is None:
+                recorded = {"md5": None, "sha256": row.manifest_sha256}
+            records.append(
+                {
+                    "name": prefix + rel,
+                    "size": info.size,
+                    "md5": recorded["md5"],
+                    "sha256": recorded["sha256"],
+                    "last_modified": info.mtime,
+                }
+            )
+        if path and not records:
+            raise NotFound(f"{url} names no file or folder of {mv}; list them: floe artifacts list")
+        return pd.DataFrame.from_records(
+            records, columns=["name", "size", "md5", "sha256", "last_modified"]
+        )
+
+    def get_artifact(self, url: str, local_dir: str | Path) -> list[Path]:
+        """Download a file or a folder of a version into ``local_dir``; return the files."""
+        mv, path = self._version_for_url(url)
+        row = self._ctx.store.get_version(mv.id)
+        manifest = self._ctx.artifacts.read_manifest(row.id, row.manifest_sha256)
+        files = dict(manifest["files"])
+        files[MANIFEST] = {"sha256": row.manifest_sha256}
+        wanted = [r for r in sorted(files) if not path or r == path or r.startswith(path + "/")]
+        if not wanted:
+            raise NotFound(f"{url} names no file or folder of {mv}; list them: floe artifacts list")
+        base = path.rsplit("/", 1)[0] if path in files else path
+        dest_root = Path(local_dir).expanduser()
+        out = []
+        for rel in wanted:
+            dest = dest_root / (rel[len(base) + 1 :] if base else rel)
+            self._ctx.artifacts.download_file(row.id, rel, dest)
+            if digest_file(dest).sha256 != files[rel]["sha256"]:
+                dest.unlink()
+                raise IntegrityError(
+                    f"{rel} of {mv} does not match its manifest; it was not kept: restore the "
+                    "artifact root from a backup or delete the version"
+                )
+            out.append(dest)
+        return out
+
+    def gc(self, *, grace_period_s: float = 3600.0) -> list[str]:
+        """Remove stored versions that no catalog row references (left by failed or killed
+        log_model calls), once older than ``grace_period_s``; return their ids."""
+        live = self._ctx.store.all_version_ids()
+        cutoff = time.time() - grace_period_s
+        removed = []
+        for version_id, mtime in self._ctx.artifacts.stored_versions():
+            if version_id in live or mtime > cutoff or not version_id.isalnum():
+                continue
+            self._ctx.artifacts.delete_version(version_id)
+            removed.append(version_id)
+        return removed

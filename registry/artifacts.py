@@ -1,0 +1,265 @@
+"""Immutable, hash-verified version artifacts under one root, through ``pyarrow.fs``.
+
+A local path and an object-store URI (``s3://bucket/prefix?endpoint_override=...``) work the
+same way. Each version's files live under ``<root>/versions/<version id>/``: the id never
+changes, so renames and moves touch only the catalog. A version is written completely, with
+``MANIFEST.yml`` last, *before* its catalog row commits; until then it is invisible, and if
+the writer dies in between, ``floe gc`` removes what it left.
+
+Nothing is deserialised before its bytes match the sha256 recorded in the manifest, and the
+manifest's own sha256 is recorded in the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pyarrow.fs as pafs
+import yaml
+
+from registry.errors import IntegrityError, InvalidInput, NotFound
+
+__all__ = [
+    "MANIFEST",
+    "ArtifactStore",
+    "FileDigest",
+    "digest_file",
+    "hash_tree",
+    "safe_relpath",
+]
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "MANIFEST.yml"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    size: int
+    sha256: str
+    md5: str
+
+
+def digest_file(path: Path) -> FileDigest:
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return FileDigest(size, sha.hexdigest(), md5.hexdigest())
+
+
+def hash_tree(root: Path) -> dict[str, FileDigest]:
+    """Digest every regular file under ``root`` by POSIX relative path; refuse symlinks."""
+    out: dict[str, FileDigest] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            full = Path(dirpath) / name
+            if full.is_symlink():
+                raise InvalidInput(
+                    f"{full} is a symbolic link; model artifacts must be regular files, copy it"
+                )
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            out[full.relative_to(root).as_posix()] = digest_file(full)
+    return out
+
+
+def safe_relpath(path: str, *, what: str = "artifact path") -> str:
+    """Normalise a path inside a version; refuse anything that could leave it."""
+    if "\\" in path or "\x00" in path:
+        raise InvalidInput(f"{what} {path!r} holds a backslash or NUL; use '/'-separated names")
+    if path.startswith("/"):
+        raise InvalidInput(f"{what} {path!r} is absolute; give a path relative to the version")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise InvalidInput(f"{what} {path!r} leaves its version ('..'); remove the '..' parts")
+    return "/".join(parts)
+
+
+class ArtifactStore:
+    """The artifact root: a local directory or an object-store URI."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        try:
+            if "://" in root:
+                self.fs, base = pafs.FileSystem.from_uri(root)
+            else:
+                self.fs, base = pafs.LocalFileSystem(), str(Path(root).expanduser().resolve())
+        except (ValueError, OSError) as exc:
+            raise InvalidInput(
+                f"cannot open artifact root {root!r}: {exc}; give a local path or a URI such as "
+                "s3://bucket/prefix (FLOE_ARTIFACT_ROOT)"
+            ) from exc
+        self.base = base.rstrip("/")
+        self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+        if self.is_local:
+            Path(self.base, "versions").mkdir(parents=True, exist_ok=True)
+
+    def version_dir(self, version_id: str) -> str:
+        if not version_id.isalnum():
+            raise InvalidInput(f"invalid version id {version_id!r}")
+        return f"{self.base}/versions/{version_id}"
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def publish(self, version_id: str, staged: Path, manifest: Mapping[str, Any]) -> str:
+        """Copy a staged version to the root, manifest last; return the manifest's sha256."""
+        dest = self.version_dir(version_id)
+        manifest_bytes = yaml.safe_dump(dict(manifest), sort_keys=False).encode()
+        try:
+            self.fs.create_dir(dest, recursive=True)
+            for rel in manifest["files"]:
+                self._upload(staged / rel, f"{dest}/{rel}")
+            with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
+                out.write(manifest_bytes)
+        except BaseException:
+            self.delete_version(version_id)
+            raise
+        return hashlib.sha256(manifest_bytes).hexdigest()
+
+    def _upload(self, src: Path, dest: str) -> None:
+        parent = dest.rsplit("/", 1)[0]
+        self.fs.create_dir(parent, recursive=True)
+        with open(src, "rb") as handle, self.fs.open_output_stream(dest) as out:
+            while chunk := handle.read(_CHUNK):
+                out.write(chunk)
+
+    def delete_version(self, version_id: str) -> None:
+        dest = self.version_dir(version_id)
+        try:
+            self.fs.delete_dir(dest)
+        except (FileNotFoundError, OSError) as exc:
+            log.debug("nothing to delete at %s: %s", dest, exc)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read_manifest(self, version_id: str, expected_sha256: str) -> dict[str, Any]:
+        path = f"{self.version_dir(version_id)}/{MANIFEST}"
+        self._refuse_symlink(path)
+        try:
+            with self.fs.open_input_stream(path) as handle:
+                data = handle.read()
+        except FileNotFoundError as exc:
+            raise IntegrityError(
+                f"the manifest of version {version_id} is missing from {self.root}; the artifact "
+                "root was changed outside Floe: restore it from a backup or delete the version"
+            ) from exc
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected_sha256:
+            raise IntegrityError(
+                f"the manifest of version {version_id} was modified after logging (sha256 "
+                f"{actual[:12]}… != {expected_sha256[:12]}…); nothing was loaded: restore the "
+                "artifact root from a backup or delete the version"
+            )
+        doc = yaml.safe_load(data)
+        if not isinstance(doc, dict) or "files" not in doc:
+            raise IntegrityError(f"the manifest of version {version_id} is malformed")
+        return doc
+
+    def materialize(self, version_id: str, manifest: Mapping[str, Any], cache_dir: Path) -> Path:
+        """A local directory holding the version's files, every one checked against its hash."""
+        files: Mapping[str, Mapping[str, Any]] = manifest["files"]
+        if self.is_local:
+            local = Path(self.version_dir(version_id))
+        else:
+            local = cache_dir / version_id
+            if not local.exists():
+                self._download_all(version_id, files, local)
+        self.verify(local, files, version_id)
+        return local
+
+    def _download_all(
+        self, version_id: str, files: Mapping[str, Mapping[str, Any]], local: Path
+    ) -> None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{version_id}-", dir=local.parent))
+        try:
+            for rel in files:
+                self.download_file(version_id, safe_relpath(rel), tmp / rel)
+            os.replace(tmp, local)
+        except OSError:
+            if local.exists():  # another process won the race; its copy is checked below
+                return
+            raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def verify(self, local: Path, files: Mapping[str, Mapping[str, Any]], version_id: str) -> None:
+        bad = []
+        for rel, expected in files.items():
+            path = local / safe_relpath(rel)
+            if path.is_symlink() or not path.is_file():
+                bad.append(f"{rel} (missing)")
+                continue
+            if digest_file(path).sha256 != expected["sha256"]:
+                bad.append(f"{rel} (sha256 differs)")
+        if bad:
+            raise IntegrityError(
+                f"artifacts of version {version_id} do not match their manifest: "
+                f"{', '.join(bad)}; nothing was loaded: restore the artifact root from a backup "
+                "or delete the version"
+            )
+
+    def download_file(self, version_id: str, rel: str, dest: Path) -> None:
+        src = f"{self.version_dir(version_id)}/{rel}"
+        self._refuse_symlink(src)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self.fs.open_input_stream(src) as handle, open(dest, "wb") as out:
+                while chunk := handle.read(_CHUNK):
+                    out.write(chunk)
+        except FileNotFoundError as exc:
+            raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
+
+    def _refuse_symlink(self, path: str) -> None:
+        if not self.is_local:
+            return
+        base = Path(self.base)
+        current = Path(path)
+        while current != base and base in current.parents:
+            if current.is_symlink():
+                raise InvalidInput(
+                    f"{current} is a symbolic link; Floe never follows links out of a version"
+                )
+            current = current.parent
+
+    def file_infos(self, version_id: str) -> dict[str, pafs.FileInfo]:
+        """Every file stored for the version by relative path (links are refused)."""
+        root = self.version_dir(version_id)
+        infos = self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
+        out = {}
+        for info in infos:
+            if info.type != pafs.FileType.File:
+                continue
+            self._refuse_symlink(info.path)
+            out[info.path[len(root) + 1 :]] = info
+        return out
+
+    # -- garbage collection -------------------------------------------------------------------
+
+    def stored_versions(self) -> Iterator[tuple[str, float]]:
+        """(version id, newest modification time in seconds) for every stored version dir."""
+        root = f"{self.base}/versions"
+        infos = self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
+        newest: dict[str, float] = {}
+        for info in infos:
+            rel = PurePosixPath(info.path[len(root) + 1 :])
+            if not rel.parts:
+                continue
+            mtime = info.mtime.timestamp() if info.mtime is not None else time.time()
+            key = rel.parts[0]
+            newest[key] = max(newest.get(key, 0.0), mtime)
+        yield from newest.items()

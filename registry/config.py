@@ -1,0 +1,56 @@
+"""Where Floe keeps things, from arguments first, then ``FLOE_*`` variables, then defaults.
+
+* ``FLOE_HOME`` (default ``~/.floe``): the embedded default's home.
+* ``FLOE_CATALOG_URL`` (default ``sqlite:///$FLOE_HOME/catalog.db``): any SQLAlchemy URL.
+* ``FLOE_ARTIFACT_ROOT`` (default ``$FLOE_HOME/artifacts``): a local path or an object-store URI.
+* ``FLOE_DATABASE`` / ``FLOE_SCHEMA`` (defaults ``ML`` / ``REGISTRY``): the namespace opened.
+* ``FLOE_USER`` (default: the OS user): the owner recorded on what this process creates.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+__all__ = [
+    "current_user",
+    "default_artifact_root",
+    "default_catalog_url",
+    "default_database",
+    "default_schema",
+    "floe_home",
+]
+
+
+def floe_home() -> Path:
+    return Path(os.environ.get("FLOE_HOME") or Path.home() / ".floe").expanduser()
+
+
+def default_catalog_url() -> str:
+    url = os.environ.get("FLOE_CATALOG_URL")
+    if url:
+        return url
+    return f"sqlite:///{floe_home() / 'catalog.db'}"
+
+
+def default_artifact_root() -> str:
+    return os.environ.get("FLOE_ARTIFACT_ROOT") or str(floe_home() / "artifacts")
+
+
+def default_database() -> str:
+    return os.environ.get("FLOE_DATABASE") or "ML"
+
+
+def default_schema() -> str:
+    return os.environ.get("FLOE_SCHEMA") or "REGISTRY"
+
+
+def current_user() -> str:
+    user = os.environ.get("FLOE_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

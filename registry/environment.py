@@ -1,0 +1,143 @@
+"""A version's environment: what it was logged under, and whether the current one can load it.
+
+Recorded in the manifest and written as ``env/conda.yml`` and ``env/requirements.txt``.
+Loading under a different Python minor version, or a different major version of the model's
+framework, is refused with ``EnvironmentMismatch`` naming both; ``force=True`` loads anyway.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from registry.errors import EnvironmentMismatch, InvalidInput
+
+__all__ = [
+    "EnvironmentWarning",
+    "capture_environment",
+    "check_environment",
+    "conda_yaml",
+    "distribution_version",
+    "requirements_txt",
+]
+
+log = logging.getLogger(__name__)
+
+
+class EnvironmentWarning(UserWarning):
+    """Loading went ahead with ``force=True`` in an environment that differs from the logged one."""
+
+
+def distribution_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def capture_environment(
+    *,
+    distributions: Iterable[str],
+    conda_dependencies: Iterable[str] | None,
+    pip_requirements: Iterable[str] | None,
+    python_version: str | None,
+) -> dict[str, Any]:
+    """The manifest's ``env`` section for a model that needs ``distributions`` to load."""
+    current_python = platform.python_version()
+    python = python_version or current_python
+    if python_version is not None and python_version.count(".") not in (1, 2):
+        raise InvalidInput(f"python_version {python_version!r} must look like '3.11' or '3.11.7'")
+    frameworks: dict[str, str] = {}
+    for dist in distributions:
+        version = distribution_version(dist)
+        if version is not None:
+            frameworks[dist] = version
+    conda = _clean_list(conda_dependencies, "conda_dependencies")
+    pip = _clean_list(pip_requirements, "pip_requirements")
+    return {
+        "python": python,
+        "frameworks": frameworks,
+        "conda_dependencies": conda,
+        "pip_requirements": pip,
+        "conda": "env/conda.yml",
+        "requirements": "env/requirements.txt",
+    }
+
+
+def _clean_list(values: Iterable[str] | None, what: str) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        raise InvalidInput(f"{what} must be a list of package specs, not one string: [{values!r}]")
+    out = []
+    for value in values:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"{what} holds {value!r}; each entry must be a package spec string")
+        out.append(value.strip())
+    return out
+
+
+def _pinned(env: Mapping[str, Any]) -> list[str]:
+    pins = [f"{dist}=={ver}" for dist, ver in sorted(env["frameworks"].items())]
+    named = {p.split("==")[0].lower() for p in pins}
+    extra = [p for p in env["pip_requirements"] if _dist_name(p) not in named]
+    return pins + extra
+
+
+def _dist_name(spec: str) -> str:
+    for sep in ("==", ">=", "<=", "~=", "!=", ">", "<", "[", ";", " "):
+        spec = spec.split(sep)[0]
+    return spec.strip().lower()
+
+
+def requirements_txt(env: Mapping[str, Any]) -> str:
+    return "".join(f"{line}\n" for line in _pinned(env))
+
+
+def conda_yaml(env: Mapping[str, Any]) -> str:
+    python = ".".join(str(env["python"]).split(".")[:2])
+    deps: list[Any] = [f"python=={python}.*"]
+    deps += list(env["conda_dependencies"])
+    deps.append("pip")
+    deps.append({"pip": _pinned(env)})
+    doc = {"name": "floe-model", "channels": ["conda-forge"], "dependencies": deps}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def check_environment(env: Mapping[str, Any], *, force: bool, what: str) -> None:
+    """Refuse (or, with ``force``, warn about) a Python minor or framework major mismatch."""
+    problems = []
+    logged_py = ".".join(str(env.get("python", "")).split(".")[:2])
+    current_py = ".".join(platform.python_version().split(".")[:2])
+    if logged_py and logged_py != current_py:
+        problems.append(f"Python {logged_py} (logged) vs {current_py} (here)")
+    for dist, logged in sorted(dict(env.get("frameworks", {})).items()):
+        here = distribution_version(dist)
+        if here is None:
+            problems.append(f"{dist} {logged} (logged) vs not installed (here)")
+        elif _major(here) != _major(logged):
+            problems.append(f"{dist} {logged} (logged) vs {here} (here)")
+    if not problems:
+        return
+    summary = "; ".join(problems)
+    if not force:
+        raise EnvironmentMismatch(
+            f"{what} was logged in another environment: {summary}; recreate it from the "
+            "version's env/conda.yml or env/requirements.txt, or load anyway with "
+            "load(force=True)"
+        )
+    warnings.warn(
+        f"loading {what} with force=True although its environment differs: {summary}",
+        EnvironmentWarning,
+        stacklevel=3,
+    )
+
+
+def _major(version: str) -> str:
+    return version.split(".")[0]

@@ -1,0 +1,50 @@
+"""Model handlers, one module per framework, behind the ``Handler`` interface in ``base``.
+
+``handler_for(model)`` picks the handler for a model object by its type, without importing
+any framework the model does not come from; ``handler_named(framework)`` finds the one that
+saved a version. Adding a framework means adding a module and one line in ``_HANDLERS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from registry.errors import InvalidInput
+from registry.handlers.base import Handler
+
+__all__ = ["Handler", "handler_for", "handler_named"]
+
+# Checked in order: the first whose ``can_handle`` accepts the object wins (xgboost's sklearn
+# wrappers are sklearn estimators too, so xgboost comes first).
+_HANDLERS: tuple[tuple[str, str], ...] = (
+    ("xgboost", "registry.handlers.xgboost:XGBoostHandler"),
+    ("sklearn", "registry.handlers.sklearn:SklearnHandler"),
+)
+
+
+def _load(path: str) -> type[Handler]:
+    module, _, name = path.partition(":")
+    cls: type[Handler] = getattr(importlib.import_module(module), name)
+    return cls
+
+
+def handler_for(model: object) -> Handler:
+    for _, path in _HANDLERS:
+        cls = _load(path)
+        if cls.can_handle(model):
+            return cls()
+    supported = ", ".join(name for name, _ in _HANDLERS)
+    raise InvalidInput(
+        f"cannot log a {type(model).__module__}.{type(model).__qualname__}: no handler for it "
+        f"(supported: {supported}); wrap it in a CustomModel"
+    )
+
+
+def handler_named(framework: str) -> Handler:
+    for name, path in _HANDLERS:
+        if name == framework:
+            return _load(path)()
+    raise InvalidInput(
+        f"this version was saved by the {framework!r} handler, which this Floe does not have; "
+        "upgrade Floe"
+    )

@@ -1,0 +1,60 @@
+"""The interface every model handler implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from registry.tasks import Task
+
+__all__ = ["Handler", "model_type_name", "mro_modules"]
+
+
+def model_type_name(model: object) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def mro_modules(model: object) -> set[str]:
+    """The top-level packages of every class in the model's type hierarchy (no imports)."""
+    return {cls.__module__.split(".")[0] for cls in type(model).__mro__}
+
+
+class Handler(ABC):
+    """Saves, loads and calls one framework's models.
+
+    ``save`` writes under ``dest`` (a fresh local directory) and returns the manifest's
+    ``model`` section; ``load`` gets that section back with the same directory, every file of
+    which has already been checked against its sha256.
+    """
+
+    framework: ClassVar[str]
+    distributions: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    @abstractmethod
+    def can_handle(cls, model: object) -> bool: ...
+
+    @abstractmethod
+    def save(self, model: object, dest: Path) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object: ...
+
+    @abstractmethod
+    def target_methods(self, model: object) -> list[str]:
+        """The model's methods that become functions, default function first."""
+
+    @abstractmethod
+    def call(self, model: object, method: str, features: pd.DataFrame) -> np.ndarray:
+        """Run ``method`` on a batch whose columns are the signature's inputs, in order."""
+
+    def infer_task(self, model: object) -> Task:
+        return Task.UNKNOWN
+
+    def function_names(self, model: object) -> Sequence[str]:
+        return self.target_methods(model)

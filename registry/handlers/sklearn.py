@@ -1,0 +1,72 @@
+"""scikit-learn estimators and Pipelines, pickled with cloudpickle.
+
+The pickle is only ever unpickled after its sha256 matched the manifest (``artifacts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from registry.handlers.base import Handler, model_type_name, mro_modules
+from registry.tasks import Task
+
+__all__ = ["SklearnHandler"]
+
+_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
+
+
+class SklearnHandler(Handler):
+    framework: ClassVar[str] = "sklearn"
+    distributions: ClassVar[tuple[str, ...]] = ("scikit-learn", "cloudpickle", "numpy")
+
+    @classmethod
+    def can_handle(cls, model: object) -> bool:
+        return "sklearn" in mro_modules(model) and hasattr(model, "get_params")
+
+    def save(self, model: object, dest: Path) -> dict[str, Any]:
+        import cloudpickle
+
+        dest.mkdir(parents=True, exist_ok=True)
+        with open(dest / "model.pkl", "wb") as handle:
+            cloudpickle.dump(model, handle)
+        return {"path": "model/model.pkl", "format": "cloudpickle", "class": model_type_name(model)}
+
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+        import cloudpickle
+
+        with open(src / spec["path"], "rb") as handle:
+            return cloudpickle.load(handle)
+
+    def target_methods(self, model: object) -> list[str]:
+        out = []
+        for name in _METHODS:
+            try:
+                # Pipelines expose methods their last step lacks only through available_if,
+                # which raises AttributeError on access.
+                if callable(getattr(model, name, None)):
+                    out.append(name)
+            except AttributeError:
+                continue
+        return out
+
+    def call(self, model: object, method: str, features: pd.DataFrame) -> np.ndarray:
+        fitted_names = getattr(model, "feature_names_in_", None)
+        data: Any = features if fitted_names is not None else features.to_numpy()
+        return np.asarray(getattr(model, method)(data))
+
+    def infer_task(self, model: object) -> Task:
+        from sklearn.base import is_classifier, is_regressor
+
+        if is_classifier(model):
+            classes = getattr(model, "classes_", None)
+            if classes is not None and len(classes) == 2:
+                return Task.TABULAR_BINARY_CLASSIFICATION
+            return Task.TABULAR_MULTI_CLASSIFICATION
+        if is_regressor(model):
+            return Task.TABULAR_REGRESSION
+        return Task.UNKNOWN

@@ -1,0 +1,88 @@
+"""xgboost ``Booster`` and its sklearn wrappers, stored in xgboost's own UBJSON format.
+
+No pickle: loading rebuilds the object from an allow-listed class and ``load_model``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from registry.errors import IntegrityError
+from registry.handlers.base import Handler, model_type_name, mro_modules
+from registry.tasks import Task
+
+__all__ = ["XGBoostHandler"]
+
+_CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier",
+            "XGBRFRegressor")
+
+
+class XGBoostHandler(Handler):
+    framework: ClassVar[str] = "xgboost"
+    distributions: ClassVar[tuple[str, ...]] = ("xgboost", "numpy")
+
+    @classmethod
+    def can_handle(cls, model: object) -> bool:
+        return "xgboost" in mro_modules(model)
+
+    def save(self, model: object, dest: Path) -> dict[str, Any]:
+        import xgboost as xgb
+
+        dest.mkdir(parents=True, exist_ok=True)
+        cls = next(
+            (name for name in _CLASSES if isinstance(model, getattr(xgb, name))), None
+        )
+        if cls is None:
+            raise IntegrityError(f"cannot save {model_type_name(model)} in xgboost's format")
+        model.save_model(str(dest / "model.ubj"))  # type: ignore[attr-defined]
+        return {"path": "model/model.ubj", "format": "xgboost-ubj", "class": cls}
+
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+        import xgboost as xgb
+
+        cls = spec.get("class")
+        if cls not in _CLASSES:
+            raise IntegrityError(f"the manifest names an unknown xgboost class {cls!r}")
+        model = getattr(xgb, cls)()
+        model.load_model(str(src / spec["path"]))
+        return model
+
+    def target_methods(self, model: object) -> list[str]:
+        methods = ["predict"]
+        if hasattr(model, "predict_proba") and not _is_booster(model):
+            methods.append("predict_proba")
+        return methods
+
+    def call(self, model: object, method: str, features: pd.DataFrame) -> np.ndarray:
+        if _is_booster(model):
+            return np.asarray(model.inplace_predict(features.to_numpy()))  # type: ignore[attr-defined]
+        return np.asarray(getattr(model, method)(features))
+
+    def infer_task(self, model: object) -> Task:
+        if _is_booster(model):
+            import json
+
+            config = json.loads(model.save_config())  # type: ignore[attr-defined]
+            objective = config["learner"]["objective"]["name"]
+            num_class = int(config["learner"]["learner_model_param"].get("num_class", "0"))
+        else:
+            objective = str(model.get_params().get("objective") or "")  # type: ignore[attr-defined]
+            num_class = len(getattr(model, "classes_", []) or [])
+        if objective.startswith("rank:"):
+            return Task.TABULAR_RANKING
+        if objective.startswith(("binary:",)):
+            return Task.TABULAR_BINARY_CLASSIFICATION
+        if objective.startswith("multi:"):
+            return Task.TABULAR_MULTI_CLASSIFICATION if num_class != 2 else Task.TABULAR_BINARY_CLASSIFICATION
+        if objective.startswith(("reg:", "count:", "survival:")):
+            return Task.TABULAR_REGRESSION
+        return Task.UNKNOWN
+
+
+def _is_booster(model: object) -> bool:
+    return type(model).__name__ == "Booster"

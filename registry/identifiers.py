@@ -1,0 +1,163 @@
+"""Identifiers under Snowflake's rules, and fully qualified names.
+
+* An unquoted identifier starts with a letter or ``_`` and holds letters, digits, ``_`` and
+  ``$``. It is case-insensitive and stored upper-cased: ``my_model`` is ``MY_MODEL``.
+* A double-quoted identifier keeps its case and may hold any character but a control
+  character; a ``"`` inside it is written ``""``: ``"My Model"`` is ``My Model``.
+* At most 255 characters.
+
+``parse_identifier`` turns user text into the *resolved* name that the catalog stores;
+``format_identifier`` turns a resolved name back into text that parses to the same name
+(quoted only where it must be), which is what every property and listing shows.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from registry.errors import InvalidIdentifier
+
+__all__ = [
+    "QualifiedName",
+    "format_identifier",
+    "generate_version_name",
+    "parse_identifier",
+    "parse_qualified_name",
+]
+
+IdentifierKind = Literal["database", "schema", "model", "version", "alias", "tag", "metric"]
+
+_MAX_LENGTH = 255
+_UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+_UPPER_UNQUOTED = re.compile(r"[A-Z_][A-Z0-9_$]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _rules(kind: str) -> str:
+    return (
+        f"a {kind} name is an unquoted identifier (a letter or '_' followed by letters, digits, "
+        "'_' or '$'; case-insensitive, stored upper-cased) or a double-quoted one that keeps "
+        'its case, such as "My Model"'
+    )
+
+
+def parse_identifier(text: str, kind: IdentifierKind = "model") -> str:
+    """Resolve one identifier: upper-case an unquoted one, unquote a quoted one."""
+    if not isinstance(text, str):
+        raise InvalidIdentifier(f"{kind} name must be a string, not {type(text).__name__}")
+    name, rest = _scan(text, 0, kind)
+    if rest != len(text):
+        raise InvalidIdentifier(
+            f"invalid {kind} name {text!r}: unexpected {text[rest:]!r}; {_rules(kind)}"
+        )
+    return name
+
+
+def _scan(text: str, pos: int, kind: str) -> tuple[str, int]:
+    """Read one identifier starting at ``pos``; return it resolved and the position after it."""
+    if pos < len(text) and text[pos] == '"':
+        out: list[str] = []
+        i = pos + 1
+        while i < len(text):
+            ch = text[i]
+            if ch == '"':
+                if i + 1 < len(text) and text[i + 1] == '"':
+                    out.append('"')
+                    i += 2
+                    continue
+                name = "".join(out)
+                _check_resolved(name, text, kind)
+                return name, i + 1
+            out.append(ch)
+            i += 1
+        raise InvalidIdentifier(
+            f"invalid {kind} name {text!r}: the closing double quote is missing; {_rules(kind)}"
+        )
+    match = _UNQUOTED.match(text, pos)
+    if match is None:
+        shown = text if text else "an empty string"
+        raise InvalidIdentifier(f"invalid {kind} name {shown!r}; {_rules(kind)}")
+    name = match.group(0).upper()
+    _check_resolved(name, text, kind)
+    return name, match.end()
+
+
+def _check_resolved(name: str, text: str, kind: str) -> None:
+    if not name:
+        raise InvalidIdentifier(f'invalid {kind} name {text!r}: "" is empty; {_rules(kind)}')
+    if len(name) > _MAX_LENGTH:
+        raise InvalidIdentifier(
+            f"invalid {kind} name: {len(name)} characters, at most {_MAX_LENGTH} are allowed"
+        )
+    if _CONTROL.search(name):
+        raise InvalidIdentifier(f"invalid {kind} name {text!r}: control characters are not allowed")
+
+
+def format_identifier(name: str) -> str:
+    """The text form of a resolved name: bare when it is an upper-case unquoted identifier."""
+    if _UPPER_UNQUOTED.fullmatch(name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class QualifiedName:
+    """``DATABASE.SCHEMA.NAME`` with each part resolved; database and schema may be absent."""
+
+    name: str
+    database: str | None = None
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.database, self.schema, self.name) if p is not None]
+        return ".".join(format_identifier(p) for p in parts)
+
+
+def parse_qualified_name(text: str, kind: IdentifierKind = "model") -> QualifiedName:
+    """Parse ``NAME``, ``SCHEMA.NAME`` or ``DATABASE.SCHEMA.NAME``; quoted parts may hold dots."""
+    if not isinstance(text, str):
+        raise InvalidIdentifier(f"{kind} name must be a string, not {type(text).__name__}")
+    parts: list[str] = []
+    pos = 0
+    while True:
+        part, pos = _scan(text, pos, kind)
+        parts.append(part)
+        if pos == len(text):
+            break
+        if text[pos] != "." or len(parts) == 3:
+            raise InvalidIdentifier(
+                f"invalid {kind} name {text!r}: expected NAME, SCHEMA.NAME or "
+                f"DATABASE.SCHEMA.NAME; {_rules(kind)}"
+            )
+        pos += 1
+    if len(parts) == 1:
+        return QualifiedName(parts[0])
+    if len(parts) == 2:
+        return QualifiedName(parts[1], schema=parts[0])
+    return QualifiedName(parts[2], database=parts[0], schema=parts[1])
+
+
+_ADJECTIVES = (
+    "AGILE AMBER ARCTIC BOLD BRAVE BRIGHT BRISK CALM CLEVER COSMIC CRISP CURIOUS DARING "
+    "DEFT EAGER EARNEST FAIR FEARLESS FROSTY GENTLE GLAD GOLDEN GRAND HAPPY HARDY HONEST "
+    "JOLLY KEEN KIND LIVELY LUCID LUCKY MERRY MIGHTY MODEST NIMBLE NOBLE PATIENT PLUCKY "
+    "POLAR PROUD QUICK QUIET RAPID SERENE SHARP SILENT SILVER SLEEK SMART SOLAR STEADY "
+    "STURDY SUNNY SWIFT TIDY UPBEAT VIVID WARM WILD WISE WITTY ZESTY"
+).split()
+_ANIMALS = (
+    "ALBATROSS BADGER BEAVER BISON CARIBOU CHEETAH CONDOR CORMORANT COUGAR CRANE DINGO "
+    "DOLPHIN EAGLE EGRET ELK FALCON FERRET FINCH FOX GAZELLE GECKO HERON HUSKY IBEX IGUANA "
+    "JACKAL JAGUAR KESTREL KOALA LEMUR LYNX MARMOT MARTEN MOOSE NARWHAL NEWT OCELOT ORCA "
+    "OSPREY OTTER PANDA PANTHER PELICAN PENGUIN PUFFIN RAVEN SALMON SEAL SPARROW STOAT "
+    "TAPIR TERN TOUCAN WALRUS WEASEL WOLF WOMBAT YAK ZEBRA"
+).split()
+
+
+def generate_version_name() -> str:
+    """A human-readable version name such as ``BRAVE_OTTER_42`` (callers retry on a clash)."""
+    return (
+        f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_ANIMALS)}_{secrets.randbelow(1000)}"
+    )

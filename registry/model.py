@@ -1,0 +1,177 @@
+"""``Model``: a named model in a namespace, its tags, comment, versions and aliases."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+
+from registry._context import Context
+from registry.catalog.store import as_utc
+from registry.catalog.tables import ModelRow, VersionRow
+from registry.errors import InvalidInput, NotFound
+from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
+from registry.model_version import ModelVersion
+
+__all__ = ["Model"]
+
+log = logging.getLogger(__name__)
+
+SHOW_VERSIONS_COLUMNS = [
+    "created_on", "name", "aliases", "comment", "database_name", "schema_name", "model_name",
+    "is_default_version", "functions", "metadata", "user_data",
+]
+
+
+class Model:
+    """A reference to a model in the catalog. It follows the model across renames."""
+
+    def __init__(self, ctx: Context, model_id: str) -> None:
+        self._ctx = ctx
+        self._model_id = model_id
+
+    def __repr__(self) -> str:
+        return f"Model({self.fully_qualified_name})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Model) and other._model_id == self._model_id
+
+    def __hash__(self) -> int:
+        return hash(self._model_id)
+
+    def _row(self) -> ModelRow:
+        return self._ctx.model_row(self._model_id)
+
+    @property
+    def name(self) -> str:
+        return format_identifier(self._row().name)
+
+    @property
+    def fully_qualified_name(self) -> str:
+        return self._ctx.model_label(self._row())
+
+    @property
+    def comment(self) -> str | None:
+        return self._row().comment
+
+    @comment.setter
+    def comment(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"a comment is a string, not {type(value).__name__}")
+        self._ctx.store.set_model_comment(self._model_id, value)
+
+    description = comment
+
+    def rename(self, model_name: str) -> None:
+        """Rename the model; ``DB.SCHEMA.NAME`` moves it to another namespace (created if new)."""
+        target = parse_qualified_name(model_name, "model")
+        ns = self._ctx.namespace
+        if target.schema is not None:
+            current = self._ctx.store.namespace_of_id(self._row().namespace_id)
+            database = target.database or current.database_name
+            ns = self._ctx.store.ensure_namespace(database, target.schema)
+        else:
+            ns = self._ctx.store.namespace_of_id(self._row().namespace_id)
+        assert ns.id is not None
+        self._ctx.store.rename_model(self._model_id, ns.id, target.name)
+
+    # -- tags ---------------------------------------------------------------------------------
+
+    def set_tag(self, tag_name: str, tag_value: str) -> None:
+        if not isinstance(tag_value, str):
+            raise InvalidInput(
+                f"a tag value is a string, not {type(tag_value).__name__}; pass str(value)"
+            )
+        self._ctx.store.set_tag(self._model_id, parse_identifier(tag_name, "tag"), tag_value)
+
+    def get_tag(self, tag_name: str) -> str | None:
+        """The tag's value, or None when the model does not have it."""
+        return self._ctx.store.list_tags(self._model_id).get(parse_identifier(tag_name, "tag"))
+
+    def unset_tag(self, tag_name: str) -> None:
+        name = parse_identifier(tag_name, "tag")
+        if not self._ctx.store.unset_tag(self._model_id, name):
+            raise NotFound(f"{self.fully_qualified_name} has no tag {format_identifier(name)}")
+
+    def show_tags(self) -> dict[str, str]:
+        return {
+            format_identifier(k): v for k, v in self._ctx.store.list_tags(self._model_id).items()
+        }
+
+    # -- versions -----------------------------------------------------------------------------
+
+    def versions(self) -> list[ModelVersion]:
+        """Every version, oldest first."""
+        return [
+            ModelVersion(self._ctx, self._model_id, row.id)
+            for row in self._ctx.store.list_versions(self._model_id)
+        ]
+
+    def show_versions(self) -> pd.DataFrame:
+        row = self._row()
+        details = self._ctx.store.version_details(self._model_id)
+        ns = self._ctx.store.namespace_of_id(row.namespace_id)
+        records = []
+        for version, aliases, metrics, functions in details:
+            records.append(
+                {
+                    "created_on": as_utc(version.created_on),
+                    "name": format_identifier(version.name),
+                    "aliases": json.dumps([format_identifier(a) for a in aliases]),
+                    "comment": version.comment,
+                    "database_name": format_identifier(ns.database_name),
+                    "schema_name": format_identifier(ns.schema_name),
+                    "model_name": format_identifier(row.name),
+                    "is_default_version": version.id == row.default_version_id,
+                    "functions": json.dumps(functions),
+                    "metadata": json.dumps(
+                        {"metrics": metrics, "task": version.task, "framework": version.framework}
+                    ),
+                    "user_data": json.dumps(version.user_data),
+                }
+            )
+        return pd.DataFrame.from_records(records, columns=SHOW_VERSIONS_COLUMNS)
+
+    def version(self, version_or_alias: str) -> ModelVersion:
+        """A version by name, user alias, or system alias (DEFAULT, FIRST, LAST)."""
+        return ModelVersion(self._ctx, self._model_id, self._resolve(version_or_alias).id)
+
+    def _resolve(self, version_or_alias: str) -> VersionRow:
+        name = parse_identifier(version_or_alias, "version")
+        store = self._ctx.store
+        with store.read() as s:
+            model = s.get(ModelRow, self._model_id)
+            if model is None:
+                raise NotFound("the model no longer exists; list models: floe models list")
+            found = store.resolve_version(s, model, name)
+            if found is None:
+                label = store.model_label(s, model)
+                raise NotFound(
+                    f"{label} has no version or alias {format_identifier(name)}; list them: "
+                    f"floe versions list {label}"
+                )
+            return found
+
+    @property
+    def default(self) -> ModelVersion:
+        return self.version("DEFAULT")
+
+    @default.setter
+    def default(self, version: str | ModelVersion) -> None:
+        target = version if isinstance(version, ModelVersion) else self.version(version)
+        if target._model_id != self._model_id:
+            raise InvalidInput(f"{target} belongs to another model; pass a version of {self}")
+        self._ctx.store.set_default(self._model_id, target.id)
+
+    def first(self) -> ModelVersion:
+        return self.version("FIRST")
+
+    def last(self) -> ModelVersion:
+        return self.version("LAST")
+
+    def delete_version(self, version_or_alias: str) -> None:
+        """Delete a version and its artifacts; refused for the default while others exist."""
+        row = self._resolve(version_or_alias)
+        self._ctx.store.delete_version(self._model_id, row.id)
+        self._ctx.artifacts.delete_version(row.id)

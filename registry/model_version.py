@@ -1,0 +1,182 @@
+"""``ModelVersion``: one immutable version of a model, and its mutable metadata."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+
+from registry._context import Context, to_json_value
+from registry.catalog.tables import VersionRow
+from registry.errors import InvalidInput, NotFound
+from registry.identifiers import format_identifier, parse_identifier
+from registry.run import LoadedModel, ModelFunctionInfo, load_version, run_function
+from registry.signatures import ModelSignature
+
+__all__ = ["ExportMode", "ModelVersion"]
+
+log = logging.getLogger(__name__)
+Frame = TypeVar("Frame", pd.DataFrame, pa.Table)
+
+
+class ExportMode(StrEnum):
+    MODEL = "model"  # the model, its environment files and its manifest
+    FULL = "full"  # plus runnable entry code: everything needed to run it elsewhere
+
+
+class ModelVersion:
+    """A reference to a version in the catalog (not a copy of the model object)."""
+
+    def __init__(self, ctx: Context, model_id: str, version_id: str) -> None:
+        self._ctx = ctx
+        self._model_id = model_id
+        self._version_id = version_id
+
+    def __repr__(self) -> str:
+        return f"ModelVersion({self.fully_qualified_model_name}, {self.version_name})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelVersion) and other._version_id == self._version_id
+
+    def __hash__(self) -> int:
+        return hash(self._version_id)
+
+    @property
+    def id(self) -> str:
+        """The version's immutable id: it names its artifacts and never changes."""
+        return self._version_id
+
+    def _row(self) -> VersionRow:
+        return self._ctx.store.get_version(self._version_id)
+
+    @property
+    def model_name(self) -> str:
+        return format_identifier(self._ctx.model_row(self._model_id).name)
+
+    @property
+    def fully_qualified_model_name(self) -> str:
+        return self._ctx.model_label(self._ctx.model_row(self._model_id))
+
+    @property
+    def version_name(self) -> str:
+        return format_identifier(self._row().name)
+
+    @property
+    def comment(self) -> str | None:
+        return self._row().comment
+
+    @comment.setter
+    def comment(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"a comment is a string, not {type(value).__name__}")
+        self._ctx.store.set_version_comment(self._version_id, value)
+
+    description = comment
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def set_metric(self, metric_name: str, value: Any) -> None:
+        self._ctx.store.set_metric(self._version_id, _metric_name(metric_name), to_json_value(value))
+
+    def get_metric(self, metric_name: str) -> Any:
+        metrics = self.show_metrics()
+        name = _metric_name(metric_name)
+        if name not in metrics:
+            raise NotFound(
+                f"{self} has no metric {name!r}; its metrics are: {', '.join(metrics) or 'none'}"
+            )
+        return metrics[name]
+
+    def show_metrics(self) -> dict[str, Any]:
+        return self._ctx.store.list_metrics(self._version_id)
+
+    def delete_metric(self, metric_name: str) -> None:
+        name = _metric_name(metric_name)
+        if not self._ctx.store.delete_metric(self._version_id, name):
+            raise NotFound(f"{self} has no metric {name!r}; list them: mv.show_metrics()")
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    @property
+    def aliases(self) -> list[str]:
+        """System aliases (DEFAULT, FIRST, LAST) that point here, then user aliases."""
+        return [format_identifier(a) for a in self._ctx.store.aliases_of(self._version_id)]
+
+    def set_alias(self, alias: str) -> None:
+        """Point ``alias`` at this version; if another version had it, it moves here."""
+        self._ctx.store.set_alias(self._model_id, self._version_id, parse_identifier(alias, "alias"))
+
+    def unset_alias(self, alias: str) -> None:
+        resolved = parse_identifier(alias, "alias")
+        if resolved in ("DEFAULT", "FIRST", "LAST"):
+            raise InvalidInput(f"{resolved} is a system alias and cannot be unset")
+        if resolved not in self._ctx.store.aliases_of(self._version_id):
+            raise NotFound(
+                f"{self} has no alias {format_identifier(resolved)}; its aliases: "
+                f"{', '.join(self.aliases)}"
+            )
+        self._ctx.store.unset_alias(self._model_id, resolved)
+
+    # -- functions, load, run -----------------------------------------------------------------
+
+    def show_functions(self) -> list[ModelFunctionInfo]:
+        return [
+            ModelFunctionInfo(
+                name=f.name,
+                target_method=f.target_method,
+                signature=ModelSignature.from_dict(f.signature) if f.signature else None,
+                is_partitioned=f.is_partitioned,
+            )
+            for f in self._ctx.store.list_functions(self._version_id)
+        ]
+
+    def _loaded(self, *, force: bool = False, options: Mapping[str, Any] | None = None) -> LoadedModel:
+        row = self._row()
+        return load_version(
+            self._ctx.artifacts,
+            version_id=row.id,
+            manifest_sha256=row.manifest_sha256,
+            label=f"{self.fully_qualified_model_name} version {format_identifier(row.name)}",
+            cache_dir=self._ctx.cache_dir,
+            force=force,
+            options=options,
+        )
+
+    def load(self, *, force: bool = False, options: Mapping[str, Any] | None = None) -> object:
+        """The original Python model object, after its hashes and environment are checked."""
+        return self._loaded(force=force, options=options).model
+
+    def run(
+        self,
+        X: Frame,
+        *,
+        function_name: str | None = None,
+        strict_input_validation: bool = False,
+    ) -> Frame:
+        """Run a function on a DataFrame or Table: its columns, then the function's outputs."""
+        return run_function(
+            self._loaded(), X, function_name, strict=strict_input_validation
+        )
+
+    def export(self, target_path: str | Path, *, export_mode: ExportMode = ExportMode.MODEL) -> Path:
+        from registry.export import export_version
+
+        row = self._row()
+        return export_version(
+            self._ctx.artifacts,
+            version_id=row.id,
+            manifest_sha256=row.manifest_sha256,
+            target=Path(target_path).expanduser(),
+            full=ExportMode(export_mode) == ExportMode.FULL,
+        )
+
+
+def _metric_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"a metric name is a non-empty string, not {name!r}")
+    return name

@@ -1,0 +1,254 @@
+"""Turn a model object into a version: save, infer functions, write the manifest, publish.
+
+Files are staged in a private temporary directory, copied to the artifact root (manifest
+last), and only then is the catalog row committed. A failure at any step removes what was
+written; a crash leaves an invisible orphan for ``floe gc``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import platform
+import shutil
+import sys
+import tempfile
+import types
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from registry.artifacts import ArtifactStore, hash_tree
+from registry.environment import capture_environment, conda_yaml, requirements_txt
+from registry.errors import FloeError, InvalidInput, ModelError
+from registry.handlers import Handler, handler_for
+from registry.run import ModelFunctionInfo, output_names
+from registry.signatures import (
+    FeatureSpec,
+    ModelSignature,
+    infer_features,
+    to_arrow,
+    validate_input,
+)
+from registry.tasks import Task
+
+__all__ = ["StagedVersion", "stage_version"]
+
+log = logging.getLogger(__name__)
+MANIFEST_VERSION = 1
+_SAMPLE_ROWS = 100
+
+
+class StagedVersion:
+    """A version written to a local staging directory, ready to publish."""
+
+    def __init__(self, root: Path, manifest: dict[str, Any], handler: Handler) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.handler = handler
+
+    @property
+    def functions(self) -> list[ModelFunctionInfo]:
+        return [ModelFunctionInfo.from_dict(f) for f in self.manifest["functions"]]
+
+    @property
+    def task(self) -> Task:
+        return Task(self.manifest["task"])
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(int(f["size"]) for f in self.manifest["files"].values())
+
+    def publish(self, artifacts: ArtifactStore, version_id: str) -> str:
+        return artifacts.publish(version_id, self.root, self.manifest)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def stage_version(
+    model: object,
+    *,
+    version_id: str,
+    sample_input_data: Any | None,
+    signatures: Mapping[str, ModelSignature] | None,
+    task: Task | str | None,
+    options: Mapping[str, Any] | None,
+    code_paths: Sequence[str | Path] | None,
+    ext_modules: Sequence[types.ModuleType] | None,
+    conda_dependencies: Sequence[str] | None,
+    pip_requirements: Sequence[str] | None,
+    python_version: str | None,
+    user_files: Mapping[str, Sequence[str | Path]] | None,
+) -> StagedVersion:
+    handler = handler_for(model)
+    options = dict(options or {})
+    root = Path(tempfile.mkdtemp(prefix="floe-stage-"))
+    try:
+        code = _copy_code_paths(code_paths, root / "code")
+        with _pickled_by_value(ext_modules):
+            model_spec = handler.save(model, root / "model")
+        functions = _infer_functions(handler, model, sample_input_data, signatures, options)
+        resolved_task = _resolve_task(task, handler, model)
+        env = capture_environment(
+            distributions=handler.distributions,
+            conda_dependencies=conda_dependencies,
+            pip_requirements=pip_requirements,
+            python_version=python_version,
+        )
+        (root / "env").mkdir()
+        (root / "env" / "conda.yml").write_text(conda_yaml(env))
+        (root / "env" / "requirements.txt").write_text(requirements_txt(env))
+        user = _copy_user_files(user_files, root / "user_files")
+        files = hash_tree(root)
+        manifest = {
+            "manifest_version": MANIFEST_VERSION,
+            "version_id": version_id,
+            "created_on": datetime.now(UTC).isoformat(),
+            "framework": handler.framework,
+            "model": model_spec,
+            "task": resolved_task.value,
+            "functions": [f.to_dict() for f in functions],
+            "code_paths": code,
+            "user_files": user,
+            "env": env,
+            "platform": platform.platform(),
+            "files": {
+                rel: {"size": d.size, "sha256": d.sha256, "md5": d.md5} for rel, d in files.items()
+            },
+        }
+        return StagedVersion(root, manifest, handler)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _resolve_task(task: Task | str | None, handler: Handler, model: object) -> Task:
+    if task is None:
+        return handler.infer_task(model)
+    try:
+        return Task(task.value if isinstance(task, Task) else str(task).upper())
+    except ValueError as exc:
+        choices = ", ".join(t.value for t in Task)
+        raise InvalidInput(f"unknown task {task!r}; choose one of {choices}") from exc
+
+
+def _infer_functions(
+    handler: Handler,
+    model: object,
+    sample: Any | None,
+    signatures: Mapping[str, ModelSignature] | None,
+    options: Mapping[str, Any],
+) -> list[ModelFunctionInfo]:
+    methods = handler.target_methods(model)
+    wanted = options.get("target_methods")
+    if wanted is not None:
+        unknown = [m for m in wanted if m not in methods]
+        if unknown:
+            raise InvalidInput(
+                f"target_methods {unknown} are not methods of this model; it has: "
+                f"{', '.join(methods)}"
+            )
+        methods = list(wanted)
+    signatures = dict(signatures or {})
+    unknown_sigs = [name for name in signatures if name not in methods]
+    if unknown_sigs:
+        raise InvalidInput(
+            f"signatures given for {unknown_sigs}, which are not functions of this model; "
+            f"its functions are: {', '.join(methods)}"
+        )
+    sample_table: pa.Table | None = None
+    if sample is not None:
+        sample_table = to_arrow(sample).slice(0, _SAMPLE_ROWS)
+        if sample_table.num_rows == 0:
+            raise InvalidInput("sample_input_data is empty; pass a few rows of training features")
+    out = []
+    for method in methods:
+        if method in signatures:
+            out.append(ModelFunctionInfo(method, method, signatures[method]))
+            continue
+        if sample_table is None:
+            raise InvalidInput(
+                f"cannot infer the signature of {method} without sample data; pass "
+                "sample_input_data= (a few rows of the training features) or signatures="
+            )
+        inputs = infer_features(sample_table)
+        features = validate_input(sample_table, inputs).to_pandas()
+        try:
+            result = handler.call(model, method, features)
+        except FloeError:
+            raise
+        except Exception as exc:
+            raise ModelError(
+                f"{method} failed on sample_input_data: {exc}; check that the sample has the "
+                "training features"
+            ) from exc
+        matrix = result.reshape(-1, 1) if result.ndim == 1 else result
+        outputs = tuple(
+            FeatureSpec(name=name, dtype=spec.dtype, nullable=spec.nullable)
+            for name, spec in zip(
+                output_names(matrix.shape[1]), infer_features(matrix, prefix="output_feature"),
+                strict=True,
+            )
+        )
+        out.append(ModelFunctionInfo(method, method, ModelSignature(inputs, outputs)))
+    return out
+
+
+def _copy_code_paths(code_paths: Sequence[str | Path] | None, dest: Path) -> list[str]:
+    if not code_paths:
+        return []
+    dest.mkdir(parents=True)
+    out = []
+    for item in code_paths:
+        src = Path(item).expanduser()
+        if not src.exists():
+            raise InvalidInput(f"code path {src} does not exist; pass existing files or folders")
+        target = dest / src.name
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, target)
+        out.append(f"code/{src.name}")
+    return out
+
+
+def _copy_user_files(user_files: Mapping[str, Sequence[str | Path]] | None, dest: Path) -> list[str]:
+    if not user_files:
+        return []
+    out = []
+    for subdir, paths in user_files.items():
+        if "/" in subdir or "\\" in subdir or subdir in ("", ".", ".."):
+            raise InvalidInput(f"user_files key {subdir!r} must be a plain folder name")
+        for item in paths:
+            src = Path(item).expanduser()
+            if not src.is_file():
+                raise InvalidInput(f"user file {src} is not a file; pass existing file paths")
+            (dest / subdir).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / subdir / src.name)
+            out.append(f"user_files/{subdir}/{src.name}")
+    return out
+
+
+class _pickled_by_value:
+    """Pickle ``ext_modules`` by value, so the model loads where they are not installed."""
+
+    def __init__(self, modules: Sequence[types.ModuleType] | None) -> None:
+        self.modules = [m if isinstance(m, types.ModuleType) else importlib.import_module(m)
+                        for m in (modules or [])]
+
+    def __enter__(self) -> None:
+        import cloudpickle
+
+        for module in self.modules:
+            cloudpickle.register_pickle_by_value(module)
+
+    def __exit__(self, *exc: object) -> None:
+        import cloudpickle
+
+        for module in self.modules:
+            if module.__name__ in sys.modules:
+                cloudpickle.unregister_pickle_by_value(module)

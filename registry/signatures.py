@@ -1,0 +1,223 @@
+"""Function signatures, and the one input-validation path every batch goes through.
+
+A signature lists a function's input and output features (name, type, nullability). It is
+inferred from ``sample_input_data`` or given explicitly, stored per function, and checked on
+every call: missing, extra and mistyped columns are gathered and refused together. Safe
+widening (int32→int64, int→float, float32→float64) is applied; text is never coerced to
+numbers, nothing is truncated, and ``strict=True`` refuses every cast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from registry.errors import InvalidInput
+
+__all__ = [
+    "DataType",
+    "FeatureSpec",
+    "ModelSignature",
+    "infer_features",
+    "to_arrow",
+    "validate_input",
+]
+
+
+class DataType(StrEnum):
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    UINT8 = "UINT8"
+    UINT16 = "UINT16"
+    UINT32 = "UINT32"
+    UINT64 = "UINT64"
+    FLOAT = "FLOAT"
+    DOUBLE = "DOUBLE"
+    BOOL = "BOOL"
+    STRING = "STRING"
+    BYTES = "BYTES"
+    TIMESTAMP = "TIMESTAMP"
+
+    def to_arrow(self) -> pa.DataType:
+        return _TO_ARROW[self]
+
+    @classmethod
+    def from_arrow(cls, dtype: pa.DataType) -> DataType:
+        if pa.types.is_dictionary(dtype):
+            dtype = dtype.value_type
+        if pa.types.is_timestamp(dtype):
+            return cls.TIMESTAMP
+        if pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
+            return cls.STRING
+        if pa.types.is_large_binary(dtype):
+            return cls.BYTES
+        if pa.types.is_float16(dtype):
+            return cls.FLOAT
+        for member, arrow in _TO_ARROW.items():
+            if arrow.equals(dtype):
+                return member
+        raise InvalidInput(
+            f"type {dtype} is not supported in a signature; convert it to a number, bool, "
+            "string, bytes or timestamp column"
+        )
+
+
+_TO_ARROW: dict[DataType, pa.DataType] = {
+    DataType.INT8: pa.int8(),
+    DataType.INT16: pa.int16(),
+    DataType.INT32: pa.int32(),
+    DataType.INT64: pa.int64(),
+    DataType.UINT8: pa.uint8(),
+    DataType.UINT16: pa.uint16(),
+    DataType.UINT32: pa.uint32(),
+    DataType.UINT64: pa.uint64(),
+    DataType.FLOAT: pa.float32(),
+    DataType.DOUBLE: pa.float64(),
+    DataType.BOOL: pa.bool_(),
+    DataType.STRING: pa.string(),
+    DataType.BYTES: pa.binary(),
+    DataType.TIMESTAMP: pa.timestamp("us"),
+}
+
+_INTS = ("INT8", "INT16", "INT32", "INT64")
+_UINTS = ("UINT8", "UINT16", "UINT32", "UINT64")
+_WIDER: dict[str, set[str]] = {}
+for _i, _name in enumerate(_INTS):
+    _WIDER[_name] = set(_INTS[_i + 1 :]) | {"FLOAT", "DOUBLE"}
+for _i, _name in enumerate(_UINTS):
+    _WIDER[_name] = set(_UINTS[_i + 1 :]) | set(_INTS[_i + 1 :]) | {"FLOAT", "DOUBLE"}
+_WIDER["FLOAT"] = {"DOUBLE"}
+
+
+def can_widen(source: DataType, target: DataType) -> bool:
+    """Whether every ``source`` value fits ``target`` without coercing text or truncating."""
+    return target.value in _WIDER.get(source.value, set())
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    dtype: DataType
+    shape: tuple[int, ...] | None = None
+    nullable: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dtype": self.dtype.value,
+            "shape": list(self.shape) if self.shape is not None else None,
+            "nullable": self.nullable,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> FeatureSpec:
+        shape = doc.get("shape")
+        return cls(
+            name=str(doc["name"]),
+            dtype=DataType(doc["dtype"]),
+            shape=tuple(shape) if shape is not None else None,
+            nullable=bool(doc.get("nullable", True)),
+        )
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    inputs: Sequence[FeatureSpec]
+    outputs: Sequence[FeatureSpec] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": [f.to_dict() for f in self.inputs],
+            "outputs": [f.to_dict() for f in self.outputs],
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ModelSignature:
+        return cls(
+            inputs=tuple(FeatureSpec.from_dict(f) for f in doc.get("inputs", [])),
+            outputs=tuple(FeatureSpec.from_dict(f) for f in doc.get("outputs", [])),
+        )
+
+
+def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
+    """A pyarrow Table from a DataFrame, Table or numpy array (columns ``<prefix>_<i>``)."""
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pd.DataFrame):
+        frame = data
+        if not all(isinstance(c, str) for c in frame.columns):
+            frame = frame.rename(columns=str)
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    if isinstance(data, pd.Series):
+        return to_arrow(data.to_frame(), prefix=prefix)
+    if isinstance(data, np.ndarray):
+        array = data.reshape(-1, 1) if data.ndim == 1 else data
+        if array.ndim != 2:
+            raise InvalidInput(
+                f"a numpy array of {data.ndim} dimensions cannot be a table; pass a 2-D array "
+                "or a DataFrame"
+            )
+        return pa.table({f"{prefix}_{i}": array[:, i] for i in range(array.shape[1])})
+    raise InvalidInput(
+        f"cannot use a {type(data).__name__} as model input; pass a pandas DataFrame, a "
+        "pyarrow Table or a numpy array"
+    )
+
+
+def infer_features(data: Any, *, prefix: str = "input_feature") -> tuple[FeatureSpec, ...]:
+    table = to_arrow(data, prefix=prefix)
+    return tuple(
+        FeatureSpec(
+            name=f.name, dtype=DataType.from_arrow(f.type), nullable=table.column(f.name).null_count > 0
+        )
+        for f in table.schema
+    )
+
+
+def validate_input(
+    table: pa.Table, inputs: Sequence[FeatureSpec], *, strict: bool = False, what: str = "input"
+) -> pa.Table:
+    """The columns ``inputs`` names, in order and cast to their types, or one ``InvalidInput``
+    listing every missing, extra and mistyped column with its expected type."""
+    present = set(table.column_names)
+    expected = {f.name for f in inputs}
+    problems: list[str] = []
+    missing = [f for f in inputs if f.name not in present]
+    if missing:
+        problems.append(
+            "missing columns: " + ", ".join(f"{f.name} ({f.dtype.value})" for f in missing)
+        )
+    extra = [c for c in table.column_names if c not in expected]
+    columns: list[pa.ChunkedArray] = []
+    for spec in inputs:
+        if spec.name not in present:
+            continue
+        column = table.column(spec.name)
+        target = spec.dtype.to_arrow()
+        if column.type.equals(target):
+            columns.append(column)
+            continue
+        try:
+            actual = DataType.from_arrow(column.type)
+        except InvalidInput:
+            actual = None
+        if actual is not None and not strict and (actual == spec.dtype or can_widen(actual, spec.dtype)):
+            columns.append(column.cast(target))
+            continue
+        shown = actual.value if actual is not None else str(column.type)
+        how = "strict_input_validation refuses any cast" if strict and actual is not None else "cannot be converted safely"
+        problems.append(f"column {spec.name} is {shown}, expected {spec.dtype.value} ({how})")
+    if problems or extra:
+        if extra:
+            problems.append("unexpected columns: " + ", ".join(extra))
+        names = ", ".join(f"{f.name} {f.dtype.value}" for f in inputs)
+        raise InvalidInput(f"invalid {what}: " + "; ".join(problems) + f"; expected columns: {names}")
+    return pa.table(columns, names=[f.name for f in inputs])
