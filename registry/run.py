@@ -11,6 +11,7 @@ on the whole batch and appends the output columns.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ def load_version(
         check_environment(manifest["env"], force=force, what=label)
         local = artifacts.materialize(version_id, manifest, cache_dir)
         handler = handler_named(manifest["framework"])
+        _add_code_paths(local, manifest.get("code_paths", []))
         try:
             model = handler.load(local, manifest["model"], options)
         except FloeError:
@@ -115,6 +117,14 @@ def load_version(
         loaded = LoadedModel(version_id, label, model, handler, manifest, functions)
         _cache[key] = loaded
         return loaded
+
+
+def _add_code_paths(local: Path, code_paths: list[str]) -> None:
+    """Make code shipped with ``code_paths`` importable, as it was where the model was logged."""
+    for rel in code_paths:
+        folder = str((local / rel).parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
 
 
 def resolve_function(loaded: LoadedModel, function_name: str | None) -> ModelFunctionInfo:

@@ -111,7 +111,7 @@ class MetricRow(SQLModel, table=True):
         )
     )
     name: str = Field(primary_key=True, sa_type=sa.String(255))
-    value: Any = Field(default=None, sa_type=sa.JSON)
+    value: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
 
 
 class ModelTagRow(SQLModel, table=True):

@@ -64,15 +64,12 @@ class XGBoostHandler(Handler):
         return np.asarray(getattr(model, method)(features))
 
     def infer_task(self, model: object) -> Task:
-        if _is_booster(model):
-            import json
+        import json
 
-            config = json.loads(model.save_config())  # type: ignore[attr-defined]
-            objective = config["learner"]["objective"]["name"]
-            num_class = int(config["learner"]["learner_model_param"].get("num_class", "0"))
-        else:
-            objective = str(model.get_params().get("objective") or "")  # type: ignore[attr-defined]
-            num_class = len(getattr(model, "classes_", []) or [])
+        booster = model if _is_booster(model) else model.get_booster()  # type: ignore[attr-defined]
+        learner = json.loads(booster.save_config())["learner"]
+        objective = str(learner["objective"]["name"])
+        num_class = int(learner["learner_model_param"].get("num_class", "0"))
         if objective.startswith("rank:"):
             return Task.TABULAR_RANKING
         if objective.startswith(("binary:",)):

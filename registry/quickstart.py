@@ -1,0 +1,125 @@
+"""Floe's quickstart: train, log, alias, list, load and run, on the embedded default.
+
+    python -m registry.quickstart        (what `make run` does)
+
+Uses FLOE_HOME (default ~/.floe): an SQLite catalog and a local artifact root, no server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from rich.console import Console
+from rich.table import Table
+from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import accuracy_score, confusion_matrix
+from sklearn.model_selection import train_test_split
+
+from registry import NotFound, Registry, config
+
+console = Console()
+
+
+def _table(title: str, frame: pd.DataFrame) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+def main() -> None:
+    console.rule("[bold]Floe quickstart")
+    console.print(f"FLOE_HOME  {config.floe_home()}")
+    console.print(f"catalog    {config.default_catalog_url()}")
+    console.print(f"artifacts  {config.default_artifact_root()}")
+
+    console.print("\n[bold]1. train[/] an xgboost classifier on scikit-learn's breast cancer set")
+    data = load_breast_cancer(as_frame=True)
+    X = data.data.rename(columns=lambda c: c.replace(" ", "_"))
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, data.target, test_size=0.25, random_state=0
+    )
+    clf = xgb.XGBClassifier(n_estimators=50, max_depth=3, learning_rate=0.2)
+    clf.fit(X_train, y_train)
+    accuracy = accuracy_score(y_test, clf.predict(X_test))
+    console.print(f"   test accuracy {accuracy:.3f}")
+
+    reg = Registry(database_name="ML", schema_name="REGISTRY")
+    try:
+        reg.delete_model("breast_cancer")
+        console.print("   (removed the model a previous quickstart left)")
+    except NotFound:
+        pass
+
+    console.print("\n[bold]2. log[/] it as BREAST_CANCER version V1, then a second version V2")
+    mv1 = reg.log_model(
+        clf,
+        model_name="breast_cancer",
+        version_name="v1",
+        comment="xgboost, 50 trees",
+        metrics={"accuracy": accuracy},
+        sample_input_data=X_train.head(20),
+        conda_dependencies=["xgboost"],
+    )
+    mv1.set_metric("confusion_matrix", confusion_matrix(y_test, clf.predict(X_test)))
+    clf2 = xgb.XGBClassifier(n_estimators=120, max_depth=4, learning_rate=0.1).fit(
+        X_train, y_train
+    )
+    mv2 = reg.log_model(
+        clf2,
+        model_name="breast_cancer",
+        version_name="v2",
+        comment="xgboost, 120 trees",
+        metrics={"accuracy": accuracy_score(y_test, clf2.predict(X_test))},
+        sample_input_data=X_train.head(20),
+    )
+    console.print(f"   logged {mv1} and {mv2}")
+
+    console.print("\n[bold]3. govern[/]: alias, default version, tag, comment")
+    model = reg.get_model("breast_cancer")
+    mv2.set_alias("champion")
+    model.default = "v2"
+    model.set_tag("team", "oncology")
+    model.comment = "Breast cancer classifier (quickstart)"
+    console.print(f"   CHAMPION -> {model.version('champion').version_name}, "
+                  f"DEFAULT -> {model.default.version_name}, tags {model.show_tags()}")
+
+    console.print()
+    console.print(_table("4. models  (reg.show_models())", reg.show_models()[
+        ["created_on", "name", "versions", "default_version_name", "aliases", "comment"]
+    ]))
+    versions = model.show_versions()
+    versions["metrics"] = versions["metadata"].map(
+        lambda m: {k: v for k, v in json.loads(m)["metrics"].items() if k == "accuracy"}
+    )
+    console.print(_table(
+        "   versions  (model.show_versions())",
+        versions[["created_on", "name", "aliases", "is_default_version", "functions", "metrics"]],
+    ))
+
+    console.print("\n[bold]5. load[/] the champion back and [bold]run[/] it")
+    champion = reg.get_model("breast_cancer").version("champion")
+    loaded = champion.load()
+    assert np.allclose(loaded.predict_proba(X_test), clf2.predict_proba(X_test))
+    console.print(f"   load() -> {type(loaded).__name__}, predictions equal the trained object's")
+    scored = champion.run(X_test.head(5), function_name="predict_proba")
+    console.print(_table(
+        "   champion.run(X_test.head(5), function_name='predict_proba')",
+        scored[["mean_radius", "mean_texture", "output_feature_0", "output_feature_1"]]
+        .astype(float).round(4),
+    ))
+    listed = reg.list_artifacts("floe://model/breast_cancer/versions/champion/")
+    console.print(_table("   artifacts  (floe://model/breast_cancer/versions/champion/)",
+                         listed[["name", "size", "sha256"]].assign(
+                             sha256=listed["sha256"].str[:16] + "…")))
+    console.rule(f"[bold green]done[/]  (run again any time; catalog in {os.environ.get('FLOE_HOME', config.floe_home())})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Shared fixtures: every catalog and API test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL: one throwaway database per test session on the server at
+``FLOE_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``), dropped at
+the end; tables are emptied after each test. Where no server answers the PostgreSQL cases
+skip with that reason, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from registry import Registry
+
+POSTGRES_ADMIN = os.environ.get(
+    "FLOE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IS_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _admin_engine() -> sa.Engine:
+    return sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for the whole session."""
+    name = f"floe_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = _admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        reason = f"PostgreSQL is not reachable at {POSTGRES_ADMIN}: {exc.orig}"
+        if IS_CI:
+            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run, not skip)")
+        pytest.skip(reason)
+    url = sa.make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        from registry.api import _stores
+
+        store = _stores.pop(url, None)
+        if store is not None:
+            store.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _empty_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = [
+            t for t in sa.inspect(conn).get_table_names() if t.startswith("floe_")
+        ]
+        if tables:
+            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty catalog: an SQLite file, or the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'catalog.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield url
+    _empty_postgres(url)
+
+
+@pytest.fixture(autouse=True)
+def floe_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep every test's FLOE_HOME (cache, default catalog) inside its tmp_path."""
+    home = tmp_path / "floe-home"
+    monkeypatch.setenv("FLOE_HOME", str(home))
+    for var in ("FLOE_CATALOG_URL", "FLOE_ARTIFACT_ROOT", "FLOE_DATABASE", "FLOE_SCHEMA"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def artifact_root(tmp_path: Path) -> Path:
+    return tmp_path / "artifacts"
+
+
+@pytest.fixture
+def reg(catalog_url: str, artifact_root: Path) -> Registry:
+    return Registry(catalog_url=catalog_url, artifact_root=str(artifact_root))
