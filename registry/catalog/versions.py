@@ -1,0 +1,352 @@
+"""Version-level operations: registration, resolution (versions and aliases), default,
+comment, aliases, metrics and functions.
+
+Writes that touch a model lock its row first (``SELECT ... FOR UPDATE`` on PostgreSQL; on
+SQLite every write transaction holds the write lock), so rules that span rows hold under
+concurrent writers; the unique constraints in ``tables`` back them up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from registry.catalog.base import SYSTEM_ALIASES, StoreBase, new_id, utcnow
+from registry.catalog.tables import (
+    AliasRow,
+    FunctionRow,
+    MetricRow,
+    ModelRow,
+    VersionRow,
+)
+from registry.errors import AlreadyExists, CatalogError, Conflict, InvalidInput, NotFound
+from registry.identifiers import format_identifier, generate_version_name
+
+__all__ = ["VersionOps"]
+
+log = logging.getLogger(__name__)
+_RETRIES = 8
+
+
+class VersionOps(StoreBase):
+    # -- versions -----------------------------------------------------------------------------
+
+    def add_version(
+        self,
+        *,
+        namespace_id: int,
+        model_name: str,
+        version: VersionRow,
+        version_name: str | None,
+        metrics: dict[str, Any],
+        functions: Sequence[FunctionRow],
+        owner: str,
+        model_comment: str | None,
+    ) -> tuple[ModelRow, VersionRow]:
+        """Register a version whose artifacts are already stored; create the model if new.
+
+        ``version_name=None`` picks a fresh generated name. Everything commits at once.
+        """
+        for _ in range(_RETRIES):
+            try:
+                return self._add_version_once(
+                    namespace_id, model_name, version, version_name, metrics, functions, owner,
+                    model_comment,
+                )
+            except AlreadyExists as exc:
+                # Another process created the model, or took the generated name, between our
+                # read and our insert: try again; an explicit name clash was raised above.
+                if not isinstance(exc.__cause__, sa.exc.IntegrityError):
+                    raise
+                log.debug("retrying version registration after a race: %s", exc)
+        raise CatalogError(f"could not register a version of {model_name} after {_RETRIES} tries")
+
+    def _add_version_once(
+        self,
+        namespace_id: int,
+        model_name: str,
+        version: VersionRow,
+        version_name: str | None,
+        metrics: dict[str, Any],
+        functions: Sequence[FunctionRow],
+        owner: str,
+        model_comment: str | None,
+    ) -> tuple[ModelRow, VersionRow]:
+        with self.write() as s:
+            model = s.exec(
+                select(ModelRow)
+                .where(ModelRow.namespace_id == namespace_id, ModelRow.name == model_name)
+                .with_for_update()
+            ).first()
+            taken: set[str] = set(SYSTEM_ALIASES)
+            if model is None:
+                model = ModelRow(
+                    id=new_id(), namespace_id=namespace_id, name=model_name, owner=owner,
+                    comment=model_comment, created_on=utcnow(), default_version_id=version.id,
+                )
+                s.add(model)
+                s.flush()
+            else:
+                taken |= set(s.exec(select(VersionRow.name).where(VersionRow.model_id == model.id)))
+                taken |= set(s.exec(select(AliasRow.name).where(AliasRow.model_id == model.id)))
+                if model.default_version_id is None:
+                    model.default_version_id = version.id
+                    s.add(model)
+            name = version_name or _fresh_name(taken)
+            if name in taken:
+                label = self.model_label(s, model)
+                what = "a system alias" if name in SYSTEM_ALIASES else "taken"
+                raise AlreadyExists(
+                    f"version name {format_identifier(name)} of {label} is {what} (by a version "
+                    f"or an alias); pick another version_name, or omit it for a generated one"
+                )
+            row = VersionRow.model_validate(version)
+            row.model_id, row.name, row.created_on = model.id, name, utcnow()
+            s.add(row)
+            s.flush()
+            for metric_name, value in metrics.items():
+                s.add(MetricRow(version_id=row.id, name=metric_name, value=value))
+            for fn in functions:
+                s.add(FunctionRow.model_validate(fn, update={"version_id": row.id}))
+            s.flush()
+            return model, row
+
+    def list_versions(self, model_id: str) -> list[VersionRow]:
+        with self.read() as s:
+            return list(
+                s.exec(
+                    select(VersionRow)
+                    .where(VersionRow.model_id == model_id)
+                    .order_by(col(VersionRow.created_on), col(VersionRow.id))
+                )
+            )
+
+    def get_version(self, version_id: str) -> VersionRow:
+        with self.read() as s:
+            row = s.get(VersionRow, version_id)
+            if row is None:
+                raise NotFound("the model version no longer exists; list them: floe versions list")
+            return row
+
+    def resolve_version(self, s: Session, model: ModelRow, name: str) -> VersionRow | None:
+        """The version that a version name or an alias (system or user) names, or None."""
+        v = VersionRow
+        if name == "DEFAULT":
+            return s.get(VersionRow, model.default_version_id) if model.default_version_id else None
+        if name in ("FIRST", "LAST"):
+            order = (col(v.created_on), col(v.id))
+            if name == "LAST":
+                order = (col(v.created_on).desc(), col(v.id).desc())
+            return s.exec(select(v).where(v.model_id == model.id).order_by(*order)).first()
+        row = s.exec(select(v).where(v.model_id == model.id, v.name == name)).first()
+        if row is not None:
+            return row
+        return s.exec(
+            select(v)
+            .join(AliasRow, col(AliasRow.version_id) == col(v.id))
+            .where(AliasRow.model_id == model.id, AliasRow.name == name)
+        ).first()
+
+    def delete_version(self, model_id: str, version_id: str) -> None:
+        with self.write() as s:
+            model = self.lock_model(s, model_id)
+            if s.get(VersionRow, version_id) is None:
+                return
+            if model.default_version_id == version_id:
+                others = s.exec(
+                    select(VersionRow.name).where(
+                        VersionRow.model_id == model_id, VersionRow.id != version_id
+                    )
+                ).first()
+                if others is not None:
+                    label = self.model_label(s, model)
+                    raise Conflict(
+                        f"cannot delete the default version of {label} while it has other "
+                        f"versions; set another default first: floe default set {label} "
+                        f"{format_identifier(others)}"
+                    )
+                model.default_version_id = None
+                s.add(model)
+            self._delete_versions(s, [version_id])
+
+    def set_default(self, model_id: str, version_id: str) -> None:
+        with self.write() as s:
+            model = self.lock_model(s, model_id)
+            if s.get(VersionRow, version_id) is None:
+                raise NotFound("the model version no longer exists; list them: floe versions list")
+            model.default_version_id = version_id
+            s.add(model)
+
+    def set_version_comment(self, version_id: str, comment: str | None) -> None:
+        with self.write() as s:
+            row = s.get(VersionRow, version_id)
+            if row is None:
+                raise NotFound("the model version no longer exists; list them: floe versions list")
+            row.comment = comment
+            s.add(row)
+
+    # -- aliases ------------------------------------------------------------------------------
+
+    def set_alias(self, model_id: str, version_id: str, alias: str) -> None:
+        """Point ``alias`` at the version, moving it off any other version atomically."""
+        if alias in SYSTEM_ALIASES:
+            raise InvalidInput(
+                f"{alias} is a system alias that Floe maintains; choose another alias name"
+            )
+        with self.write() as s:
+            model = self.lock_model(s, model_id)
+            clash = s.exec(
+                select(VersionRow.id).where(VersionRow.model_id == model_id, VersionRow.name == alias)
+            ).first()
+            if clash is not None:
+                raise AlreadyExists(
+                    f"{format_identifier(alias)} is a version name of "
+                    f"{self.model_label(s, model)}; an alias must differ from every version name"
+                )
+            row = s.get(AliasRow, (model_id, alias))
+            if row is None:
+                row = AliasRow(model_id=model_id, name=alias, version_id=version_id)
+            row.version_id = version_id
+            s.add(row)
+
+    def unset_alias(self, model_id: str, alias: str) -> bool:
+        with self.write() as s:
+            self.lock_model(s, model_id)
+            row = s.get(AliasRow, (model_id, alias))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def aliases_of(self, version_id: str) -> list[str]:
+        with self.read() as s:
+            model_id = s.exec(select(VersionRow.model_id).where(VersionRow.id == version_id)).first()
+            if model_id is None:
+                return []
+            model = s.get(ModelRow, model_id)
+            assert model is not None
+            names = list(
+                s.exec(
+                    select(AliasRow.name)
+                    .where(AliasRow.version_id == version_id)
+                    .order_by(col(AliasRow.name))
+                )
+            )
+            ordered = s.exec(
+                select(VersionRow.id)
+                .where(VersionRow.model_id == model_id)
+                .order_by(col(VersionRow.created_on), col(VersionRow.id))
+            ).all()
+            system = []
+            if model.default_version_id == version_id:
+                system.append("DEFAULT")
+            if ordered and ordered[0] == version_id:
+                system.append("FIRST")
+            if ordered and ordered[-1] == version_id:
+                system.append("LAST")
+            return system + names
+
+    # -- metrics and functions ----------------------------------------------------------------
+
+    def set_metric(self, version_id: str, name: str, value: Any) -> None:
+        with self.write() as s:
+            if s.get(VersionRow, version_id) is None:
+                raise NotFound("the model version no longer exists; list them: floe versions list")
+            row = s.get(MetricRow, (version_id, name))
+            if row is None:
+                row = MetricRow(version_id=version_id, name=name, value=value)
+            row.value = value
+            s.add(row)
+
+    def list_metrics(self, version_id: str) -> dict[str, Any]:
+        with self.read() as s:
+            rows = s.exec(
+                select(MetricRow)
+                .where(MetricRow.version_id == version_id)
+                .order_by(col(MetricRow.name))
+            )
+            return {r.name: r.value for r in rows}
+
+    def delete_metric(self, version_id: str, name: str) -> bool:
+        with self.write() as s:
+            row = s.get(MetricRow, (version_id, name))
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def list_functions(self, version_id: str) -> list[FunctionRow]:
+        with self.read() as s:
+            return list(
+                s.exec(
+                    select(FunctionRow)
+                    .where(FunctionRow.version_id == version_id)
+                    .order_by(col(FunctionRow.name))
+                )
+            )
+
+    def version_details(
+        self, model_id: str
+    ) -> list[tuple[VersionRow, list[str], dict[str, Any], list[str]]]:
+        """Every version of a model, oldest first, with its aliases (system first), metrics
+        and function names, in four queries."""
+        with self.read() as s:
+            model = s.get(ModelRow, model_id)
+            if model is None:
+                raise NotFound("the model no longer exists; list models: floe models list")
+            versions = list(
+                s.exec(
+                    select(VersionRow)
+                    .where(VersionRow.model_id == model_id)
+                    .order_by(col(VersionRow.created_on), col(VersionRow.id))
+                )
+            )
+            ids = [v.id for v in versions]
+            aliases: dict[str, list[str]] = {i: [] for i in ids}
+            metrics: dict[str, dict[str, Any]] = {i: {} for i in ids}
+            functions: dict[str, list[str]] = {i: [] for i in ids}
+            if ids:
+                for a in s.exec(
+                    select(AliasRow).where(AliasRow.model_id == model_id).order_by(col(AliasRow.name))
+                ):
+                    aliases[a.version_id].append(a.name)
+                for m in s.exec(
+                    select(MetricRow)
+                    .where(col(MetricRow.version_id).in_(ids))
+                    .order_by(col(MetricRow.name))
+                ):
+                    metrics[m.version_id][m.name] = m.value
+                for f in s.exec(
+                    select(FunctionRow)
+                    .where(col(FunctionRow.version_id).in_(ids))
+                    .order_by(col(FunctionRow.name))
+                ):
+                    functions[f.version_id].append(f.name)
+        out = []
+        for i, v in enumerate(versions):
+            system = []
+            if v.id == model.default_version_id:
+                system.append("DEFAULT")
+            if i == 0:
+                system.append("FIRST")
+            if i == len(versions) - 1:
+                system.append("LAST")
+            out.append((v, system + aliases[v.id], metrics[v.id], functions[v.id]))
+        return out
+
+    def all_version_ids(self) -> set[str]:
+        with self.read() as s:
+            return set(s.exec(select(VersionRow.id)))
+
+
+def _fresh_name(taken: set[str]) -> str:
+    for _ in range(1000):
+        name = generate_version_name()
+        if name not in taken:
+            return name
+    raise CatalogError("could not generate a free version name; pass version_name")
+
