@@ -22,17 +22,12 @@ from typing import Any
 import pyarrow as pa
 
 from registry.artifacts import ArtifactStore, hash_tree
+from registry.batch import prepare_batch
 from registry.environment import capture_environment, conda_yaml, requirements_txt
-from registry.errors import FloeError, InvalidInput, ModelError
+from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler, handler_for
-from registry.run import ModelFunctionInfo, output_names
-from registry.signatures import (
-    FeatureSpec,
-    ModelSignature,
-    infer_features,
-    to_arrow,
-    validate_input,
-)
+from registry.run import ModelFunctionInfo, call_function
+from registry.signatures import FeatureSpec, ModelSignature, infer_features, to_arrow
 from registry.tasks import Task
 
 __all__ = ["StagedVersion", "stage_version"]
@@ -176,22 +171,20 @@ def _infer_functions(
                 "sample_input_data= (a few rows of the training features) or signatures="
             )
         inputs = infer_features(sample_table)
-        features = validate_input(sample_table, inputs).to_pandas()
+        batch = prepare_batch(sample_table.to_pandas(), inputs, what="sample_input_data")
         try:
-            result = handler.call(model, method, features)
-        except FloeError:
-            raise
-        except Exception as exc:
+            columns = call_function(
+                handler, model, ModelFunctionInfo(method, method, None), batch, "the model"
+            )
+        except ModelError as exc:
             raise ModelError(
-                f"{method} failed on sample_input_data: {exc}; check that the sample has the "
-                "training features"
+                f"{exc.message} on sample_input_data; check that the sample has the training "
+                "features"
             ) from exc
-        matrix = result.reshape(-1, 1) if result.ndim == 1 else result
         outputs = tuple(
             FeatureSpec(name=name, dtype=spec.dtype, nullable=spec.nullable)
             for name, spec in zip(
-                output_names(matrix.shape[1]), infer_features(matrix, prefix="output_feature"),
-                strict=True,
+                columns, infer_features(pa.table(columns)), strict=True
             )
         )
         out.append(ModelFunctionInfo(method, method, ModelSignature(inputs, outputs)))

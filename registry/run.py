@@ -23,10 +23,11 @@ import pandas as pd
 import pyarrow as pa
 
 from registry.artifacts import ArtifactStore
+from registry.batch import Batch, prepare_batch
 from registry.environment import check_environment
 from registry.errors import FloeError, InvalidInput, ModelError
 from registry.handlers import Handler, handler_named
-from registry.signatures import ModelSignature, to_arrow, validate_input
+from registry.signatures import ModelSignature
 
 __all__ = ["LoadedModel", "ModelFunctionInfo", "load_version", "run_function"]
 
@@ -154,21 +155,9 @@ def run_function(
 ) -> Frame:
     """Input columns followed by the function's output columns, as the input's table type."""
     fn = resolve_function(loaded, function_name)
-    if not isinstance(data, (pd.DataFrame, pa.Table)):
-        raise InvalidInput(
-            f"run takes a pandas DataFrame or a pyarrow Table, not {type(data).__name__}"
-        )
-    table = to_arrow(data)
-    if fn.signature is not None:
-        table = validate_input(table, fn.signature.inputs, strict=strict, what=f"input to {fn.name}")
-    features = table.to_pandas()
-    try:
-        result = loaded.handler.call(loaded.model, fn.target_method, features)
-    except FloeError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"{loaded.label} function {fn.name} raised: {exc}") from exc
-    outputs = _output_columns(fn, result, table.num_rows, loaded.label)
+    inputs = fn.signature.inputs if fn.signature is not None else None
+    batch = prepare_batch(data, inputs, strict=strict, what=f"input to {fn.name}")
+    outputs = call_function(loaded.handler, loaded.model, fn, batch, loaded.label)
     if isinstance(data, pd.DataFrame):
         out = data.copy(deep=False)
         for name, values in outputs.items():
@@ -179,25 +168,48 @@ def run_function(
     return data
 
 
+def call_function(
+    handler: Handler, model: object, fn: ModelFunctionInfo, batch: Batch, label: str
+) -> dict[str, np.ndarray]:
+    """Call the model once on the whole batch; return its output columns by name."""
+    try:
+        result = handler.call(model, fn.target_method, batch)
+    except FloeError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{label} function {fn.name} raised {type(exc).__name__}: {exc}") from exc
+    expected = [f.name for f in fn.signature.outputs] if fn.signature is not None else None
+    return output_columns(result, len(batch), expected, f"{label} function {fn.name}")
+
+
 def output_names(count: int) -> list[str]:
     return [f"output_feature_{i}" for i in range(count)]
 
 
-def _output_columns(
-    fn: ModelFunctionInfo, result: np.ndarray, num_rows: int, label: str
+def output_columns(
+    result: np.ndarray | pd.DataFrame, num_rows: int, names: list[str] | None, what: str
 ) -> dict[str, np.ndarray]:
+    """Name a function's result: a DataFrame's own columns, or ``output_feature_<i>``."""
+    if isinstance(result, pd.DataFrame):
+        if len(result) != num_rows:
+            raise ModelError(f"{what} returned {len(result)} rows for {num_rows}; a function "
+                             "must return one row per input row")
+        columns = {str(c): result[c].to_numpy() for c in result.columns}
+        if names and list(columns) != names:
+            raise ModelError(f"{what} returned columns {list(columns)}; its signature names "
+                             f"{names}")
+        return columns
+    result = np.asarray(result)
     matrix = result.reshape(-1, 1) if result.ndim == 1 else result
     if matrix.ndim != 2 or matrix.shape[0] != num_rows:
         raise ModelError(
-            f"{label} function {fn.name} returned shape {result.shape} for {num_rows} rows; "
-            "a function must return one row per input row"
+            f"{what} returned shape {result.shape} for {num_rows} rows; a function must return "
+            "one row per input row"
         )
-    names = [f.name for f in fn.signature.outputs] if fn.signature is not None else []
-    if not names:
-        names = output_names(matrix.shape[1])
+    names = names or output_names(matrix.shape[1])
     if len(names) != matrix.shape[1]:
         raise ModelError(
-            f"{label} function {fn.name} returned {matrix.shape[1]} columns, its signature "
-            f"names {len(names)}: {', '.join(names)}"
+            f"{what} returned {matrix.shape[1]} columns, its signature names {len(names)}: "
+            f"{', '.join(names)}"
         )
     return {name: matrix[:, i] for i, name in enumerate(names)}

@@ -182,12 +182,15 @@ def infer_features(data: Any, *, prefix: str = "input_feature") -> tuple[Feature
     )
 
 
-def validate_input(
-    table: pa.Table, inputs: Sequence[FeatureSpec], *, strict: bool = False, what: str = "input"
-) -> pa.Table:
-    """The columns ``inputs`` names, in order and cast to their types, or one ``InvalidInput``
-    listing every missing, extra and mistyped column with its expected type."""
-    present = set(table.column_names)
+def plan_input(
+    schema: pa.Schema, inputs: Sequence[FeatureSpec], *, strict: bool = False, what: str = "input"
+) -> dict[str, DataType]:
+    """Check a batch's schema against ``inputs``; return the columns to cast and their types.
+
+    Raises one ``InvalidInput`` listing every missing, extra and mistyped column with its
+    expected type. Looks at the schema only: no data is touched.
+    """
+    present = {name: schema.field(name).type for name in schema.names}
     expected = {f.name for f in inputs}
     problems: list[str] = []
     missing = [f for f in inputs if f.name not in present]
@@ -195,29 +198,48 @@ def validate_input(
         problems.append(
             "missing columns: " + ", ".join(f"{f.name} ({f.dtype.value})" for f in missing)
         )
-    extra = [c for c in table.column_names if c not in expected]
-    columns: list[pa.ChunkedArray] = []
+    casts: dict[str, DataType] = {}
     for spec in inputs:
         if spec.name not in present:
             continue
-        column = table.column(spec.name)
-        target = spec.dtype.to_arrow()
-        if column.type.equals(target):
-            columns.append(column)
+        arrow_type = present[spec.name]
+        if arrow_type.equals(spec.dtype.to_arrow()):
             continue
         try:
-            actual = DataType.from_arrow(column.type)
+            actual: DataType | None = DataType.from_arrow(arrow_type)
         except InvalidInput:
             actual = None
-        if actual is not None and not strict and (actual == spec.dtype or can_widen(actual, spec.dtype)):
-            columns.append(column.cast(target))
+        if actual == spec.dtype:
+            continue  # the same logical type in another encoding (dictionary, large string)
+        if actual is not None and not strict and can_widen(actual, spec.dtype):
+            casts[spec.name] = spec.dtype
             continue
-        shown = actual.value if actual is not None else str(column.type)
-        how = "strict_input_validation refuses any cast" if strict and actual is not None else "cannot be converted safely"
+        shown = actual.value if actual is not None else str(arrow_type)
+        how = (
+            "strict_input_validation refuses any cast"
+            if strict and actual is not None and can_widen(actual, spec.dtype)
+            else "cannot be converted safely"
+        )
         problems.append(f"column {spec.name} is {shown}, expected {spec.dtype.value} ({how})")
-    if problems or extra:
-        if extra:
-            problems.append("unexpected columns: " + ", ".join(extra))
+    extra = [name for name in schema.names if name not in expected]
+    if extra:
+        problems.append("unexpected columns: " + ", ".join(extra))
+    if problems:
         names = ", ".join(f"{f.name} {f.dtype.value}" for f in inputs)
-        raise InvalidInput(f"invalid {what}: " + "; ".join(problems) + f"; expected columns: {names}")
+        raise InvalidInput(
+            f"invalid {what}: " + "; ".join(problems) + f"; expected columns: {names}"
+        )
+    return casts
+
+
+def validate_input(
+    table: pa.Table, inputs: Sequence[FeatureSpec], *, strict: bool = False, what: str = "input"
+) -> pa.Table:
+    """The columns ``inputs`` names, in order and cast to their types (see ``plan_input``)."""
+    casts = plan_input(table.schema, inputs, strict=strict, what=what)
+    columns = [
+        table.column(f.name).cast(casts[f.name].to_arrow()) if f.name in casts
+        else table.column(f.name)
+        for f in inputs
+    ]
     return pa.table(columns, names=[f.name for f in inputs])

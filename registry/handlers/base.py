@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from registry.batch import Batch
 from registry.tasks import Task
 
 __all__ = ["Handler", "model_type_name", "mro_modules"]
@@ -50,11 +51,17 @@ class Handler(ABC):
         """The model's methods that become functions, default function first."""
 
     @abstractmethod
-    def call(self, model: object, method: str, features: pd.DataFrame) -> np.ndarray:
-        """Run ``method`` on a batch whose columns are the signature's inputs, in order."""
+    def call(self, model: object, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
+        """Run ``method`` on a validated batch (the signature's inputs, in order): an array
+        with one row per input row, or a DataFrame whose columns name the outputs."""
 
     def infer_task(self, model: object) -> Task:
         return Task.UNKNOWN
+
+    def explainer(self, model: object, background: pd.DataFrame) -> object | None:
+        """A SHAP explainer specific to this kind of model (TreeExplainer for tree ensembles,
+        LinearExplainer for linear models), or None to use the model-agnostic one."""
+        return None
 
     def function_names(self, model: object) -> Sequence[str]:
         return self.target_methods(model)

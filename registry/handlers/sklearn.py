@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
+from registry.batch import Batch
 from registry.handlers.base import Handler, model_type_name, mro_modules
 from registry.tasks import Task
 
@@ -54,9 +54,9 @@ class SklearnHandler(Handler):
                 continue
         return out
 
-    def call(self, model: object, method: str, features: pd.DataFrame) -> np.ndarray:
-        fitted_names = getattr(model, "feature_names_in_", None)
-        data: Any = features if fitted_names is not None else features.to_numpy()
+    def call(self, model: object, method: str, batch: Batch) -> np.ndarray:
+        # An estimator fitted on a DataFrame checks feature names, so it gets one.
+        data: Any = batch.frame if hasattr(model, "feature_names_in_") else batch.numpy
         return np.asarray(getattr(model, method)(data))
 
     def infer_task(self, model: object) -> Task:

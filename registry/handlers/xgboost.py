@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
+from registry.batch import Batch
 from registry.errors import IntegrityError
 from registry.handlers.base import Handler, model_type_name, mro_modules
 from registry.tasks import Task
@@ -58,10 +58,10 @@ class XGBoostHandler(Handler):
             methods.append("predict_proba")
         return methods
 
-    def call(self, model: object, method: str, features: pd.DataFrame) -> np.ndarray:
+    def call(self, model: object, method: str, batch: Batch) -> np.ndarray:
         if _is_booster(model):
-            return np.asarray(model.inplace_predict(features.to_numpy()))  # type: ignore[attr-defined]
-        return np.asarray(getattr(model, method)(features))
+            return np.asarray(model.inplace_predict(batch.numpy))  # type: ignore[attr-defined]
+        return np.asarray(getattr(model, method)(batch.frame))
 
     def infer_task(self, model: object) -> Task:
         import json
