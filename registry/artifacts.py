@@ -7,7 +7,9 @@ changes, so renames and moves touch only the catalog. A version is written compl
 the writer dies in between, ``floe gc`` removes what it left.
 
 Nothing is deserialised before its bytes match the sha256 recorded in the manifest, and the
-manifest's own sha256 is recorded in the catalog.
+manifest's own sha256 is recorded in the catalog. From an object store (which has no
+directories: no marker objects are written) a version is downloaded to a local cache that only
+receives verified copies, and is verified again at every load.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
 import yaml
@@ -41,6 +43,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.yml"
 _CHUNK = 1 << 20
+# Object stores have no directories, only keys: creating one writes an empty marker object.
+_OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
 
 
 @dataclass(frozen=True)
@@ -88,23 +92,36 @@ def safe_relpath(path: str, *, what: str = "artifact path") -> str:
     return "/".join(parts)
 
 
+def _redact_uri(root: str) -> str:
+    """``root`` with the secret of ``s3://ACCESS_KEY:SECRET_KEY@bucket/...`` replaced by ***."""
+    if "://" not in root:
+        return root
+    parts = urlsplit(root)
+    if not parts.password:
+        return root
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
+
+
 class ArtifactStore:
     """The artifact root: a local directory or an object-store URI."""
 
     def __init__(self, root: str) -> None:
-        self.root = root
+        self.root = _redact_uri(root)  # for messages: the URI may carry a secret key
         try:
             if "://" in root:
                 self.fs, base = pafs.FileSystem.from_uri(root)
             else:
                 self.fs, base = pafs.LocalFileSystem(), str(Path(root).expanduser().resolve())
         except (ValueError, OSError) as exc:
+            detail = str(exc).replace(root, self.root)
             raise InvalidInput(
-                f"cannot open artifact root {root!r}: {exc}; give a local path or a URI such as "
-                "s3://bucket/prefix (FLOE_ARTIFACT_ROOT)"
+                f"cannot open artifact root {self.root!r}: {detail}; give a local path or a URI "
+                "such as s3://bucket/prefix (FLOE_ARTIFACT_ROOT)"
             ) from exc
         self.base = base.rstrip("/")
         self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.has_dirs = self.fs.type_name not in _OBJECT_STORES
         if self.is_local:
             Path(self.base, "versions").mkdir(parents=True, exist_ok=True)
 
@@ -120,7 +137,8 @@ class ArtifactStore:
         dest = self.version_dir(version_id)
         manifest_bytes = yaml.safe_dump(dict(manifest), sort_keys=False).encode()
         try:
-            self.fs.create_dir(dest, recursive=True)
+            if self.has_dirs:
+                self.fs.create_dir(dest, recursive=True)
             for rel in manifest["files"]:
                 self._upload(staged / rel, f"{dest}/{rel}")
             with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
@@ -131,8 +149,8 @@ class ArtifactStore:
         return hashlib.sha256(manifest_bytes).hexdigest()
 
     def _upload(self, src: Path, dest: str) -> None:
-        parent = dest.rsplit("/", 1)[0]
-        self.fs.create_dir(parent, recursive=True)
+        if self.has_dirs:
+            self.fs.create_dir(dest.rsplit("/", 1)[0], recursive=True)
         with open(src, "rb") as handle, self.fs.open_output_stream(dest) as out:
             while chunk := handle.read(_CHUNK):
                 out.write(chunk)
@@ -140,9 +158,12 @@ class ArtifactStore:
     def delete_version(self, version_id: str) -> None:
         dest = self.version_dir(version_id)
         try:
-            self.fs.delete_dir(dest)
-        except (FileNotFoundError, OSError) as exc:
-            log.debug("nothing to delete at %s: %s", dest, exc)
+            self.fs.delete_dir(dest)  # on an object store: every key under the prefix
+        except FileNotFoundError:
+            log.debug("nothing to delete at %s", dest)
+        except OSError as exc:
+            # The catalog row is gone (or never committed), so gc removes the rest later.
+            log.warning("could not delete %s: %s; `floe gc` removes it later", dest, exc)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -174,30 +195,48 @@ class ArtifactStore:
         files: Mapping[str, Mapping[str, Any]] = manifest["files"]
         if self.is_local:
             local = Path(self.version_dir(version_id))
-        else:
-            local = cache_dir / version_id
-            if not local.exists():
-                self._download_all(version_id, files, local)
-        self.verify(local, files, version_id)
+            self.verify(local, files, version_id)
+            return local
+        local = cache_dir / version_id
+        if not local.exists() and self._download_all(version_id, files, local):
+            return local
+        self.verify(
+            local, files, version_id,
+            where=f" in the local cache {local}", fix=f"delete {local} to download it again",
+        )
         return local
 
     def _download_all(
         self, version_id: str, files: Mapping[str, Mapping[str, Any]], local: Path
-    ) -> None:
+    ) -> bool:
+        """Download into a temporary folder, verify, then move it to ``local``: the cache only
+        ever receives checked copies. False when another process placed its copy first."""
         local.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{version_id}-", dir=local.parent))
         try:
             for rel in files:
-                self.download_file(version_id, safe_relpath(rel), tmp / rel)
-            os.replace(tmp, local)
-        except OSError:
-            if local.exists():  # another process won the race; its copy is checked below
-                return
-            raise
+                clean = safe_relpath(rel)
+                self.download_file(version_id, clean, tmp / clean)
+            self.verify(tmp, files, version_id)
+            try:
+                os.replace(tmp, local)
+            except OSError:
+                if local.exists():  # another process won the race; its copy is checked next
+                    return False
+                raise
+            return True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def verify(self, local: Path, files: Mapping[str, Mapping[str, Any]], version_id: str) -> None:
+    def verify(
+        self,
+        local: Path,
+        files: Mapping[str, Mapping[str, Any]],
+        version_id: str,
+        *,
+        where: str = "",
+        fix: str = "restore the artifact root from a backup or delete the version",
+    ) -> None:
         bad = []
         for rel, expected in files.items():
             path = local / safe_relpath(rel)
@@ -208,9 +247,8 @@ class ArtifactStore:
                 bad.append(f"{rel} (sha256 differs)")
         if bad:
             raise IntegrityError(
-                f"artifacts of version {version_id} do not match their manifest: "
-                f"{', '.join(bad)}; nothing was loaded: restore the artifact root from a backup "
-                "or delete the version"
+                f"artifacts of version {version_id}{where} do not match their manifest: "
+                f"{', '.join(bad)}; nothing was loaded: {fix}"
             )
 
     def download_file(self, version_id: str, rel: str, dest: Path) -> None:
@@ -251,7 +289,10 @@ class ArtifactStore:
     # -- garbage collection -------------------------------------------------------------------
 
     def stored_versions(self) -> Iterator[tuple[str, float]]:
-        """(version id, newest modification time in seconds) for every stored version dir."""
+        """(version id, newest modification time in seconds) for every stored version dir.
+
+        Entries without a time (an object store's implied directories) count as 0, so a
+        version left as bare directory markers is removable too."""
         root = f"{self.base}/versions"
         infos = self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
         newest: dict[str, float] = {}
@@ -259,7 +300,7 @@ class ArtifactStore:
             rel = PurePosixPath(info.path[len(root) + 1 :])
             if not rel.parts:
                 continue
-            mtime = info.mtime.timestamp() if info.mtime is not None else time.time()
+            mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
             key = rel.parts[0]
             newest[key] = max(newest.get(key, 0.0), mtime)
         yield from newest.items()
