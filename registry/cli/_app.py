@@ -1,0 +1,165 @@
+"""The ``floe`` command: its global options, its command groups, and the error edge.
+
+``main`` is the only place that catches broad exceptions. Whatever goes wrong, the user sees
+one line on stderr and a non-zero exit status, never a traceback::
+
+    FloeError (NotFound, Conflict, ...)   error: <message>             exit 1
+    click usage errors                    error: <message> (see ...)   exit 2
+    declined confirmation, Ctrl-C         error: aborted               exit 1 / 130
+    anything else                         error: <Type>: <message>     exit 1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from typing import Annotated, Any
+
+import typer
+
+from registry import FloeError
+from registry.cli._artifacts import artifacts_app, collect_garbage, export_version
+from registry.cli._metadata import alias_app, comment_app, default_app, metrics_app, tags_app
+from registry.cli._models import models_app, versions_app
+from registry.cli._scope import CliError, Database, Schema, Scope
+
+__all__ = ["app", "main"]
+
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+app = typer.Typer(
+    name="floe",
+    help="Floe: a self-hosted model registry. Browse and curate models, versions and their "
+    "files. Log models with the Python API (registry.Registry.log_model).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=_SETTINGS,
+)
+for _group, _name in (
+    (models_app, "models"),
+    (versions_app, "versions"),
+    (alias_app, "alias"),
+    (default_app, "default"),
+    (metrics_app, "metrics"),
+    (tags_app, "tags"),
+    (comment_app, "comment"),
+    (artifacts_app, "artifacts"),
+):
+    app.add_typer(_group, name=_name, context_settings=_SETTINGS)
+app.command("export")(export_version)
+app.command("gc")(collect_garbage)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"floe {metadata.version('floe')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    catalog_url: Annotated[
+        str | None,
+        typer.Option(
+            "--catalog-url",
+            metavar="URL",
+            help="SQLAlchemy URL of the catalog (default: $FLOE_CATALOG_URL, else "
+            "sqlite:///$FLOE_HOME/catalog.db).",
+            show_default=False,
+        ),
+    ] = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-root",
+            metavar="PATH_OR_URI",
+            help="Where versions' files live (default: $FLOE_ARTIFACT_ROOT, else "
+            "$FLOE_HOME/artifacts).",
+            show_default=False,
+        ),
+    ] = None,
+    database: Database = None,
+    schema: Schema = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what Floe does to stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print Floe's version."
+        ),
+    ] = False,
+) -> None:
+    """Floe: a self-hosted model registry."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = Scope(catalog_url, artifact_root, database, schema)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``floe`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    try:
+        command = typer.main.get_command(app)
+        result = command.main(args=argv, prog_name="floe", standalone_mode=False)
+    except typer.Abort:
+        return _fail("aborted", 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # `floe ... | head` closed the pipe: stop quietly
+            _silence_stdout()
+            return 1
+        return _fail(_describe(exc), 1)
+    except Exception as exc:
+        if _is_click_error(exc):
+            return _usage_error(exc)
+        return _fail(_describe(exc), 1)
+    return result if isinstance(result, int) else 0
+
+
+def _is_click_error(exc: Exception) -> bool:
+    """Click's own errors (bad usage, a bad parameter); typer may vendor click, so duck-type."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int
+    )
+
+
+def _usage_error(exc: Any) -> int:
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    if ctx is None:
+        return _fail(message, exc.exit_code)
+    if message == ctx.get_help():  # a group run without a command: show its help
+        exc.show()
+        return int(exc.exit_code)
+    return _fail(f"{message.rstrip('.')}; see '{ctx.command_path} --help'", exc.exit_code)
+
+
+def _describe(exc: BaseException) -> str:
+    """A FloeError's or CliError's message as is; anything else prefixed with its type."""
+    if isinstance(exc, FloeError):
+        return exc.message
+    if isinstance(exc, CliError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _fail(message: str, status: int) -> int:
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    with contextlib.suppress(OSError):
+        print(f"error: {line}", file=sys.stderr, flush=True)
+    return status
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
