@@ -266,7 +266,7 @@ class Registry:
             raise NotFound(f"{url} names no file or folder of {mv}; list them: floe artifacts list")
         return pd.DataFrame.from_records(
             records, columns=["name", "size", "md5", "sha256", "last_modified"]
-        )
+        ).astype({"md5": object})
 
     def get_artifact(self, url: str, local_dir: str | Path) -> list[Path]:
         """Download a file or a folder of a version into ``local_dir``; return the files."""
@@ -280,6 +280,8 @@ class Registry:
             raise NotFound(f"{url} names no file or folder of {mv}; list them: floe artifacts list")
         base = path.rsplit("/", 1)[0] if path in files else path
         dest_root = Path(local_dir).expanduser()
+        if dest_root.exists() and not dest_root.is_dir():
+            raise InvalidInput(f"{dest_root} is a file; give a directory to download into")
         out = []
         for rel in wanted:
             dest = dest_root / (rel[len(base) + 1 :] if base else rel)

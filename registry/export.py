@@ -24,7 +24,10 @@ def export_version(
         raise InvalidInput(f"export target {target} is a file; give a directory path")
     if target.exists() and any(target.iterdir()):
         raise InvalidInput(f"export target {target} is not empty; give a new or empty directory")
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create export directory {target}: {exc.strerror}") from exc
     staging = target / ".floe-export"
     try:
         for rel, _expected in manifest["files"].items():

@@ -34,6 +34,9 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({self.fully_qualified_name})"
 
+    def __str__(self) -> str:
+        return self.fully_qualified_name
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Model) and other._model_id == self._model_id
 

@@ -40,6 +40,9 @@ class ModelVersion:
     def __repr__(self) -> str:
         return f"ModelVersion({self.fully_qualified_model_name}, {self.version_name})"
 
+    def __str__(self) -> str:
+        return f"{self.fully_qualified_model_name} version {self.version_name}"
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ModelVersion) and other._version_id == self._version_id
 
@@ -98,7 +101,10 @@ class ModelVersion:
     def delete_metric(self, metric_name: str) -> None:
         name = _metric_name(metric_name)
         if not self._ctx.store.delete_metric(self._version_id, name):
-            raise NotFound(f"{self} has no metric {name!r}; list them: mv.show_metrics()")
+            raise NotFound(
+                f"{self} has no metric {name!r}; list them: floe metrics list "
+                f"{self.fully_qualified_model_name} {self.version_name}"
+            )
 
     # -- aliases ------------------------------------------------------------------------------
 

@@ -25,9 +25,21 @@ from registry.artifacts import ArtifactStore, hash_tree
 from registry.batch import prepare_batch
 from registry.environment import capture_environment, conda_yaml, requirements_txt
 from registry.errors import InvalidInput, ModelError
+from registry.explain import (
+    EXPLAIN_FUNCTION,
+    is_explainable,
+    predict_method_for,
+    write_background,
+)
 from registry.handlers import Handler, handler_for
-from registry.run import ModelFunctionInfo, call_function
-from registry.signatures import FeatureSpec, ModelSignature, infer_features, to_arrow
+from registry.run import LoadedModel, ModelFunctionInfo, call_function
+from registry.signatures import (
+    FeatureSpec,
+    ModelSignature,
+    infer_features,
+    to_arrow,
+    validate_input,
+)
 from registry.tasks import Task
 
 __all__ = ["StagedVersion", "stage_version"]
@@ -88,6 +100,12 @@ def stage_version(
             model_spec = handler.save(model, root / "model")
         functions = _infer_functions(handler, model, sample_input_data, signatures, options)
         resolved_task = _resolve_task(task, handler, model)
+        explain = None
+        if sample_input_data is not None and is_explainable(resolved_task, options):
+            explain, explain_fn = _add_explain(
+                handler, model, resolved_task, to_arrow(sample_input_data), functions, root
+            )
+            functions.append(explain_fn)
         env = capture_environment(
             distributions=handler.distributions,
             conda_dependencies=conda_dependencies,
@@ -107,6 +125,7 @@ def stage_version(
             "model": model_spec,
             "task": resolved_task.value,
             "functions": [f.to_dict() for f in functions],
+            "explain": explain,
             "code_paths": code,
             "user_files": user,
             "env": env,
@@ -148,6 +167,7 @@ def _infer_functions(
                 f"{', '.join(methods)}"
             )
         methods = list(wanted)
+    partitioned = set(handler.partitioned_methods(model))
     signatures = dict(signatures or {})
     unknown_sigs = [name for name in signatures if name not in methods]
     if unknown_sigs:
@@ -163,7 +183,9 @@ def _infer_functions(
     out = []
     for method in methods:
         if method in signatures:
-            out.append(ModelFunctionInfo(method, method, signatures[method]))
+            out.append(
+                ModelFunctionInfo(method, method, signatures[method], method in partitioned)
+            )
             continue
         if sample_table is None:
             raise InvalidInput(
@@ -174,7 +196,9 @@ def _infer_functions(
         batch = prepare_batch(sample_table.to_pandas(), inputs, what="sample_input_data")
         try:
             columns = call_function(
-                handler, model, ModelFunctionInfo(method, method, None), batch, "the model"
+                LoadedModel("staged", "the model", model, handler, {}),
+                ModelFunctionInfo(method, method, None),
+                batch,
             )
         except ModelError as exc:
             raise ModelError(
@@ -187,8 +211,55 @@ def _infer_functions(
                 columns, infer_features(pa.table(columns)), strict=True
             )
         )
-        out.append(ModelFunctionInfo(method, method, ModelSignature(inputs, outputs)))
+        out.append(
+            ModelFunctionInfo(
+                method, method, ModelSignature(inputs, outputs), method in partitioned
+            )
+        )
     return out
+
+
+def _add_explain(
+    handler: Handler,
+    model: object,
+    task: Task,
+    sample: pa.Table,
+    functions: list[ModelFunctionInfo],
+    root: Path,
+) -> tuple[dict[str, Any], ModelFunctionInfo]:
+    """Store the background data and describe the ``explain`` function by running it."""
+    names = [f.name for f in functions]
+    if EXPLAIN_FUNCTION in names:
+        raise InvalidInput(
+            f"the model already has a function named {EXPLAIN_FUNCTION!r}; pass "
+            "options={'enable_explainability': False} to keep it"
+        )
+    predict = next(f for f in functions if f.name == predict_method_for(task, names))
+    assert predict.signature is not None
+    inputs = predict.signature.inputs
+    background = validate_input(sample.slice(0, _SAMPLE_ROWS), inputs, what="sample_input_data")
+    path = write_background(background, root)
+    spec = {
+        "function": EXPLAIN_FUNCTION,
+        "background": path,
+        "features": [f.name for f in inputs],
+        "explains": predict.target_method,
+    }
+    loaded = LoadedModel("staged", "the model", model, handler, {"explain": spec, "task": task.value})
+    explainer = loaded.explainer(background.to_pandas())
+    spec["kind"] = explainer.kind
+    columns = call_function(
+        loaded,
+        ModelFunctionInfo(EXPLAIN_FUNCTION, EXPLAIN_FUNCTION, None),
+        prepare_batch(background.slice(0, 3).to_pandas(), inputs),
+    )
+    outputs = tuple(
+        FeatureSpec(name=name, dtype=spec_.dtype, nullable=spec_.nullable)
+        for name, spec_ in zip(columns, infer_features(pa.table(columns)), strict=True)
+    )
+    return spec, ModelFunctionInfo(
+        EXPLAIN_FUNCTION, EXPLAIN_FUNCTION, ModelSignature(inputs, outputs)
+    )
 
 
 def _copy_code_paths(code_paths: Sequence[str | Path] | None, dest: Path) -> list[str]:

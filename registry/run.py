@@ -26,8 +26,10 @@ from registry.artifacts import ArtifactStore
 from registry.batch import Batch, prepare_batch
 from registry.environment import check_environment
 from registry.errors import FloeError, InvalidInput, ModelError
+from registry.explain import EXPLAIN_FUNCTION, Explainer, build_explainer, read_background
 from registry.handlers import Handler, handler_named
 from registry.signatures import ModelSignature
+from registry.tasks import Task
 
 __all__ = ["LoadedModel", "ModelFunctionInfo", "load_version", "run_function"]
 
@@ -66,12 +68,37 @@ class ModelFunctionInfo:
 
 @dataclass
 class LoadedModel:
+    """A deserialised version: the model object, its handler and its functions."""
+
     version_id: str
     label: str
     model: object
     handler: Handler
     manifest: Mapping[str, Any]
     functions: dict[str, ModelFunctionInfo] = field(default_factory=dict)
+    local_dir: Path | None = None
+    _explainer: Explainer | None = field(default=None, repr=False)
+    _explainer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def explainer(self, background: pd.DataFrame | None = None) -> Explainer:
+        """The version's SHAP explainer, built once (background: the stored sample)."""
+        with self._explainer_lock:
+            if self._explainer is None:
+                spec = self.manifest.get("explain")
+                if not spec:
+                    raise InvalidInput(
+                        f"{self.label} has no explain function; log it with a known task= and "
+                        "sample_input_data= (and without enable_explainability=False)"
+                    )
+                if background is None:
+                    assert self.local_dir is not None
+                    background = read_background(self.local_dir)
+                self._explainer = build_explainer(
+                    self.handler, self.model, task=Task(self.manifest["task"]),
+                    background=background, feature_names=list(spec["features"]),
+                    predict_method=spec["explains"],
+                )
+            return self._explainer
 
 
 _cache: dict[tuple[str, bool], LoadedModel] = {}
@@ -115,7 +142,7 @@ def load_version(
         functions = {
             f["name"]: ModelFunctionInfo.from_dict(f) for f in manifest.get("functions", [])
         }
-        loaded = LoadedModel(version_id, label, model, handler, manifest, functions)
+        loaded = LoadedModel(version_id, label, model, handler, manifest, functions, local)
         _cache[key] = loaded
         return loaded
 
@@ -157,7 +184,7 @@ def run_function(
     fn = resolve_function(loaded, function_name)
     inputs = fn.signature.inputs if fn.signature is not None else None
     batch = prepare_batch(data, inputs, strict=strict, what=f"input to {fn.name}")
-    outputs = call_function(loaded.handler, loaded.model, fn, batch, loaded.label)
+    outputs = call_function(loaded, fn, batch)
     if isinstance(data, pd.DataFrame):
         out = data.copy(deep=False)
         for name, values in outputs.items():
@@ -168,12 +195,13 @@ def run_function(
     return data
 
 
-def call_function(
-    handler: Handler, model: object, fn: ModelFunctionInfo, batch: Batch, label: str
-) -> dict[str, np.ndarray]:
+def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> dict[str, np.ndarray]:
     """Call the model once on the whole batch; return its output columns by name."""
+    label = loaded.label
+    if fn.name == EXPLAIN_FUNCTION and loaded.manifest.get("explain"):
+        return loaded.explainer().explain(batch)
     try:
-        result = handler.call(model, fn.target_method, batch)
+        result = loaded.handler.call(loaded.model, fn.target_method, batch)
     except FloeError:
         raise
     except Exception as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from registry.batch import Batch
 from registry.handlers.base import Handler, model_type_name, mro_modules
@@ -17,6 +18,11 @@ from registry.tasks import Task
 
 __all__ = ["SklearnHandler"]
 
+_TREE_ENSEMBLES = frozenset(
+    f"{kind}{target}"
+    for kind in ("RandomForest", "ExtraTrees", "GradientBoosting", "DecisionTree", "ExtraTree")
+    for target in ("Classifier", "Regressor")
+)
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
 
 
@@ -70,3 +76,13 @@ class SklearnHandler(Handler):
         if is_regressor(model):
             return Task.TABULAR_REGRESSION
         return Task.UNKNOWN
+
+    def explainer(self, model: object, background: pd.DataFrame) -> object | None:
+        import shap
+
+        module = type(model).__module__
+        if type(model).__name__ in _TREE_ENSEMBLES:
+            return shap.TreeExplainer(model)
+        if module.startswith("sklearn.linear_model") and hasattr(model, "coef_"):
+            return shap.LinearExplainer(model, background.to_numpy())
+        return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from registry.batch import Batch
 from registry.errors import IntegrityError
@@ -79,6 +80,12 @@ class XGBoostHandler(Handler):
         if objective.startswith(("reg:", "count:", "survival:")):
             return Task.TABULAR_REGRESSION
         return Task.UNKNOWN
+
+
+    def explainer(self, model: object, background: pd.DataFrame) -> object | None:
+        import shap
+
+        return shap.TreeExplainer(model)
 
 
 def _is_booster(model: object) -> bool:

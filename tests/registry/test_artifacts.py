@@ -38,7 +38,7 @@ def logged(reg: Registry):
 
 
 def test_manifest_records_hashes_and_environment(logged, artifact_root: Path) -> None:
-    reg, mv, _, _ = logged
+    _reg, mv, _, _ = logged
     folder = artifact_root / "versions" / mv.id
     manifest = yaml.safe_load((folder / "MANIFEST.yml").read_text())
     assert set(manifest["files"]) == {"model/model.pkl", "env/conda.yml", "env/requirements.txt"}
@@ -51,7 +51,7 @@ def test_manifest_records_hashes_and_environment(logged, artifact_root: Path) ->
 
 
 def test_list_and_get_artifacts(logged, tmp_path: Path) -> None:
-    reg, mv, _, _ = logged
+    reg, _mv, _, _ = logged
     listed = reg.list_artifacts("floe://model/m/versions/v1/")
     assert list(listed.columns) == ["name", "size", "md5", "sha256", "last_modified"]
     assert set(listed["name"]) == {
@@ -180,7 +180,7 @@ def test_framework_major_mismatch_is_refused(
 
 
 def test_export_model_and_full(logged, tmp_path: Path) -> None:
-    reg, mv, clf, X = logged
+    _reg, mv, clf, X = logged
     plain = mv.export(tmp_path / "plain")
     assert (plain / "MANIFEST.yml").is_file() and (plain / "model" / "model.pkl").is_file()
     assert (plain / "env" / "conda.yml").is_file()
