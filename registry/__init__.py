@@ -7,6 +7,9 @@
 """
 
 from registry.api import Registry
+from registry.compute import ComputeConfig
+from registry.custom import CustomModel, ModelContext, inference_api, partitioned_api
+from registry.distributed import unwrap_ray_error
 from registry.errors import (
     AlreadyExists,
     CatalogError,
@@ -29,7 +32,9 @@ from registry.tasks import Task
 __all__ = [
     "AlreadyExists",
     "CatalogError",
+    "ComputeConfig",
     "Conflict",
+    "CustomModel",
     "DataType",
     "EnvironmentMismatch",
     "ExportMode",
@@ -39,6 +44,7 @@ __all__ = [
     "InvalidIdentifier",
     "InvalidInput",
     "Model",
+    "ModelContext",
     "ModelError",
     "ModelFunctionInfo",
     "ModelSignature",
@@ -47,4 +53,7 @@ __all__ = [
     "PermissionDenied",
     "Registry",
     "Task",
+    "inference_api",
+    "partitioned_api",
+    "unwrap_ray_error",
 ]

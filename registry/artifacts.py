@@ -37,6 +37,7 @@ __all__ = [
     "digest_file",
     "hash_tree",
     "safe_relpath",
+    "verify_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,30 @@ def _redact_uri(root: str) -> str:
         return root
     userinfo, host = parts.netloc.rsplit("@", 1)
     return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
+
+
+def verify_files(
+    local: Path,
+    files: Mapping[str, Mapping[str, Any]],
+    version_id: str,
+    *,
+    where: str = "",
+    fix: str = "restore the artifact root from a backup or delete the version",
+) -> None:
+    """Check every file of a version under ``local`` against its recorded sha256."""
+    bad = []
+    for rel, expected in files.items():
+        path = local / safe_relpath(rel)
+        if path.is_symlink() or not path.is_file():
+            bad.append(f"{rel} (missing)")
+            continue
+        if digest_file(path).sha256 != expected["sha256"]:
+            bad.append(f"{rel} (sha256 differs)")
+    if bad:
+        raise IntegrityError(
+            f"artifacts of version {version_id}{where} do not match their manifest: "
+            f"{', '.join(bad)}; nothing was loaded: {fix}"
+        )
 
 
 class ArtifactStore:
@@ -237,19 +262,7 @@ class ArtifactStore:
         where: str = "",
         fix: str = "restore the artifact root from a backup or delete the version",
     ) -> None:
-        bad = []
-        for rel, expected in files.items():
-            path = local / safe_relpath(rel)
-            if path.is_symlink() or not path.is_file():
-                bad.append(f"{rel} (missing)")
-                continue
-            if digest_file(path).sha256 != expected["sha256"]:
-                bad.append(f"{rel} (sha256 differs)")
-        if bad:
-            raise IntegrityError(
-                f"artifacts of version {version_id}{where} do not match their manifest: "
-                f"{', '.join(bad)}; nothing was loaded: {fix}"
-            )
+        verify_files(local, files, version_id, where=where, fix=fix)
 
     def download_file(self, version_id: str, rel: str, dest: Path) -> None:
         src = f"{self.version_dir(version_id)}/{rel}"

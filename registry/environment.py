@@ -7,6 +7,7 @@ framework, is refused with ``EnvironmentMismatch`` naming both; ``force=True`` l
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import platform
@@ -34,7 +35,9 @@ class EnvironmentWarning(UserWarning):
     """Loading went ahead with ``force=True`` in an environment that differs from the logged one."""
 
 
+@functools.cache
 def distribution_version(name: str) -> str | None:
+    """The installed version of a distribution (cached: it cannot change under a process)."""
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

@@ -84,7 +84,10 @@ class Explainer:
             if self.kind == "permutation":
                 values = np.asarray(self.shap_explainer(batch.numpy).values)
             else:
-                values = self.shap_explainer.shap_values(batch.numpy)
+                # numbers as one array; categorical or text columns need the DataFrame
+                frame = batch.frame
+                numeric = all(np.issubdtype(t, np.number) for t in frame.dtypes)
+                values = self.shap_explainer.shap_values(batch.numpy if numeric else frame)
                 values = np.stack(values, axis=-1) if isinstance(values, list) else values
         except Exception as exc:
             raise ModelError(f"explaining the batch failed: {type(exc).__name__}: {exc}") from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,9 +13,17 @@ import pyarrow as pa
 
 from registry._context import Context, to_json_value
 from registry.catalog.tables import VersionRow
+from registry.compute import ComputeConfig
+from registry.distributed import is_dataset
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
-from registry.run import LoadedModel, ModelFunctionInfo, load_version, run_function
+from registry.run import (
+    LoadedModel,
+    ModelFunctionInfo,
+    load_version,
+    read_payload,
+    run_function,
+)
 from registry.signatures import ModelSignature
 
 __all__ = ["ExportMode", "ModelVersion"]
@@ -36,6 +44,7 @@ class ModelVersion:
         self._ctx = ctx
         self._model_id = model_id
         self._version_id = version_id
+        self._load_args: tuple[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"ModelVersion({self.fully_qualified_model_name}, {self.version_name})"
@@ -141,13 +150,20 @@ class ModelVersion:
             for f in self._ctx.store.list_functions(self._version_id)
         ]
 
+    def _resolve_load_args(self) -> tuple[str, str]:
+        if self._load_args is None:  # immutable per version: fetched once per object
+            row = self._row()
+            label = f"{self.fully_qualified_model_name} version {format_identifier(row.name)}"
+            self._load_args = (row.manifest_sha256, label)
+        return self._load_args
+
     def _loaded(self, *, force: bool = False, options: Mapping[str, Any] | None = None) -> LoadedModel:
-        row = self._row()
+        manifest_sha256, label = self._resolve_load_args()
         return load_version(
             self._ctx.artifacts,
-            version_id=row.id,
-            manifest_sha256=row.manifest_sha256,
-            label=f"{self.fully_qualified_model_name} version {format_identifier(row.name)}",
+            version_id=self._version_id,
+            manifest_sha256=manifest_sha256,
+            label=label,
             cache_dir=self._ctx.cache_dir,
             force=force,
             options=options,
@@ -162,11 +178,41 @@ class ModelVersion:
         X: Frame,
         *,
         function_name: str | None = None,
+        partition_column: str | None = None,
+        passthrough_columns: Sequence[str] = (),
         strict_input_validation: bool = False,
+        compute: ComputeConfig | None = None,
+        source_column: str | None = None,
     ) -> Frame:
-        """Run a function on a DataFrame or Table: its columns, then the function's outputs."""
+        """Run a function on a DataFrame, an Arrow Table or a ``ray.data.Dataset``.
+
+        A table gives back the same kind of table: its columns, then the function's outputs
+        (a partitioned function: its results per ``partition_column`` value). A Dataset gives
+        back a lazy Dataset scored on a pool of Ray actors sized by ``compute``;
+        ``source_column`` (such as the ``path`` column of ``read_parquet(include_paths=True)``)
+        names each row's input file in validation errors and is not model input.
+        """
+        if is_dataset(X):
+            from registry.distributed import run_dataset
+
+            compute = compute or ComputeConfig()
+            manifest_sha256, label = self._resolve_load_args()
+            payload = read_payload(
+                self._ctx.artifacts, version_id=self._version_id,
+                manifest_sha256=manifest_sha256, label=label, force=False,
+            )
+            return run_dataset(  # type: ignore[return-value]
+                payload, X, function_name=function_name, compute=compute,
+                partition_column=partition_column, passthrough_columns=passthrough_columns,
+                source_column=source_column, strict=strict_input_validation,
+            )
+        if compute is not None or source_column is not None:
+            raise InvalidInput(
+                "compute= and source_column= apply to a ray.data.Dataset; a table runs in process"
+            )
         return run_function(
-            self._loaded(), X, function_name, strict=strict_input_validation
+            self._loaded(), X, function_name, strict=strict_input_validation,
+            partition_column=partition_column, passthrough_columns=passthrough_columns,
         )
 
     def export(self, target_path: str | Path, *, export_mode: ExportMode = ExportMode.MODEL) -> Path:

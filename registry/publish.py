@@ -107,7 +107,7 @@ def stage_version(
             )
             functions.append(explain_fn)
         env = capture_environment(
-            distributions=handler.distributions,
+            distributions=handler.distributions_for(model),
             conda_dependencies=conda_dependencies,
             pip_requirements=pip_requirements,
             python_version=python_version,
@@ -197,7 +197,7 @@ def _infer_functions(
         try:
             columns = call_function(
                 LoadedModel("staged", "the model", model, handler, {}),
-                ModelFunctionInfo(method, method, None),
+                ModelFunctionInfo(method, method, None, method in partitioned),
                 batch,
             )
         except ModelError as exc:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import sys
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from registry.artifacts import ArtifactStore
+from registry.artifacts import ArtifactStore, safe_relpath, verify_files
 from registry.batch import Batch, prepare_batch
 from registry.environment import check_environment
 from registry.errors import FloeError, InvalidInput, ModelError
@@ -131,18 +132,63 @@ def load_version(
         manifest = artifacts.read_manifest(version_id, manifest_sha256)
         check_environment(manifest["env"], force=force, what=label)
         local = artifacts.materialize(version_id, manifest, cache_dir)
-        handler = handler_named(manifest["framework"])
-        _add_code_paths(local, manifest.get("code_paths", []))
-        try:
-            model = handler.load(local, manifest["model"], options)
-        except FloeError:
-            raise
-        except Exception as exc:
-            raise ModelError(f"{label} failed to load: {exc}") from exc
-        functions = {
-            f["name"]: ModelFunctionInfo.from_dict(f) for f in manifest.get("functions", [])
-        }
-        loaded = LoadedModel(version_id, label, model, handler, manifest, functions, local)
+        loaded = load_local(local, manifest, version_id=version_id, label=label, options=options)
+        _cache[key] = loaded
+        return loaded
+
+
+def load_local(
+    local: Path,
+    manifest: Mapping[str, Any],
+    *,
+    version_id: str,
+    label: str,
+    options: Mapping[str, Any],
+) -> LoadedModel:
+    """Deserialise a version from a local directory whose every file was already verified."""
+    handler = handler_named(manifest["framework"])
+    _add_code_paths(local, manifest.get("code_paths", []))
+    try:
+        model = handler.load(local, manifest["model"], options)
+    except FloeError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
+    functions = {f["name"]: ModelFunctionInfo.from_dict(f) for f in manifest.get("functions", [])}
+    return LoadedModel(version_id, label, model, handler, manifest, functions, local)
+
+
+def read_payload(
+    artifacts: ArtifactStore, *, version_id: str, manifest_sha256: str, label: str, force: bool
+) -> dict[str, Any]:
+    """A version as plain data (manifest and verified file bytes) for Ray's object store, so
+    workers load it without access to the catalog or the artifact root."""
+    manifest = artifacts.read_manifest(version_id, manifest_sha256)
+    check_environment(manifest["env"], force=force, what=label)
+    with tempfile.TemporaryDirectory(prefix="floe-payload-") as tmp:
+        local = artifacts.materialize(version_id, manifest, Path(tmp))
+        files = {rel: (local / rel).read_bytes() for rel in manifest["files"]}
+    return {"version_id": version_id, "label": label, "manifest": manifest, "files": files}
+
+
+def load_payload(payload: Mapping[str, Any], options: Mapping[str, Any]) -> LoadedModel:
+    """Load a version shipped by ``read_payload``: files are written to a private directory
+    and checked against the manifest again before anything is deserialised."""
+    version_id, manifest = payload["version_id"], payload["manifest"]
+    key = (version_id, bool(options.get("use_gpu", False)))
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            return cached
+        local = Path(tempfile.mkdtemp(prefix=f"floe-{version_id}-"))
+        for rel, data in payload["files"].items():
+            path = local / safe_relpath(rel)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        verify_files(local, manifest["files"], version_id, where=" (shipped to a worker)",
+                     fix="re-run the job; the object store copy was corrupted")
+        loaded = load_local(local, manifest, version_id=version_id, label=payload["label"],
+                            options=options)
         _cache[key] = loaded
         return loaded
 
@@ -179,12 +225,52 @@ def run_function(
     function_name: str | None = None,
     *,
     strict: bool = False,
+    partition_column: str | None = None,
+    passthrough_columns: Sequence[str] = (),
 ) -> Frame:
-    """Input columns followed by the function's output columns, as the input's table type."""
+    """Run one function on a whole table, as the input's table type.
+
+    A row function returns the input columns followed by its output columns. A partitioned
+    function is called once per distinct ``partition_column`` value with all of its rows, and
+    returns what it produced for each (with the partition column), concatenated.
+    ``passthrough_columns`` are carried to the output without being model input.
+    """
     fn = resolve_function(loaded, function_name)
+    if not isinstance(data, (pd.DataFrame, pa.Table)):
+        raise InvalidInput(
+            f"run takes a pandas DataFrame, a pyarrow Table or a ray.data.Dataset, not "
+            f"{type(data).__name__}"
+        )
+    names = [str(c) for c in data.columns] if isinstance(data, pd.DataFrame) else data.column_names
+    carried = list(passthrough_columns)
+    missing = [c for c in carried + ([partition_column] if partition_column else []) if c not in names]
+    if missing:
+        raise InvalidInput(f"the input has no column {', '.join(missing)}; its columns: "
+                           f"{', '.join(names)}")
+    if fn.is_partitioned:
+        if partition_column is None:
+            raise InvalidInput(f"{fn.name} of {loaded.label} is partitioned; pass "
+                               "partition_column= to say which column splits the input")
+        return _run_partitions(loaded, fn, data, partition_column, carried, strict)
+    if partition_column is not None:
+        raise InvalidInput(f"{fn.name} of {loaded.label} is not a partitioned function; "
+                           "partition_column applies to @partitioned_api functions only")
+    features = _without(data, carried)
     inputs = fn.signature.inputs if fn.signature is not None else None
-    batch = prepare_batch(data, inputs, strict=strict, what=f"input to {fn.name}")
+    batch = prepare_batch(features, inputs, strict=strict, what=f"input to {fn.name}")
     outputs = call_function(loaded, fn, batch)
+    return _append_columns(data, outputs)
+
+
+def _without(data: Frame, columns: Sequence[str]) -> Frame:
+    if not columns:
+        return data
+    if isinstance(data, pd.DataFrame):
+        return data.drop(columns=list(columns))
+    return data.drop_columns(list(columns))
+
+
+def _append_columns(data: Frame, outputs: Mapping[str, np.ndarray]) -> Frame:
     if isinstance(data, pd.DataFrame):
         out = data.copy(deep=False)
         for name, values in outputs.items():
@@ -195,19 +281,53 @@ def run_function(
     return data
 
 
-def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> dict[str, np.ndarray]:
-    """Call the model once on the whole batch; return its output columns by name."""
-    label = loaded.label
-    if fn.name == EXPLAIN_FUNCTION and loaded.manifest.get("explain"):
-        return loaded.explainer().explain(batch)
+def _run_partitions(
+    loaded: LoadedModel,
+    fn: ModelFunctionInfo,
+    data: Frame,
+    partition_column: str,
+    carried: list[str],
+    strict: bool,
+) -> Frame:
+    frame = data if isinstance(data, pd.DataFrame) else data.to_pandas()
+    inputs = fn.signature.inputs if fn.signature is not None else None
+    in_signature = inputs is not None and partition_column in {f.name for f in inputs}
+    drop = carried + ([] if in_signature or inputs is None else [partition_column])
+    parts = []
+    for key, group in frame.groupby(partition_column, sort=True, dropna=False):
+        batch = prepare_batch(group.drop(columns=drop), inputs, strict=strict,
+                              what=f"partition {partition_column}={key!r} of {fn.name}")
+        result = _call(loaded, fn, batch)
+        out = result if isinstance(result, pd.DataFrame) else pd.DataFrame(
+            output_columns(result, len(batch), None, f"{loaded.label} function {fn.name}"))
+        if partition_column not in out.columns:
+            out.insert(0, partition_column, key)
+        parts.append(out.reset_index(drop=True))
+    combined = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return combined if isinstance(data, pd.DataFrame) else pa.Table.from_pandas(
+        combined, preserve_index=False)
+
+
+def _call(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> np.ndarray | pd.DataFrame:
     try:
-        result = loaded.handler.call(loaded.model, fn.target_method, batch)
+        return loaded.handler.call(loaded.model, fn.target_method, batch)
     except FloeError:
         raise
     except Exception as exc:
-        raise ModelError(f"{label} function {fn.name} raised {type(exc).__name__}: {exc}") from exc
+        raise ModelError(
+            f"{loaded.label} function {fn.name} raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> dict[str, np.ndarray]:
+    """Call the model once on the whole batch; return its output columns by name."""
+    if fn.name == EXPLAIN_FUNCTION and loaded.manifest.get("explain"):
+        return loaded.explainer().explain(batch)
+    result = _call(loaded, fn, batch)
+    label = loaded.label
     expected = [f.name for f in fn.signature.outputs] if fn.signature is not None else None
-    return output_columns(result, len(batch), expected, f"{label} function {fn.name}")
+    rows = None if fn.is_partitioned else len(batch)  # a partition may yield any row count
+    return output_columns(result, rows, expected, f"{label} function {fn.name}")
 
 
 def output_names(count: int) -> list[str]:
@@ -215,11 +335,12 @@ def output_names(count: int) -> list[str]:
 
 
 def output_columns(
-    result: np.ndarray | pd.DataFrame, num_rows: int, names: list[str] | None, what: str
+    result: np.ndarray | pd.DataFrame, num_rows: int | None, names: list[str] | None, what: str
 ) -> dict[str, np.ndarray]:
-    """Name a function's result: a DataFrame's own columns, or ``output_feature_<i>``."""
+    """Name a function's result: a DataFrame's own columns, or ``output_feature_<i>``.
+    ``num_rows`` (when not None) is the row count the result must have."""
     if isinstance(result, pd.DataFrame):
-        if len(result) != num_rows:
+        if num_rows is not None and len(result) != num_rows:
             raise ModelError(f"{what} returned {len(result)} rows for {num_rows}; a function "
                              "must return one row per input row")
         columns = {str(c): result[c].to_numpy() for c in result.columns}
@@ -229,7 +350,7 @@ def output_columns(
         return columns
     result = np.asarray(result)
     matrix = result.reshape(-1, 1) if result.ndim == 1 else result
-    if matrix.ndim != 2 or matrix.shape[0] != num_rows:
+    if matrix.ndim != 2 or (num_rows is not None and matrix.shape[0] != num_rows):
         raise ModelError(
             f"{what} returned shape {result.shape} for {num_rows} rows; a function must return "
             "one row per input row"

@@ -158,6 +158,9 @@ def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
         return pa.Table.from_pandas(frame, preserve_index=False)
     if isinstance(data, pd.Series):
         return to_arrow(data.to_frame(), prefix=prefix)
+    if type(data).__module__.split(".")[0] == "torch":  # a torch.Tensor, without importing torch
+        tensor = data.detach().cpu()
+        data = (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
     if isinstance(data, np.ndarray):
         array = data.reshape(-1, 1) if data.ndim == 1 else data
         if array.ndim != 2:
@@ -168,7 +171,7 @@ def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
         return pa.table({f"{prefix}_{i}": array[:, i] for i in range(array.shape[1])})
     raise InvalidInput(
         f"cannot use a {type(data).__name__} as model input; pass a pandas DataFrame, a "
-        "pyarrow Table or a numpy array"
+        "pyarrow Table, a numpy array or a torch tensor"
     )
 
 

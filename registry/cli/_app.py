@@ -56,6 +56,22 @@ app.command("export")(export_version)
 app.command("gc")(collect_garbage)
 
 
+def _add_plugins() -> None:
+    """Command groups that other packages register under the ``floe.cli`` entry-point group
+    (``floe pipeline`` from pipelines/, ``floe serve`` from serve/): the registry never
+    imports them, so the layering holds while one ``floe`` command offers them all."""
+    for entry in metadata.entry_points(group="floe.cli"):
+        try:
+            plugin = entry.load()
+        except ImportError as exc:
+            logging.getLogger(__name__).debug("floe.cli plugin %s unavailable: %s", entry, exc)
+            continue
+        app.add_typer(plugin, name=entry.name, context_settings=_SETTINGS)
+
+
+_add_plugins()
+
+
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"floe {metadata.version('floe')}")

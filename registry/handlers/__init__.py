@@ -14,10 +14,14 @@ from registry.handlers.base import Handler
 
 __all__ = ["Handler", "handler_for", "handler_named"]
 
-# Checked in order: the first whose ``can_handle`` accepts the object wins (xgboost's sklearn
-# wrappers are sklearn estimators too, so xgboost comes first).
+# Checked in order: the first whose ``can_handle`` accepts the object wins. A CustomModel is
+# never a framework object; xgboost's and LightGBM's sklearn wrappers are sklearn estimators
+# too, so they come before sklearn.
 _HANDLERS: tuple[tuple[str, str], ...] = (
+    ("custom", "registry.handlers.custom:CustomHandler"),  # never a framework object
     ("xgboost", "registry.handlers.xgboost:XGBoostHandler"),
+    ("lightgbm", "registry.handlers.lightgbm:LightGBMHandler"),
+    ("torch", "registry.handlers.torch:TorchHandler"),
     ("sklearn", "registry.handlers.sklearn:SklearnHandler"),
 )
 

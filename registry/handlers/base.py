@@ -55,6 +55,10 @@ class Handler(ABC):
         """Run ``method`` on a validated batch (the signature's inputs, in order): an array
         with one row per input row, or a DataFrame whose columns name the outputs."""
 
+    def distributions_for(self, model: object) -> tuple[str, ...]:
+        """The distributions loading ``model`` needs, recorded and checked as its environment."""
+        return self.distributions
+
     def partitioned_methods(self, model: object) -> list[str]:
         """The subset of ``target_methods`` called once per partition in batch inference."""
         return []

@@ -41,7 +41,8 @@ def test_manifest_records_hashes_and_environment(logged, artifact_root: Path) ->
     _reg, mv, _, _ = logged
     folder = artifact_root / "versions" / mv.id
     manifest = yaml.safe_load((folder / "MANIFEST.yml").read_text())
-    assert set(manifest["files"]) == {"model/model.pkl", "env/conda.yml", "env/requirements.txt"}
+    assert set(manifest["files"]) == {"model/model.pkl", "env/conda.yml", "env/requirements.txt",
+                                      "explain/background.parquet"}
     assert manifest["env"]["python"].count(".") == 2
     assert "scikit-learn" in manifest["env"]["frameworks"]
     requirements = (folder / "env" / "requirements.txt").read_text()
@@ -57,6 +58,7 @@ def test_list_and_get_artifacts(logged, tmp_path: Path) -> None:
     assert set(listed["name"]) == {
         "versions/V1/MANIFEST.yml", "versions/V1/model/model.pkl",
         "versions/V1/env/conda.yml", "versions/V1/env/requirements.txt",
+        "versions/V1/explain/background.parquet",
     }
     assert (listed["size"] > 0).all() and listed["sha256"].str.len().eq(64).all()
     by_alias = reg.list_artifacts("floe://model/ML.REGISTRY.M/versions/DEFAULT/env")

@@ -16,7 +16,10 @@ from registry.errors import IntegrityError, InvalidInput, NotFound
 from tests.models import iris_classifier
 from tests.s3server import S3Server, s3_prefix_fixture, s3_server_fixture  # noqa: F401
 
-FILES = ["MANIFEST.yml", "env/conda.yml", "env/requirements.txt", "model/model.pkl"]
+FILES = [
+    "MANIFEST.yml", "env/conda.yml", "env/requirements.txt", "explain/background.parquet",
+    "model/model.pkl",
+]
 
 
 @pytest.fixture

@@ -1,0 +1,159 @@
+"""PyTorch ``nn.Module`` (pickled with cloudpickle) and TorchScript (its own format).
+
+TorchScript modules (``torch.jit.script`` / ``torch.jit.trace``) hold their code, so they are
+written with ``torch.jit.save`` and read with ``torch.jit.load``: no pickle.
+
+A plain ``nn.Module`` has no code-free format: its ``forward`` is Python. It is written with
+``torch.save(model, pickle_module=cloudpickle)``. ``torch.save`` alone pickles the model's class
+by reference, so loading needs the training code importable; cloudpickle pickles classes
+defined in ``__main__`` (a script, a notebook) by value, so those load anywhere. Classes from
+an importable module are still pickled by reference: ship them with ``code_paths=`` or pickle
+them by value with ``ext_modules=``. Tensors stay in ``torch.save``'s storage records, so
+``map_location`` applies and a model logged on a GPU loads on a CPU. The file is only
+unpickled after its sha256 matched the manifest (``run.load_version``).
+
+``load(options={"use_gpu": True})`` puts the model on CUDA, and refuses where there is none.
+The function is ``forward``: input columns, in signature order, as one 2-D tensor of the
+model's floating dtype (integer columns keep their type, for embeddings) on its device.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from registry.batch import Batch
+from registry.errors import IntegrityError, InvalidInput
+from registry.handlers.base import Handler, model_type_name, mro_modules
+
+__all__ = ["TorchHandler"]
+
+log = logging.getLogger(__name__)
+
+_PICKLE = "torch-cloudpickle"
+_SCRIPT = "torchscript"
+_MODULE = "torch.nn.modules.module.Module"
+_NO_CUDA = (
+    "use_gpu=True but no CUDA device is visible to this process (torch.cuda.is_available() is "
+    "False); load without use_gpu or run on a GPU node"
+)
+
+
+class TorchHandler(Handler):
+    framework: ClassVar[str] = "torch"
+    distributions: ClassVar[tuple[str, ...]] = ("torch", "cloudpickle", "numpy")
+
+    @classmethod
+    def can_handle(cls, model: object) -> bool:
+        return "torch" in mro_modules(model) and any(
+            f"{c.__module__}.{c.__qualname__}" == _MODULE for c in type(model).__mro__
+        )
+
+    def save(self, model: object, dest: Path) -> dict[str, Any]:
+        import cloudpickle
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise InvalidInput(
+                f"cannot log a {model_type_name(model)} with the torch handler; pass an "
+                "nn.Module or a TorchScript module"
+            )
+        dest.mkdir(parents=True, exist_ok=True)
+        if isinstance(model, torch.jit.ScriptModule):
+            torch.jit.save(model, str(dest / "model.pt"))
+            fmt = _SCRIPT
+        else:
+            torch.save(model, dest / "model.pt", pickle_module=cloudpickle)
+            fmt = _PICKLE
+        return {"path": "model/model.pt", "format": fmt, "class": model_type_name(model)}
+
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+        import torch
+
+        use_gpu = bool(options.get("use_gpu", False))
+        if use_gpu and not torch.cuda.is_available():
+            raise InvalidInput(_NO_CUDA)
+        device = torch.device("cuda" if use_gpu else "cpu")
+        path = src / spec["path"]
+        fmt = spec.get("format")
+        model: Any
+        if fmt == _SCRIPT:
+            model = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+        elif fmt == _PICKLE:
+            # Arbitrary classes need the full unpickler; the file's hash was checked first.
+            model = torch.load(path, map_location=device, weights_only=False)
+        else:
+            raise IntegrityError(
+                f"the manifest names an unknown torch format {fmt!r}; it was not written by "
+                "this handler"
+            )
+        model.to(device)
+        model.eval()
+        return model
+
+    def target_methods(self, model: object) -> list[str]:
+        return ["forward"]
+
+    def call(self, model: object, method: str, batch: Batch) -> np.ndarray:
+        import torch
+
+        module: Any = model
+        device, dtype = _placement(module)
+        inputs = _to_tensor(batch.numpy, device, dtype)
+        # A model still in training mode (log time) is run in eval mode, then put back as it was.
+        modes = [(m, m.training) for m in module.modules()] if module.training else []
+        try:
+            if modes:
+                module.eval()
+            with torch.inference_mode():
+                out = module(inputs) if method == "forward" else getattr(module, method)(inputs)
+        finally:
+            for sub, training in modes:
+                sub.training = training
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"{method} returned a {type(out).__name__}; it must return one tensor with a row "
+                "per input row"
+            )
+        if out.dtype == torch.bfloat16:
+            out = out.float()  # numpy has no bfloat16
+        return np.asarray(out.detach().cpu().numpy())
+
+
+def _placement(module: Any) -> tuple[Any, Any]:
+    """The device of the module's first tensor and its floating dtype (defaults: CPU, float32)."""
+    import torch
+
+    device = None
+    dtype = None
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        device = device if device is not None else tensor.device
+        if dtype is None and tensor.is_floating_point():
+            dtype = tensor.dtype
+        if device is not None and dtype is not None:
+            break
+    return device or torch.device("cpu"), dtype or torch.get_default_dtype()
+
+
+def _to_tensor(array: np.ndarray, device: Any, dtype: Any) -> Any:
+    """One tensor on ``device``: floats as ``dtype``, integers and bools as they are."""
+    import torch
+
+    if array.dtype.kind == "f":
+        as_numpy = {torch.float16: np.float16, torch.float64: np.float64}.get(dtype, np.float32)
+        array = np.ascontiguousarray(array, dtype=as_numpy)
+    elif array.dtype.kind in "iub":
+        array = np.ascontiguousarray(array)
+    else:
+        raise InvalidInput(
+            f"the torch handler runs on numeric columns, not a {array.dtype} batch; pass "
+            "numbers or bools of one kind (all floats, or all integers)"
+        )
+    if not array.flags.writeable:
+        array = array.copy()  # torch.from_numpy warns about read-only arrays (pandas views)
+    return torch.from_numpy(array).to(device=device, dtype=dtype if array.dtype.kind == "f" else None)

@@ -1,0 +1,164 @@
+"""mv.run over a ray.data.Dataset, on the session's shared local Ray."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import xgboost as xgb
+
+from registry import (
+    ComputeConfig,
+    CustomModel,
+    InvalidInput,
+    ModelContext,
+    Registry,
+    inference_api,
+    partitioned_api,
+    unwrap_ray_error,
+)
+from tests.models import breast_cancer
+from tests.ray_fixtures import ray_local  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+
+
+@pytest.fixture
+def sqlite_reg(tmp_path: Path) -> Registry:
+    return Registry(catalog_url=f"sqlite:///{tmp_path / 'c.db'}",
+                    artifact_root=str(tmp_path / "a"))
+
+
+@pytest.fixture
+def scored(sqlite_reg: Registry):
+    X, y = breast_cancer()
+    clf = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
+    mv = sqlite_reg.log_model(clf, model_name="bc", version_name="v1", sample_input_data=X[:20])
+    return mv, X.assign(row_id=np.arange(len(X)))
+
+
+def test_distributed_run_equals_in_process_row_for_row(scored) -> None:
+    import ray
+
+    mv, X = scored
+    ds = ray.data.from_pandas(X).repartition(4)
+    out = mv.run(ds, function_name="predict_proba", passthrough_columns=["row_id"],
+                 compute=ComputeConfig(batch_size=64, min_actors=1, max_actors=2))
+    assert isinstance(out, ray.data.Dataset)  # lazy: nothing ran yet
+    got = out.to_pandas().sort_values("row_id").reset_index(drop=True)
+    local = mv.run(X.drop(columns=["row_id"]), function_name="predict_proba")
+    assert list(got.columns) == [*X.columns, "output_feature_0", "output_feature_1"]
+    assert got["row_id"].tolist() == list(range(len(X)))
+    outputs = ["output_feature_0", "output_feature_1"]
+    np.testing.assert_allclose(got[outputs].to_numpy(dtype=float),
+                               local[outputs].to_numpy(dtype=float))
+
+
+def test_a_bad_batch_fails_with_the_in_process_error_and_its_file(scored, tmp_path: Path) -> None:
+    import ray
+
+    mv, X = scored
+    broken = X.drop(columns=["row_id", "mean_radius"]).iloc[200:]
+    pq.write_table(pa.Table.from_pandas(broken, preserve_index=False), tmp_path / "b.parquet")
+    ds = ray.data.read_parquet(str(tmp_path / "b.parquet"), include_paths=True)
+    with pytest.raises(Exception) as info:
+        mv.run(ds, function_name="predict", source_column="path").materialize()
+    error = unwrap_ray_error(info.value)
+    assert isinstance(error, InvalidInput)
+    assert "missing columns: mean_radius (DOUBLE)" in str(error)
+    assert "b.parquet" in str(error)
+    with pytest.raises(InvalidInput, match="missing columns: mean_radius"):
+        mv.run(broken, function_name="predict")  # the same error in process
+
+
+def test_bad_arguments_fail_before_anything_runs(scored) -> None:
+    import ray
+
+    mv, X = scored
+    ds = ray.data.from_pandas(X)
+    with pytest.raises(InvalidInput, match="no function 'nope'"):
+        mv.run(ds, function_name="nope")
+    with pytest.raises(InvalidInput, match="not a partitioned function"):
+        mv.run(ds, function_name="predict", partition_column="row_id")
+    with pytest.raises(InvalidInput, match="apply to a ray.data.Dataset"):
+        mv.run(X, function_name="predict", compute=ComputeConfig())
+    with pytest.raises(ValueError, match=r"max_actors \(1\) must be greater than or equal"):
+        ComputeConfig(min_actors=2, max_actors=1)
+
+
+class PerStore(CustomModel):
+    """One call per store: reports how many rows the call saw and a unique call id."""
+
+    @partitioned_api
+    def forecast(self, frame: pd.DataFrame) -> pd.DataFrame:
+        call_id = os.urandom(8).hex()
+        return pd.DataFrame({
+            "STORE_ID": frame["STORE_ID"].iloc[:1].to_numpy(),
+            "rows_seen": [len(frame)],
+            "total_sales": [float(frame["sales"].sum())],
+            "call_id": [call_id],
+        })
+
+
+def test_partitioned_function_is_called_once_per_partition(sqlite_reg: Registry) -> None:
+    import ray
+
+    rng = np.random.default_rng(0)
+    stores = np.repeat(np.arange(7), rng.integers(20, 60, size=7))
+    frame = pd.DataFrame({"STORE_ID": stores, "sales": rng.random(len(stores))})
+    mv = sqlite_reg.log_model(PerStore(ModelContext()), model_name="per_store",
+                              sample_input_data=frame[:30])
+    assert [f.is_partitioned for f in mv.show_functions()] == [True]
+    ds = ray.data.from_pandas(frame.sample(frac=1.0, random_state=0)).repartition(5)
+    out = mv.run(ds, function_name="forecast", partition_column="STORE_ID",
+                 compute=ComputeConfig(min_actors=1, max_actors=2)).to_pandas()
+    assert sorted(out["STORE_ID"]) == list(range(7))
+    assert out["call_id"].nunique() == 7
+    expected = frame.groupby("STORE_ID")["sales"].agg(["size", "sum"])
+    out = out.set_index("STORE_ID").sort_index()
+    assert out["rows_seen"].tolist() == expected["size"].tolist()
+    np.testing.assert_allclose(out["total_sales"], expected["sum"])
+    local = mv.run(frame, function_name="forecast", partition_column="STORE_ID")
+    assert local["rows_seen"].tolist() == expected["size"].tolist()
+
+
+class KillsItsActorOnce(CustomModel):
+    """Scores rows; the first batch after the marker is armed kills its own actor."""
+
+    def __init__(self, context: ModelContext, marker: str) -> None:
+        super().__init__(context)
+        self.marker = marker
+
+    @inference_api
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import ray
+
+        if os.path.exists(self.marker):
+            os.remove(self.marker)  # only once in the whole job
+            # as a node failure or the OOM killer would; Ray restarts the actor
+            ray.kill(ray.get_runtime_context().current_actor, no_restart=False)
+        return pd.DataFrame({"double": frame["x"].to_numpy() * 2})
+
+
+def test_an_actor_killed_mid_job_loses_and_duplicates_nothing(
+    sqlite_reg: Registry, tmp_path: Path
+) -> None:
+    import ray
+
+    marker = tmp_path / "kill-once"
+    frame = pd.DataFrame({"row_id": np.arange(5000), "x": np.arange(5000, dtype=float)})
+    mv = sqlite_reg.log_model(KillsItsActorOnce(ModelContext(), str(marker)), model_name="k",
+                              sample_input_data=frame[["x"]][:10])
+    marker.touch()
+    ds = ray.data.from_pandas(frame).repartition(20)
+    out = mv.run(ds, function_name="score", passthrough_columns=["row_id"],
+                 compute=ComputeConfig(batch_size=250, min_actors=1, max_actors=2)).to_pandas()
+    assert not marker.exists()  # the kill happened
+    assert len(out) == 5000
+    assert sorted(out["row_id"]) == list(range(5000))
+    np.testing.assert_array_equal(out.sort_values("row_id")["double"], frame["x"] * 2)
