@@ -114,8 +114,26 @@ def main() -> None:
         scored[["mean_radius", "mean_texture", "output_feature_0", "output_feature_1"]]
         .astype(float).round(4),
     ))
+    console.print("\n[bold]6. explain[/] the champion's predictions (SHAP, log-odds)")
+    explained = champion.run(X_test.head(3), function_name="explain")
+    shap_columns = [c for c in explained.columns if c.endswith("_explanation")]
+    contributions = explained[shap_columns].astype(float)
+    contributions.columns = [c.removesuffix("_explanation") for c in shap_columns]
+    table = Table(title="   top features per row  (champion.run(..., function_name='explain'))",
+                  title_justify="left")
+    for column in ("row", "P(benign)", "pushes towards benign", "pushes towards malignant"):
+        table.add_column(column)
+    probabilities = scored["output_feature_1"].astype(float)
+    for i, (_, row) in enumerate(contributions.iterrows()):
+        ranked = row.sort_values()
+        up = ", ".join(f"{k} {v:+.2f}" for k, v in ranked[::-1][:3].items() if v > 0)
+        down = ", ".join(f"{k} {v:+.2f}" for k, v in ranked[:3].items() if v < 0)
+        table.add_row(str(i), f"{probabilities.iloc[i]:.3f}", up or "-", down or "-")
+    console.print(table)
+
+    console.print()
     listed = reg.list_artifacts("floe://model/breast_cancer/versions/champion/")
-    console.print(_table("   artifacts  (floe://model/breast_cancer/versions/champion/)",
+    console.print(_table("7. artifacts  (floe://model/breast_cancer/versions/champion/)",
                          listed[["name", "size", "sha256"]].assign(
                              sha256=listed["sha256"].str[:16] + "…")))
     console.rule(f"[bold green]done[/]  (run again any time; catalog in {os.environ.get('FLOE_HOME', config.floe_home())})")
