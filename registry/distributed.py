@@ -156,7 +156,9 @@ def run_dataset(
     )
     resources: dict[str, Any] = {
         "num_cpus": compute.num_cpus,
-        "concurrency": (compute.min_actors, compute.max_actors),
+        "compute": ray.data.ActorPoolStrategy(
+            min_size=compute.min_actors, max_size=compute.max_actors
+        ),
         "batch_format": "pyarrow",
         "fn_constructor_kwargs": constructor,
     }

@@ -16,6 +16,9 @@ def ray_local() -> Iterator[None]:
     import ray
 
     ray.init(
+        # "local": always a private instance; without it ray.init() joins a cluster that a
+        # `ray start` left running on this machine, and refuses num_cpus there.
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,

@@ -1,0 +1,253 @@
+"""``floe pipeline``: run a YAML pipeline here or on a cluster, submit it as a Ray job, follow it.
+
+The ``floe`` command finds this group through the ``floe.cli`` entry-point group; without
+the entry point, ``python -m pipelines.cli`` runs it alone, with the same error edge::
+
+    floe pipeline run configs/score.yaml [--address HOST:6379]
+    floe pipeline submit configs/score.yaml --address http://HEAD:8265 [--token T] [--wait]
+    floe pipeline status|logs|stop JOB_ID --address http://HEAD:8265
+
+Only this module prints. Results go to stdout (``--json`` for scripts), progress to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pipelines.config import PipelineConfig, load_config
+from pipelines.jobs import (
+    JobState,
+    config_from_env,
+    job_logs,
+    job_status,
+    stop_job,
+    submit,
+    wait_for_job,
+)
+from pipelines.runner import RunResult, execute, prepare
+from registry import FloeError, InvalidInput
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="pipeline",
+    help="Run batch-inference pipelines described in YAML (see configs/score.yaml): locally, "
+    "on a Ray cluster, or as a Ray job.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ConfigArg = Annotated[
+    str | None,
+    typer.Argument(metavar="CONFIG", help="The pipeline's YAML file.", show_default=False),
+]
+JobArg = Annotated[str, typer.Argument(metavar="JOB_ID", help="The id submit printed.")]
+JobAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        metavar="URL",
+        help="The Ray dashboard, http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS, "
+        "$RAY_ADDRESS, else http://127.0.0.1:8265).",
+        show_default=False,
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        metavar="TOKEN",
+        help="The cluster's auth token (default: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, "
+        "~/.ray/auth_token); print it on the head with: ray get-auth-token.",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print JSON to stdout (and nothing else) for scripts.")
+]
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    config: ConfigArg = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            metavar="ADDRESS",
+            help="A Ray cluster (HOST:6379 or ray://HOST:10001); default: $RAY_ADDRESS, a "
+            "local Ray that is running, else a new local one.",
+            show_default=False,
+        ),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Show Ray Data's progress bars "
+                     "(default: when stderr is a terminal).", show_default=False),
+    ] = None,
+    as_json: AsJson = False,
+    config_env: Annotated[str | None, typer.Option("--config-env", hidden=True)] = None,
+) -> None:
+    """Run a pipeline and print its summary; the run record is written beside the output."""
+    cfg = _config(ctx, config, config_env)
+    prepared = prepare(cfg)
+    out = Console(stderr=as_json, highlight=False, soft_wrap=True)
+    out.print(Text(f"model {cfg.model} resolved to {prepared.resolved_model}"))
+    show = sys.stderr.isatty() if progress is None else progress
+    result = execute(prepared, address=address, progress=show)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    out.print(_summary(result))
+    out.print(Text(f"run record: {result.record_path}"))
+
+
+@app.command("submit")
+def submit_command(
+    ctx: typer.Context,
+    config: ConfigArg,
+    address: JobAddress = None,
+    token: Token = None,
+    submission_id: Annotated[
+        str | None, typer.Option("--submission-id", metavar="ID", help="Choose the job id.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the job to finish; exit 1 unless it succeeds.")
+    ] = False,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", help="How long --wait waits.", min=1)
+    ] = 3600.0,
+    as_json: AsJson = False,
+) -> None:
+    """Submit a pipeline as a Ray job through the cluster's Job Submission API."""
+    cfg = _config(ctx, config, None)
+    job_id = submit(cfg, address=address, token=token, submission_id=submission_id,
+                    source=config)
+    state = None
+    if wait:
+        state = wait_for_job(job_id, address=address, token=token, timeout_s=timeout_s)
+    if as_json:
+        typer.echo(json.dumps({"job_id": job_id, **(state.to_dict() if state else {})}))
+    else:
+        typer.echo(f"submitted job {job_id} ({cfg.model})")
+        typer.echo(f"follow it: floe pipeline status {job_id}; floe pipeline logs {job_id}")
+        if state is not None:
+            typer.echo(f"job {job_id} {state.status}" + (f": {state.message}" if state.message else ""))
+    if state is not None and state.status != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_command(
+    job_id: JobArg, address: JobAddress = None, token: Token = None, as_json: AsJson = False
+) -> None:
+    """Print a submitted pipeline's status."""
+    state = job_status(job_id, address=address, token=token)
+    if as_json:
+        typer.echo(json.dumps(state.to_dict()))
+        return
+    Console(highlight=False, soft_wrap=True).print(_state_table(state))
+
+
+@app.command("logs")
+def logs_command(job_id: JobArg, address: JobAddress = None, token: Token = None) -> None:
+    """Print a submitted pipeline's driver logs so far."""
+    typer.echo(job_logs(job_id, address=address, token=token), nl=False)
+
+
+@app.command("stop")
+def stop_command(job_id: JobArg, address: JobAddress = None, token: Token = None) -> None:
+    """Stop a submitted pipeline."""
+    if stop_job(job_id, address=address, token=token):
+        typer.echo(f"stopping job {job_id}")
+    else:
+        typer.echo(f"job {job_id} had already finished")
+
+
+def _config(ctx: typer.Context, path: str | None, config_env: str | None) -> PipelineConfig:
+    if (path is None) == (config_env is None):
+        raise InvalidInput("pass the pipeline's YAML file: floe pipeline run CONFIG")
+    cfg = config_from_env(config_env) if config_env is not None else load_config(path or "")
+    # `floe --catalog-url ... pipeline run` overrides the config's catalog keys
+    root = ctx.find_root().obj
+    update = {key: getattr(root, key, None) for key in ("catalog_url", "artifact_root")}
+    update = {k: v for k, v in update.items() if v}
+    return cfg.model_copy(update=update) if update else cfg
+
+
+def _summary(result: RunResult) -> Table:
+    table = Table(title="pipeline run", show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("")
+    rows: list[tuple[str, Any]] = [
+        ("model", f"{result.model} -> {result.resolved_model}"),
+        ("function", result.function + (" + explain" if result.is_explained else "")),
+        ("rows in", f"{result.rows_in:,}"),
+        ("rows out", f"{result.rows_out:,}"),
+        ("partitions", result.partitions),
+        ("files", result.files),
+        ("rows/s", f"{result.rows_per_s:,.1f}"),
+        ("wall time", f"{result.wall_time_s:.2f} s"),
+        ("output", result.output_path),
+        ("run id", result.run_id),
+    ]
+    for name, value in rows:
+        table.add_row(Text(name), Text(str(value)))
+    return table
+
+
+def _state_table(state: JobState) -> Table:
+    table = Table(show_header=False)
+    for name, value in (("job", state.job_id), ("status", state.status),
+                        ("model", state.metadata.get("floe_model", "")),
+                        ("message", state.message or "")):
+        table.add_row(Text(name), Text(str(value)))
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pipelines.cli``: one ``error:`` line on stderr and a non-zero exit, never
+    a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="floe pipeline", standalone_mode=False)
+    except FloeError as exc:
+        return _fail(exc.message, 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:
+        error: Any = exc  # click's errors, duck-typed: typer may vendor click
+        if callable(getattr(error, "format_message", None)) and isinstance(
+            getattr(error, "exit_code", None), int
+        ):  # a usage error; a group run without a command shows its help
+            ctx = getattr(error, "ctx", None)
+            if ctx is not None and error.format_message() == ctx.get_help():
+                error.show()
+                return int(error.exit_code)
+            return _fail(error.format_message(), int(error.exit_code))
+        return _fail(f"{type(exc).__name__}: {exc}", 1)
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str, status: int) -> int:
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    with contextlib.suppress(OSError):
+        print(f"error: {line}", file=sys.stderr, flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

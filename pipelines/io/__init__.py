@@ -1,0 +1,39 @@
+"""Table I/O for batch-inference pipelines: read partitioned Parquet/CSV, write atomically.
+
+    from pipelines.io import InputSpec, OutputSpec, read_table, write_table
+    ds = read_table(InputSpec(path="s3://lake/events", columns=["id", "x"],
+                              filters=[{"column": "date", "op": "==", "value": "2026-11-01"}]))
+    result = write_table(ds, OutputSpec(path="s3://lake/scores", partition_by=["date"],
+                                        mode="overwrite"), run_id="run-42")
+
+Local paths and object-store URIs go through ``pyarrow.fs``. Filters on hive partition keys
+prune whole files before Ray Data opens any; output appears only when a run commits.
+"""
+
+from pipelines.io._read import list_input_files, read_table
+from pipelines.io._specs import (
+    Filter,
+    FilterOp,
+    FilterValue,
+    InputSpec,
+    OutputSpec,
+    TableFormat,
+    WriteMode,
+    WriteResult,
+)
+from pipelines.io._write import check_output_path, write_table
+
+__all__ = [
+    "Filter",
+    "FilterOp",
+    "FilterValue",
+    "InputSpec",
+    "OutputSpec",
+    "TableFormat",
+    "WriteMode",
+    "WriteResult",
+    "check_output_path",
+    "list_input_files",
+    "read_table",
+    "write_table",
+]

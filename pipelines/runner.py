@@ -1,0 +1,349 @@
+"""Run a pipeline: resolve the model, read the input, score it on Ray, write, record.
+
+``prepare`` does everything that can fail fast without Ray: it validates the config and
+resolves ``NAME@ALIAS`` or ``NAME/VERSION`` through the catalog, once, so the whole run uses
+the version that alias named when the run started (the resolved version is printed by the
+CLI and recorded). ``execute`` reads the input with ``pipelines.io.read_table``, scores it
+with ``ModelVersion.run`` on a pool of Ray actors, writes it with ``io.write_table``
+(atomic commit) and then writes the run record beside the data::
+
+    <output>/_floe_runs/<run_id>.json
+
+pyarrow, pandas and Ray Data skip ``_``-prefixed paths and other extensions when they read
+the dataset back, and ``append`` runs keep one record each.
+
+Columns: the function's outputs are appended to the input row. Input columns the function
+does not take are ``passthrough`` columns: carried to the output, never model input. By
+default that is every such column (ids, Hive partition keys); a ``passthrough`` list keeps
+only those, and the others are dropped before scoring. ``explain: true`` chains the
+version's ``explain`` function after the main one, so one output row holds the features,
+the predictions and the ``<feature>_explanation`` columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.fs as pafs
+
+from pipelines import io
+from pipelines.config import PipelineConfig, config_from_mapping, load_config
+from registry import FloeError, InvalidInput, ModelVersion, NotFound, Registry
+
+if TYPE_CHECKING:
+    import ray.data
+
+__all__ = ["ConfigLike", "PreparedRun", "RunResult", "execute", "prepare", "run"]
+
+log = logging.getLogger(__name__)
+
+ConfigLike = PipelineConfig | str | os.PathLike[str] | Mapping[str, Any]
+RUN_RECORD_DIR = "_floe_runs"
+#: Set by ``pipelines.jobs.submit`` in the job's environment: the run record names its job.
+JOB_ID_ENV = "FLOE_PIPELINE_JOB_ID"
+EXPLAIN_FUNCTION = "explain"
+_RAY_RETRY_NOTE = "\nFailed to apply UDF transform"
+_SECRET = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A validated config with its model resolved to one version."""
+
+    config: PipelineConfig
+    version: ModelVersion
+    function: str
+    feature_columns: tuple[str, ...] | None
+    output_columns: tuple[str, ...] | None
+
+    @property
+    def resolved_model(self) -> str:
+        """``DB.SCHEMA.NAME/VERSION``: what ran, whatever alias the config named."""
+        return f"{self.version.fully_qualified_model_name}/{self.version.version_name}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run did; also the JSON run record written beside the output."""
+
+    run_id: str
+    model: str
+    resolved_model: str
+    resolved_version: str
+    function: str
+    is_explained: bool
+    rows_in: int
+    rows_out: int
+    partitions: int
+    files: int
+    wall_time_s: float
+    rows_per_s: float
+    output_path: str
+    record_path: str
+    started_at: str
+    finished_at: str
+    environment: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def to_config(config: ConfigLike) -> PipelineConfig:
+    """A ``PipelineConfig`` from itself, a YAML path, or a mapping."""
+    if isinstance(config, PipelineConfig):
+        return config
+    if isinstance(config, (str, os.PathLike)):
+        return load_config(config)
+    if isinstance(config, Mapping):
+        return config_from_mapping(config)
+    raise InvalidInput(f"a pipeline config is a PipelineConfig, a YAML path or a mapping, not "
+                       f"{type(config).__name__}")
+
+
+def prepare(config: ConfigLike) -> PreparedRun:
+    """Validate ``config`` and resolve its model reference to one version (no Ray needed)."""
+    cfg = to_config(config)
+    io.check_output_path(cfg.output, inputs=[cfg.input])
+    ref = cfg.model_ref
+    registry = Registry(ref.database, ref.schema, catalog_url=cfg.catalog_url,
+                        artifact_root=cfg.artifact_root)
+    version = registry.get_model(ref.name).version(ref.selector)
+    functions = {f.name: f for f in version.show_functions()}
+    label = f"{version.fully_qualified_model_name} version {version.version_name}"
+    listed = ", ".join(sorted(functions))
+    name = cfg.function
+    if name is None:
+        main = [n for n in functions if n != EXPLAIN_FUNCTION]
+        if len(main) != 1:
+            raise InvalidInput(f"{label} has functions {listed}; say which one to run: "
+                               "function: NAME in the config")
+        name = main[0]
+    fn = functions.get(name) or functions.get(name.lower())
+    if fn is None:
+        raise NotFound(f"{label} has no function {name!r}; set function: to one of {listed}")
+    if cfg.explain:
+        if EXPLAIN_FUNCTION not in functions:
+            raise InvalidInput(
+                f"explain: true, but {label} has no explain function (it is added to tabular "
+                "models logged with a task and sample_input_data); remove explain: true"
+            )
+        if fn.is_partitioned:
+            raise InvalidInput(f"explain: true needs a row function; {fn.name} is partitioned")
+    if fn.is_partitioned != (cfg.partition_column is not None):
+        raise InvalidInput(
+            f"{fn.name} of {label} is partitioned; set partition_column: in the config"
+            if fn.is_partitioned else
+            f"partition_column: applies to partitioned functions; {fn.name} of {label} is a "
+            "row function: remove partition_column"
+        )
+    signature = fn.signature
+    return PreparedRun(
+        config=cfg,
+        version=version,
+        function=fn.name,
+        feature_columns=tuple(f.name for f in signature.inputs) if signature else None,
+        output_columns=tuple(f.name for f in signature.outputs) if signature else None,
+    )
+
+
+def run(config: ConfigLike, *, address: str | None = None, progress: bool = False) -> RunResult:
+    """Run a pipeline end to end: ``pipelines.run("configs/score.yaml")``."""
+    return execute(prepare(config), address=address, progress=progress)
+
+
+def execute(
+    prepared: PreparedRun, *, address: str | None = None, progress: bool = False
+) -> RunResult:
+    """Score, write and record a prepared run on Ray (connected or started as needed)."""
+    cfg = prepared.config
+    ensure_ray(address)
+    run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    started_at = datetime.now(UTC)
+    start = time.perf_counter()
+    log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
+    with _data_context(progress=progress), _model_errors():
+        ds = io.read_table(cfg.input)
+        scored = _score(prepared, ds)
+        written = io.write_table(scored, cfg.output, run_id=run_id, inputs=[cfg.input])
+        rows_out = written.rows
+        if prepared.config.partition_column is None:
+            rows_in = rows_out  # a row function yields one output row per input row
+        else:
+            rows_in = int(io.read_table(cfg.input).count())
+    wall_time_s = time.perf_counter() - start
+    result = RunResult(
+        run_id=run_id,
+        model=cfg.model,
+        resolved_model=prepared.resolved_model,
+        resolved_version=prepared.version.version_name,
+        function=prepared.function,
+        is_explained=cfg.explain,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        partitions=len(written.partitions),
+        files=len(written.files),
+        wall_time_s=round(wall_time_s, 3),
+        rows_per_s=round(rows_in / wall_time_s, 1) if wall_time_s > 0 else 0.0,
+        output_path=written.path,
+        record_path=_record_path(written.path, run_id),
+        started_at=started_at.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        environment=_environment(),
+        config=_redacted(cfg.model_dump(mode="json")),
+    )
+    _write_record(_record_path(cfg.output.path, run_id), result)
+    return result
+
+
+def _score(prepared: PreparedRun, ds: ray.data.Dataset) -> ray.data.Dataset:
+    cfg = prepared.config
+    features = prepared.feature_columns
+    if features is None:  # no signature: every column is model input, but for passthrough
+        carried = list(cfg.passthrough or ())
+    else:
+        columns = list(ds.schema(fetch_if_missing=True).names)
+        if cfg.passthrough is None:
+            carried = [c for c in columns if c not in features]
+        else:
+            carried = list(cfg.passthrough)
+            missing = [c for c in carried if c not in columns]
+            if missing:
+                raise InvalidInput(f"passthrough names columns the input does not have: "
+                                   f"{', '.join(missing)}; its columns: {', '.join(columns)}")
+            keep = [c for c in columns if c in features or c in carried]
+            if keep != columns:
+                ds = ds.select_columns(keep)
+    scored: ray.data.Dataset = prepared.version.run(
+        ds, function_name=prepared.function, partition_column=cfg.partition_column,
+        passthrough_columns=carried, compute=cfg.compute,
+        strict_input_validation=cfg.strict_input_validation,
+    )
+    if not cfg.explain:
+        return scored
+    outputs = list(prepared.output_columns or ())
+    explained: ray.data.Dataset = prepared.version.run(
+        scored, function_name=EXPLAIN_FUNCTION, passthrough_columns=[*carried, *outputs],
+        compute=cfg.compute, strict_input_validation=cfg.strict_input_validation,
+    )
+    return explained
+
+
+def ensure_ray(address: str | None) -> None:
+    """Use the Ray this process is connected to, else connect to ``address`` (or
+    ``$RAY_ADDRESS``), else to a local Ray that is running, else start one."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address)
+        return
+    try:
+        ray.init(address="auto")
+    except ConnectionError:
+        ray.init()
+
+
+@contextlib.contextmanager
+def _data_context(*, progress: bool) -> Iterator[None]:
+    """Ray Data settings for one run: progress bars or not, and the model's own exception
+    rather than Ray's ``UserCodeException`` wrapper (which loses it when pickled)."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    before = (context.enable_progress_bars, context.raise_original_map_exception)
+    context.enable_progress_bars = progress
+    context.raise_original_map_exception = True
+    try:
+        yield
+    finally:
+        context.enable_progress_bars, context.raise_original_map_exception = before
+
+
+def _record_path(output: str, run_id: str) -> str:
+    return f"{output.rstrip('/')}/{RUN_RECORD_DIR}/{run_id}.json"
+
+
+def _write_record(path: str, result: RunResult) -> None:
+    body = json.dumps(result.to_dict(), indent=2, default=str).encode()
+    fs, where = pafs.FileSystem.from_uri(path if "://" in path else Path(path).as_uri())
+    fs.create_dir(where.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(where) as out:
+        out.write(body)
+
+
+def _environment() -> dict[str, Any]:
+    import ray
+
+    def version_of(package: str) -> str | None:
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    context = ray.get_runtime_context()
+    return {
+        "floe_version": version_of("floe"),
+        "ray_version": ray.__version__,
+        "python_version": platform.python_version(),
+        "host": platform.node(),
+        "ray_job_id": context.get_job_id(),
+        "ray_submission_id": os.environ.get(JOB_ID_ENV),
+    }
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with the passwords of URLs (``postgresql://user:PASSWORD@host``) hidden."""
+    if isinstance(value, str):
+        return _SECRET.sub(r"\1***@", value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+@contextlib.contextmanager
+def _model_errors() -> Iterator[None]:
+    """Ray wraps what a worker raised (``RayTaskError``, ``UserCodeException``) with remote
+    tracebacks; re-raise the Floe error inside, so callers can ``except ModelError`` and the
+    CLI prints its one-line message."""
+    try:
+        yield
+    except Exception as exc:
+        found = _floe_cause(exc)
+        if found is None or found is exc:
+            raise
+        # Ray Data appends its retry advice to the message of an exception it passes on
+        message = found.message.split(_RAY_RETRY_NOTE, 1)[0].rstrip()
+        raise type(found)(message) from exc
+
+
+def _floe_cause(exc: BaseException) -> FloeError | None:
+    """The innermost error of Floe's own classes in ``exc``'s chain."""
+    found, seen = None, set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, FloeError) and type(current).__module__.startswith("registry"):
+            found = current
+        todo.extend(e for e in (getattr(current, "cause", None), current.__cause__,
+                                current.__context__) if isinstance(e, BaseException))
+    return found

@@ -1,0 +1,240 @@
+"""Pipelines end to end on the session's shared local Ray: resolve, read, score, write, record;
+the CLI's summary and error line; and a run on a two-node ``ray.cluster_utils.Cluster``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import pipelines
+from pipelines.cli import app, main
+from registry import AlreadyExists, InvalidInput, NotFound
+from tests.pipelines.pipeline_data import (
+    FEATURES,
+    Catalog,
+    log_iris,
+    pipeline_config,
+    read_output,
+    write_iris_table,
+)
+from tests.ray_fixtures import ray_local  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_isolated(argv: list[str], *, env: dict[str, str], timeout_s: float) -> tuple[str, str, int]:
+    """Run ``argv`` in its own session; on timeout kill its whole process group (the Ray
+    processes it started) so nothing outlives the test."""
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"{argv[:2]} ran past {timeout_s:g}s; its output ends: {stderr[-2000:]}")
+    return stdout, stderr, proc.returncode
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    return log_iris(tmp_path / "catalog")
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    data = tmp_path / "data"
+    return data, write_iris_table(data)
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_run_scores_every_row_and_records_the_run(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    data, frame = table
+    out = tmp_path / "out"
+    result = pipelines.run(pipeline_config(data, out, catalog))
+
+    scored = read_output(out)
+    expected = catalog.model.predict(frame[FEATURES])
+    np.testing.assert_array_equal(scored["output_feature_0"].to_numpy(), expected)
+    # passthrough defaults to every non-feature column: the id and the partition key
+    assert list(scored.columns[:5]) == [*FEATURES, "id"]
+    assert sorted(scored["region"].unique()) == ["APAC", "EU", "US"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("region=")) == [
+        "region=APAC", "region=EU", "region=US"]
+
+    assert (result.rows_in, result.rows_out, result.partitions) == (150, 150, 3)
+    assert result.resolved_model == "ML.REGISTRY.IRIS/V1" and result.resolved_version == "V1"
+    assert result.function == "predict" and result.files >= 3 and result.rows_per_s > 0
+    record = json.loads(Path(result.record_path).read_text())
+    assert Path(result.record_path).parent == out / "_floe_runs"
+    assert record["run_id"] == result.run_id and record["resolved_version"] == "V1"
+    assert record["model"] == "ML.REGISTRY.IRIS@DEFAULT"
+    assert record["config"]["compute"]["max_actors"] == 1
+    assert record["environment"]["ray_version"]
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_an_alias_resolves_when_the_run_starts_and_explain_adds_columns(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    data, frame = table
+    X = frame[FEATURES]
+    y = (X["petal_length"] > 4).astype(int)
+    from sklearn.linear_model import LogisticRegression
+
+    v2 = catalog.registry.log_model(LogisticRegression().fit(X, y), model_name="iris",
+                                    version_name="v2", sample_input_data=X[:20])
+    v2.set_alias("champion")
+    out = tmp_path / "out"
+    config = pipeline_config(data, out, catalog, model="iris@champion", explain=True,
+                             passthrough=["id"], input={"filters": [
+                                 {"column": "region", "op": "==", "value": "EU"}]},
+                             output={"partition_by": None, "mode": "overwrite"})
+    prepared = pipelines.prepare(config)
+    assert prepared.resolved_model == "ML.REGISTRY.IRIS/V2"
+    result = pipelines.execute(prepared)
+
+    scored = read_output(out)
+    eu = frame[frame["region"] == "EU"].sort_values("id")
+    assert result.rows_in == len(eu) == len(scored) and result.partitions == 0
+    assert "region" not in scored.columns  # not in passthrough: dropped before scoring
+    expected = v2.run(eu[FEATURES], function_name="predict")["output_feature_0"]
+    np.testing.assert_array_equal(scored["output_feature_0"].to_numpy(), expected.to_numpy())
+    explained = [c for c in scored.columns if c.endswith("_explanation")]
+    assert sorted(explained) == sorted(f"{f}_explanation" for f in FEATURES)
+    assert json.loads(Path(result.record_path).read_text())["is_explained"] is True
+
+
+def test_prepare_names_what_is_missing_and_how_to_list_it(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    data, out = tmp_path / "data", tmp_path / "out"
+    with pytest.raises(NotFound, match="no model .*; list them: floe models list"):
+        pipelines.prepare(pipeline_config(data, out, catalog, model="nope@DEFAULT"))
+    with pytest.raises(NotFound, match="has no version or alias GONE; list them: floe versions"):
+        pipelines.prepare(pipeline_config(data, out, catalog, model="iris@gone"))
+    with pytest.raises(NotFound, match=r"has no function 'score'; set function: to one of "
+                       r"decision_function, explain, predict"):
+        pipelines.prepare(pipeline_config(data, out, catalog, function="score"))
+    with pytest.raises(InvalidInput, match="has functions .*; say which one to run: function:"):
+        pipelines.prepare(pipeline_config(data, out, catalog, function=None))
+    with pytest.raises(InvalidInput, match="partition_column: applies to partitioned functions"):
+        pipelines.prepare(pipeline_config(data, out, catalog, partition_column="region"))
+    with pytest.raises(InvalidInput, match="output .* overlaps input"):
+        pipelines.prepare(pipeline_config(data, data / "scores", catalog))
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_bad_input_fails_with_the_registry_error_not_a_ray_traceback(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    data.mkdir()
+    bad = {f: pa.array(["x"] * 4) for f in FEATURES} | {"id": pa.array(range(4))}
+    pq.write_table(pa.table(bad), data / "part-0.parquet")
+    out = tmp_path / "out"
+    with pytest.raises(InvalidInput) as info:
+        pipelines.run(pipeline_config(data, out, catalog, output={"partition_by": None}))
+    assert "column sepal_length is STRING, expected DOUBLE" in info.value.message
+    assert "Traceback" not in info.value.message and "\n" not in info.value.message
+    assert not out.exists()  # nothing is committed
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_the_cli_prints_the_resolved_version_and_a_summary(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    data, _ = table
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(pipeline_config(data, tmp_path / "out", catalog)))
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "model ML.REGISTRY.IRIS@DEFAULT resolved to ML.REGISTRY.IRIS/V1" in result.output
+    for label in ("rows in", "rows out", "partitions", "rows/s", "wall time"):
+        assert label in result.output
+    assert "run record: " in result.output
+
+    again = CliRunner().invoke(app, ["run", str(path), "--json"])  # error_if_exists: refused
+    assert isinstance(again.exception, AlreadyExists)
+
+
+def test_cli_errors_are_one_line_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("model: iris@DEFAULT\ninput: {path: /in}\noutput: {path: /o/x}\n"
+                    "compute: {batchsize: 3}\n")
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {path}: line 4: unknown key 'batchsize' in compute")
+    assert main(["run"]) == 1
+    assert "pass the pipeline's YAML file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_two_node_cluster_runs_the_pipeline(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    """In a subprocess, so its cluster never meets the session's shared Ray."""
+    data, frame = table
+    out = tmp_path / "out"
+    config = pipeline_config(data, out, catalog,
+                             compute={"min_actors": 2, "max_actors": 2, "num_cpus": 0.5,
+                                      "batch_size": 16})
+    config_path = tmp_path / "p.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    script = textwrap.dedent(f"""
+        import json, sys
+        import ray
+        from ray.cluster_utils import Cluster
+        import pipelines
+
+        cluster = Cluster(initialize_head=True, head_node_args={{"num_cpus": 2}})
+        try:
+            cluster.add_node(num_cpus=2)
+            cluster.wait_for_nodes()
+            result = pipelines.run({str(config_path)!r}, address=cluster.address)
+            nodes = len([n for n in ray.nodes() if n["Alive"]])
+            print(json.dumps({{"rows": result.rows_out, "nodes": nodes}}))
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_ADDRESS": ""}
+    stdout, stderr, status = run_isolated([sys.executable, "-c", script], env=env, timeout_s=240)
+    assert status == 0, stderr[-3000:]
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary == {"rows": 150, "nodes": 2}
+    scored = read_output(out)
+    np.testing.assert_array_equal(scored["output_feature_0"],
+                                  catalog.model.predict(frame[FEATURES]))
+
+
+def test_floe_offers_the_pipeline_group_once_the_entry_point_is_installed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib import metadata
+
+    if not any(e.name == "pipeline" for e in metadata.entry_points(group="floe.cli")):
+        pytest.skip('floe.cli entry point "pipeline" not installed (pyproject, then pip install -e .)')
+    from registry.cli import main as floe
+
+    assert floe(["pipeline", "--help"]) == 0
+    assert "submit" in capsys.readouterr().out
