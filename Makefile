@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt $(PKG_MARKERS)
 	touch $@
 
 run: $(STAMP) ## run the quickstart (SQLite catalog, local artifacts under FLOE_HOME)
-	FLOE_HOME="$(FLOE_HOME)" $(BIN)/python -m registry.quickstart
+	FLOE_HOME="$(FLOE_HOME)" $(BIN)/python examples/quickstart.py
 
 lint: $(STAMP) ## ruff and the import contract
 	$(BIN)/ruff check .
