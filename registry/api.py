@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -11,7 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from registry import config
 from registry._context import Context, to_json_value
@@ -195,23 +199,25 @@ class Registry:
         versions (JSON array), default_version_name, aliases (JSON object alias→version)."""
         ns_id = self._ctx.namespace.id
         assert ns_id is not None
-        rows = self._ctx.store.model_summaries(ns_id)
-        database, schema = self.database_name, self.schema_name
-        records = [
-            (
-                r["created_on"],
-                format_identifier(r["name"]),
-                database,
-                schema,
-                r["owner"],
-                r["comment"],
-                json.dumps([format_identifier(v) for v in r["versions"]]),
-                format_identifier(r["default_version_name"]) if r["default_version_name"] else None,
-                json.dumps({format_identifier(a): format_identifier(v) for a, v in r["aliases"]}),
-            )
-            for r in rows
-        ]
-        return pd.DataFrame.from_records(records, columns=SHOW_MODELS_COLUMNS)
+        listing = self._ctx.store.model_listing(ns_id)
+        if len(listing) == 0:
+            return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)
+        versions, aliases = listing.versions, listing.aliases
+        alias_pairs = pc.binary_join_element_wise(
+            _json_identifiers(aliases.keys), _json_identifiers(aliases.items), '": "'
+        )
+        columns = {
+            "created_on": listing.created_on.to_pandas().astype(_datetime_dtype()),
+            "name": _format_identifiers(listing.name),
+            "database_name": self.database_name,
+            "schema_name": self.schema_name,
+            "owner": listing.owner,
+            "comment": listing.comment,
+            "versions": _json_lists(versions.offsets, _json_identifiers(versions.values), "[]"),
+            "default_version_name": _format_identifiers(listing.default_version),
+            "aliases": _json_lists(aliases.offsets, alias_pairs, "{}"),
+        }
+        return pd.DataFrame({name: _as_series(value) for name, value in columns.items()})
 
     def delete_model(self, model_name: str) -> None:
         """Delete a model, all its versions and their artifacts."""
@@ -307,3 +313,62 @@ class Registry:
             self._ctx.artifacts.delete_version(version_id)
             removed.append(version_id)
         return removed
+
+
+# -- show_models helpers --------------------------------------------------------------------------
+# show_models builds its text columns with Arrow compute, whole columns at a time, and gives
+# exactly what format_identifier and json.dumps would give name by name.
+
+_BARE_IDENTIFIER = r"^[A-Z_][A-Z0-9_$]*$"  # format_identifier's test, in RE2 syntax
+
+
+def _format_identifiers(names: pa.Array) -> pa.Array:
+    """``format_identifier`` on every resolved name; nulls stay null."""
+    return _quote_unless_bare(names, pc.match_substring_regex(names, _BARE_IDENTIFIER))
+
+
+def _quote_unless_bare(names: pa.Array, is_bare: pa.Array) -> pa.Array:
+    if pc.all(is_bare).as_py():
+        return names
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(names, '"', '""'), '"', "")
+    return pc.if_else(is_bare, names, quoted)
+
+
+def _json_identifiers(names: pa.Array) -> pa.Array:
+    """Each name formatted, then as ``json.dumps`` writes it, without the outer quotes."""
+    is_bare = pc.match_substring_regex(names, _BARE_IDENTIFIER)
+    if pc.all(is_bare).as_py():
+        return names  # bare identifiers hold nothing JSON escapes
+    texts = _quote_unless_bare(names, is_bare)
+    escaped = pc.replace_substring(pc.replace_substring(texts, "\\", "\\\\"), '"', '\\"')
+    # Outside printable ASCII json.dumps writes \uXXXX escapes: leave those few texts to it.
+    unusual = pc.match_substring_regex(texts, "[^ -~]")
+    if pc.any(unusual).as_py():
+        odd = [json.dumps(text)[1:-1] for text in texts.filter(unusual).to_pylist()]
+        escaped = pc.replace_with_mask(escaped, unusual, pa.array(odd, pa.string()))
+    return escaped
+
+
+def _json_lists(offsets: pa.Int32Array, items: pa.Array, empty: str) -> pa.Array:
+    """JSON arrays (``empty`` "[]") or objects ("{}") of the escaped ``items`` in each list,
+    with json.dumps's separators; the quotes around each item come with the separators."""
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, items), '", "')
+    texts = pc.binary_join_element_wise(empty[0] + '"', joined, '"' + empty[1], "")
+    is_empty = np.diff(offsets.to_numpy()) == 0
+    return pc.if_else(is_empty, empty, texts) if is_empty.any() else texts
+
+
+@functools.cache
+def _datetime_dtype() -> Any:
+    """The dtype ``DataFrame.from_records`` gives UTC datetimes (pandas 2: ns, 3: us)."""
+    return pd.DataFrame.from_records([(datetime(2000, 1, 1, tzinfo=UTC),)]).dtypes.iloc[0]
+
+
+def _as_series(values: object) -> object:
+    """A text column as ``DataFrame.from_records`` would infer it from Python values: only
+    NULLs make an ``object`` column of None. Scalars are left to broadcast."""
+    if not isinstance(values, pa.Array):
+        return values
+    if values.null_count == len(values):
+        return pd.Series([None] * len(values), dtype=object)
+    return values.to_pandas()

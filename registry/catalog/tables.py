@@ -63,6 +63,8 @@ class VersionRow(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("model_id", "name", name="uq_version_name"),
         sa.Index("ix_version_model_created", "model_id", "created_on"),
+        sa.Index("ix_version_model_listing", "model_id", "created_on", "id", "name"),
+        sa.Index("ix_version_id_name", "id", "name"),
     )
 
     id: str = Field(primary_key=True, sa_type=sa.String(32))
@@ -84,6 +86,7 @@ class VersionRow(SQLModel, table=True):
 
 class AliasRow(SQLModel, table=True):
     __tablename__ = "floe_alias"
+    __table_args__ = (sa.Index("ix_alias_model_listing", "model_id", "name", "version_id"),)
 
     model_id: str = Field(
         sa_column=sa.Column(
