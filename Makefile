@@ -38,10 +38,10 @@ lint: $(STAMP) ## ruff and the import contract
 	$(BIN)/ruff check .
 	$(BIN)/python tools/lint_imports.py
 
-typecheck: $(STAMP) ## mypy on registry (not yet part of test)
-	$(BIN)/mypy --ignore-missing-imports -p registry
+typecheck: $(STAMP) ## mypy on registry and pipelines
+	$(BIN)/mypy -p registry -p pipelines
 
-test: $(STAMP) lint ## lint, then the whole test suite (extra flags: PYTEST_ARGS=...)
+test: $(STAMP) lint typecheck ## lint, mypy, then the whole test suite (extra flags: PYTEST_ARGS=...)
 	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
 	@$(BIN)/python -m pytest $(PYTEST_ARGS) || { status=$$?; \
 		if [[ $$status -eq 5 ]]; then \

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ def load(manifest: dict) -> object:
     sys.exit(f"error: predict.py cannot load format {spec['format']!r}; install Floe and use it")
 
 
-def call(model: object, method: str, frame: pd.DataFrame) -> np.ndarray:
+def call(model: Any, method: str, frame: pd.DataFrame) -> np.ndarray:
     if type(model).__name__ == "Booster":
         return np.asarray(model.inplace_predict(frame.to_numpy()))
     data = frame if hasattr(model, "feature_names_in_") else frame.to_numpy()

@@ -138,7 +138,7 @@ class VersionOps(StoreBase):
         if name == "DEFAULT":
             return s.get(VersionRow, model.default_version_id) if model.default_version_id else None
         if name in ("FIRST", "LAST"):
-            order = (col(v.created_on), col(v.id))
+            order: tuple[Any, Any] = (col(v.created_on), col(v.id))
             if name == "LAST":
                 order = (col(v.created_on).desc(), col(v.id).desc())
             return s.exec(select(v).where(v.model_id == model.id).order_by(*order)).first()

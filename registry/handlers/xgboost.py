@@ -67,7 +67,7 @@ class XGBoostHandler(Handler):
     def infer_task(self, model: object) -> Task:
         import json
 
-        booster = model if _is_booster(model) else model.get_booster()  # type: ignore[attr-defined]
+        booster: Any = model if _is_booster(model) else model.get_booster()  # type: ignore[attr-defined]
         learner = json.loads(booster.save_config())["learner"]
         objective = str(learner["objective"]["name"])
         num_class = int(learner["learner_model_param"].get("num_class", "0"))
