@@ -20,7 +20,7 @@ class ComputeConfig(BaseModel):
 
     min_actors: PositiveInt = Field(1, description="actors kept alive, each loads the model once")
     max_actors: PositiveInt = Field(2, description="the pool autoscales up to this many")
-    batch_size: PositiveInt = Field(8192, description="rows handed to the model per call")
+    batch_size: PositiveInt = Field(65536, description="rows handed to the model per call")
     num_cpus: NonNegativeFloat = Field(0.5, description="CPUs reserved per actor")
     num_gpus: NonNegativeFloat = Field(0.0, description="GPUs per actor; > 0 loads with use_gpu")
 
