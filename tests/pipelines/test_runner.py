@@ -227,13 +227,14 @@ def test_a_two_node_cluster_runs_the_pipeline(
                                   catalog.model.predict(frame[FEATURES]))
 
 
-def test_floe_offers_the_pipeline_group_once_the_entry_point_is_installed(
+def test_floe_offers_the_pipeline_group_through_its_entry_point(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from importlib import metadata
 
-    if not any(e.name == "pipeline" for e in metadata.entry_points(group="floe.cli")):
-        pytest.skip('floe.cli entry point "pipeline" not installed (pyproject, then pip install -e .)')
+    assert any(e.name == "pipeline" for e in metadata.entry_points(group="floe.cli")), (
+        'the floe.cli entry point "pipeline" is not installed: pip install -e . again'
+    )
     from registry.cli import main as floe
 
     assert floe(["pipeline", "--help"]) == 0
