@@ -7,6 +7,7 @@
 """
 
 from registry.api import Registry
+from registry.artifacts import redact_uri
 from registry.compute import ComputeConfig
 from registry.custom import CustomModel, ModelContext, inference_api, partitioned_api
 from registry.distributed import unwrap_ray_error
@@ -55,5 +56,6 @@ __all__ = [
     "Task",
     "inference_api",
     "partitioned_api",
+    "redact_uri",
     "unwrap_ray_error",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "FileDigest",
     "digest_file",
     "hash_tree",
+    "redact_uri",
     "safe_relpath",
     "verify_files",
 ]
@@ -93,7 +94,7 @@ def safe_relpath(path: str, *, what: str = "artifact path") -> str:
     return "/".join(parts)
 
 
-def _redact_uri(root: str) -> str:
+def redact_uri(root: str) -> str:
     """``root`` with the secret of ``s3://ACCESS_KEY:SECRET_KEY@bucket/...`` replaced by ***."""
     if "://" not in root:
         return root
@@ -132,7 +133,7 @@ class ArtifactStore:
     """The artifact root: a local directory or an object-store URI."""
 
     def __init__(self, root: str) -> None:
-        self.root = _redact_uri(root)  # for messages: the URI may carry a secret key
+        self.root = redact_uri(root)  # for messages: the URI may carry a secret key
         try:
             if "://" in root:
                 self.fs, base = pafs.FileSystem.from_uri(root)

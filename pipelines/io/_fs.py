@@ -21,11 +21,11 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-from registry import Conflict, InvalidInput
+from registry import Conflict, InvalidInput, redact_uri
 
 __all__ = [
     "ASIDE_MARK",
@@ -41,17 +41,6 @@ log = logging.getLogger(__name__)
 
 STAGING_MARK = ".floe-staging-"
 ASIDE_MARK = ".floe-old-"
-
-
-def _redact(uri: str) -> str:
-    """``uri`` with the secret of ``s3://KEY:SECRET@bucket/...`` replaced by ``***``."""
-    if "://" not in uri:
-        return uri
-    parts = urlsplit(uri)
-    if not parts.password:
-        return uri
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
 
 
 @dataclass(frozen=True)
@@ -88,7 +77,7 @@ class Location:
 
 def resolve_location(path: str, *, what: str) -> Location:
     """Open ``path``'s filesystem; ``what`` names the config field for messages."""
-    display = _redact(path)
+    display = redact_uri(path)
     try:
         if "://" in path:
             fs, fs_path = pafs.FileSystem.from_uri(path)

@@ -54,8 +54,9 @@ class VersionOps(StoreBase):
         for _ in range(_RETRIES):
             try:
                 return self._add_version_once(
-                    namespace_id, model_name, version, version_name, metrics, functions, owner,
-                    model_comment,
+                    namespace_id=namespace_id, model_name=model_name, version=version,
+                    version_name=version_name, metrics=metrics, functions=functions, owner=owner,
+                    model_comment=model_comment,
                 )
             except AlreadyExists as exc:
                 # Another process created the model, or took the generated name, between our
