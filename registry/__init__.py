@@ -6,11 +6,10 @@
     reg.get_model("churn").version("v1").run(X, function_name="predict")
 """
 
-from registry.api import Registry
-from registry.artifacts import redact_uri
-from registry.compute import ComputeConfig
-from registry.custom import CustomModel, ModelContext, inference_api, partitioned_api
-from registry.distributed import unwrap_ray_error
+from registry.api.model import Model
+from registry.api.model_version import ExportMode, ModelVersion
+from registry.api.registry import Registry
+from registry.artifacts.store import redact_uri
 from registry.errors import (
     AlreadyExists,
     CatalogError,
@@ -24,11 +23,17 @@ from registry.errors import (
     NotFound,
     PermissionDenied,
 )
-from registry.model import Model
-from registry.model_version import ExportMode, ModelVersion
-from registry.run import ModelFunctionInfo
-from registry.signatures import DataType, FeatureSpec, ModelSignature
-from registry.tasks import Task
+from registry.packaging.custom_model import (
+    CustomModel,
+    ModelContext,
+    inference_api,
+    partitioned_api,
+)
+from registry.packaging.tasks import Task
+from registry.runtime.compute import ComputeConfig
+from registry.runtime.functions import ModelFunctionInfo
+from registry.runtime.on_ray import unwrap_ray_error
+from registry.runtime.signatures import DataType, FeatureSpec, ModelSignature
 
 __all__ = [
     "AlreadyExists",

@@ -45,7 +45,7 @@ def postgres_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        from registry.api import _stores
+        from registry.api.registry import _stores
 
         store = _stores.pop(url, None)
         if store is not None:

@@ -22,11 +22,11 @@ from typing import Annotated, Any
 
 import typer
 
-from registry import FloeError
 from registry.cli._artifacts import artifacts_app, collect_garbage, export_version
 from registry.cli._metadata import alias_app, comment_app, default_app, metrics_app, tags_app
 from registry.cli._models import models_app, versions_app
 from registry.cli._scope import CliError, Database, Schema, Scope
+from registry.errors import FloeError
 
 __all__ = ["app", "main"]
 

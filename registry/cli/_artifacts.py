@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from registry import ExportMode
+from registry.api.model_version import ExportMode
 from registry.cli._output import echo_json, frame_records, print_table
 from registry.cli._scope import (
     AsJson,

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from registry import ModelFunctionInfo
 from registry.cli._output import echo_json, frame_records, print_fields, print_table
 from registry.cli._scope import (
     AsJson,
@@ -19,6 +18,7 @@ from registry.cli._scope import (
     scope_of,
     version_label,
 )
+from registry.runtime.functions import ModelFunctionInfo
 
 __all__ = ["models_app", "versions_app"]
 

@@ -14,7 +14,9 @@ from typing import Annotated
 
 import typer
 
-from registry import Model, ModelVersion, Registry
+from registry.api.model import Model
+from registry.api.model_version import ModelVersion
+from registry.api.registry import Registry
 from registry.identifiers import format_identifier, parse_qualified_name
 
 __all__ = [

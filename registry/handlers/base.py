@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from registry.batch import Batch
-from registry.tasks import Task
+from registry.packaging.tasks import Task
+from registry.runtime.model_input import Batch
 
 __all__ = ["Handler", "model_type_name", "mro_modules"]
 
@@ -70,6 +70,3 @@ class Handler(ABC):
         """A SHAP explainer specific to this kind of model (TreeExplainer for tree ensembles,
         LinearExplainer for linear models), or None to use the model-agnostic one."""
         return None
-
-    def function_names(self, model: object) -> Sequence[str]:
-        return self.target_methods(model)

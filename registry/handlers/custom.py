@@ -31,12 +31,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from registry.artifacts import safe_relpath
-from registry.batch import Batch
-from registry.custom import CustomModel, ModelContext, api_methods
+from registry.artifacts.store import safe_relpath
 from registry.errors import IntegrityError, InvalidInput, ModelError
 from registry.handlers import handler_for, handler_named
 from registry.handlers.base import Handler, model_type_name
+from registry.packaging.custom_model import CustomModel, ModelContext, api_methods
+from registry.runtime.model_input import Batch
 
 __all__ = ["CustomHandler"]
 

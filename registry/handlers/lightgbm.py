@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from registry.batch import Batch
 from registry.errors import IntegrityError, InvalidInput, ModelError
 from registry.handlers.base import Handler, model_type_name, mro_modules
-from registry.tasks import Task
+from registry.packaging.tasks import Task
+from registry.runtime.model_input import Batch
 
 __all__ = ["LightGBMHandler"]
 

@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from registry.batch import Batch
 from registry.errors import IntegrityError, InvalidInput
 from registry.handlers.base import Handler, model_type_name, mro_modules
+from registry.runtime.model_input import Batch
 
 __all__ = ["TorchHandler"]
 

@@ -17,7 +17,7 @@ from registry import IntegrityError, InvalidInput, Task
 from registry.handlers import handler_for
 from registry.handlers.lightgbm import LightGBMHandler
 from registry.handlers.sklearn import SklearnHandler
-from registry.signatures import DataType
+from registry.runtime.signatures import DataType
 from tests.models import breast_cancer, iris
 from tests.registry.handlers import SqliteRegistry, run_in_fresh_process, run_script
 
@@ -207,7 +207,7 @@ def test_pandas_categories_round_trip(tmp_path: Path) -> None:
     y = (X["size"] + (colour == "red") * 2.0 > 1.0).astype(int)
     model = lgb.LGBMClassifier(**_SMALL, min_child_samples=5).fit(X, y)
     reg = SqliteRegistry(tmp_path)
-    # explain off: registry.explain hands SHAP batch.numpy, which cannot hold categories
+    # explain off: registry.runtime.explain hands SHAP batch.numpy, which cannot hold categories
     mv = reg.registry.log_model(model, model_name="m", version_name="v1", sample_input_data=X,
                                 options={"enable_explainability": False})
     expected = model.predict_proba(X)

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from registry import InvalidInput, ModelError, Task
-from registry.batch import Batch
 from registry.handlers import handler_for
 from registry.handlers.torch import TorchHandler
-from registry.signatures import DataType
+from registry.runtime.model_input import Batch
+from registry.runtime.signatures import DataType
 from tests.registry.handlers import SqliteRegistry, run_in_fresh_process, run_script
 
 # TorchScript is deprecated from torch 2.10 on; it is still what the handler must load.

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from registry.errors import InvalidInput
-from registry.signatures import FeatureSpec, plan_input, to_arrow
+from registry.runtime.signatures import FeatureSpec, plan_input, to_arrow
 
 __all__ = ["Batch", "prepare_batch"]
 

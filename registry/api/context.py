@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from registry.artifacts import ArtifactStore
+from registry.artifacts.store import ArtifactStore
 from registry.catalog.store import CatalogStore
 from registry.catalog.tables import ModelRow, NamespaceRow
 from registry.errors import InvalidInput, NotFound

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from registry import errors
-from registry.compute import ComputeConfig
+import registry.errors as errors
 from registry.errors import FloeError, InvalidInput
-from registry.run import load_payload, run_function
+from registry.runtime.compute import ComputeConfig
+from registry.runtime.invoke import run_function
+from registry.runtime.load import load_payload
 
 if TYPE_CHECKING:
     import ray.data

@@ -23,10 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from registry.batch import Batch
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler
-from registry.tasks import Task
+from registry.packaging.tasks import Task
+from registry.runtime.model_input import Batch
 
 __all__ = [
     "BACKGROUND_PATH",

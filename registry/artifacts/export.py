@@ -8,12 +8,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from registry.artifacts import MANIFEST, ArtifactStore, safe_relpath
+from registry.artifacts.store import MANIFEST, ArtifactStore, safe_relpath
 from registry.errors import InvalidInput
 
 __all__ = ["export_version"]
 
-_ENTRY = Path(__file__).with_name("_entry_template.py")
+_ENTRY = Path(__file__).with_name("exported_predict.py")
 
 
 def export_version(

@@ -7,12 +7,12 @@ import logging
 
 import pandas as pd
 
-from registry._context import Context
+from registry.api.context import Context
+from registry.api.model_version import ModelVersion
 from registry.catalog.store import as_utc
 from registry.catalog.tables import ModelRow, VersionRow
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
-from registry.model_version import ModelVersion
 
 __all__ = ["Model"]
 

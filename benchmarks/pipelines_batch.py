@@ -1,7 +1,7 @@
 """`floe pipeline run` against the ways to score a Parquet table without Floe.
 
-    .venv/bin/python benchmarks/batch.py [--rows 5000000] [--features 30] [--trees 200]
-    .venv/bin/python benchmarks/batch.py --quick          # 500,000 rows
+    .venv/bin/python benchmarks/pipelines_batch.py [--rows 5000000] [--features 30] [--trees 200]
+    .venv/bin/python benchmarks/pipelines_batch.py --quick          # 500,000 rows
 
 Writes a Hive-partitioned Parquet table (``day=*/shard=*/part-*.parquet``, an ``id`` column
 and float64 features), trains a binary:logistic xgboost Booster on 100,000 of its rows, logs
@@ -37,9 +37,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # benchmarks/registry.py would shadow the registry package
 
 import numpy as np
 

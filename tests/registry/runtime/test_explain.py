@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from registry import InvalidInput, ModelVersion, Registry, Task
-from registry.run import load_version
+from registry.runtime.load import load_version
 
 
 @pytest.fixture

@@ -21,26 +21,28 @@ from typing import Any
 
 import pyarrow as pa
 
-from registry.artifacts import ArtifactStore, hash_tree
-from registry.batch import prepare_batch
-from registry.environment import capture_environment, conda_yaml, requirements_txt
+from registry.artifacts.store import ArtifactStore, hash_tree
 from registry.errors import InvalidInput, ModelError
-from registry.explain import (
+from registry.handlers import Handler, handler_for
+from registry.packaging.environment import capture_environment, conda_yaml, requirements_txt
+from registry.packaging.tasks import Task
+from registry.runtime.explain import (
     EXPLAIN_FUNCTION,
     is_explainable,
     predict_method_for,
     write_background,
 )
-from registry.handlers import Handler, handler_for
-from registry.run import LoadedModel, ModelFunctionInfo, call_function
-from registry.signatures import (
+from registry.runtime.functions import ModelFunctionInfo
+from registry.runtime.invoke import call_function
+from registry.runtime.load import LoadedModel
+from registry.runtime.model_input import prepare_batch
+from registry.runtime.signatures import (
     FeatureSpec,
     ModelSignature,
     infer_features,
     to_arrow,
     validate_input,
 )
-from registry.tasks import Task
 
 __all__ = ["StagedVersion", "stage_version"]
 

@@ -23,7 +23,7 @@ from registry import (
     NotFound,
     Registry,
 )
-from registry.environment import EnvironmentWarning
+from registry.packaging.environment import EnvironmentWarning
 from tests.models import iris_classifier
 
 
@@ -231,7 +231,7 @@ def test_killed_log_leaves_no_version_and_gc_removes_its_files(
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=Path(__file__).parents[2], capture_output=True
+        [sys.executable, "-c", script], cwd=Path(__file__).parents[3], capture_output=True
     )
     assert result.returncode == -signal.SIGKILL, result.stderr.decode()
     stored = {p.name for p in (artifact_root / "versions").iterdir()}

@@ -17,19 +17,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from registry import config
-from registry._context import Context, to_json_value
-from registry.artifacts import MANIFEST, ArtifactStore, digest_file
+from registry.api.context import Context, to_json_value
+from registry.api.model import Model
+from registry.api.model_version import ModelVersion
+from registry.artifacts.store import MANIFEST, ArtifactStore, digest_file
+from registry.artifacts.urls import parse_artifact_url
 from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, new_id
 from registry.catalog.tables import FunctionRow, VersionRow
 from registry.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
-from registry.model import Model
-from registry.model_version import ModelVersion
-from registry.publish import stage_version
-from registry.signatures import ModelSignature
-from registry.tasks import Task
-from registry.urls import parse_artifact_url
+from registry.packaging.stage import stage_version
+from registry.packaging.tasks import Task
+from registry.runtime.signatures import ModelSignature
+from registry.settings import (
+    current_user,
+    default_artifact_root,
+    default_catalog_url,
+    default_database,
+    default_schema,
+    floe_home,
+)
 
 __all__ = ["Registry"]
 
@@ -61,16 +68,16 @@ class Registry:
         catalog_url: str | None = None,
         artifact_root: str | None = None,
     ) -> None:
-        database = parse_identifier(database_name or config.default_database(), "database")
-        schema = parse_identifier(schema_name or config.default_schema(), "schema")
-        self.catalog_url = catalog_url or config.default_catalog_url()
-        self.artifact_root = artifact_root or config.default_artifact_root()
+        database = parse_identifier(database_name or default_database(), "database")
+        schema = parse_identifier(schema_name or default_schema(), "schema")
+        self.catalog_url = catalog_url or default_catalog_url()
+        self.artifact_root = artifact_root or default_artifact_root()
         store = _store_for(self.catalog_url)
         self._ctx = Context(
             store=store,
             artifacts=ArtifactStore(self.artifact_root),
             namespace=store.ensure_namespace(database, schema),
-            cache_dir=config.floe_home() / "cache",
+            cache_dir=floe_home() / "cache",
         )
 
     def __repr__(self) -> str:
@@ -142,7 +149,7 @@ class Registry:
                     model_name=name,
                     version=VersionRow(
                         id=version_id, model_id="", name="", comment=comment,
-                        created_on=datetime.now(UTC), created_by=config.current_user(),
+                        created_on=datetime.now(UTC), created_by=current_user(),
                         framework=staged.handler.framework, task=staged.task.value,
                         manifest_sha256=manifest_sha, size_bytes=staged.size_bytes,
                         user_data={"framework": staged.handler.framework,
@@ -158,7 +165,7 @@ class Registry:
                         )
                         for f in staged.functions
                     ],
-                    owner=config.current_user(),
+                    owner=current_user(),
                     model_comment=comment,
                 )
             except BaseException:

@@ -21,9 +21,9 @@ benchmarks/requirements-mlflow.txt. This script re-runs itself there with --mlfl
 which prints its timings as JSON.
 
 Usage, from the repository root with Floe's venv:
-    .venv/bin/python benchmarks/registry.py             # 10,000 models
-    .venv/bin/python benchmarks/registry.py --quick     # 1,000 models, fewer repetitions
-    .venv/bin/python benchmarks/registry.py --profile   # also cProfile Floe's operations
+    .venv/bin/python benchmarks/catalog_reads.py             # 10,000 models
+    .venv/bin/python benchmarks/catalog_reads.py --quick     # 1,000 models, fewer repetitions
+    .venv/bin/python benchmarks/catalog_reads.py --profile   # also cProfile Floe's operations
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# This file is named registry.py: keep its folder off sys.path so `import registry` is Floe.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 MLFLOW_VENV = HERE / ".venv-mlflow"
 MLFLOW_REQUIREMENTS = HERE / "requirements-mlflow.txt"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from registry import Registry
-from registry.artifacts import ArtifactStore
+from registry.artifacts.store import ArtifactStore
 from registry.errors import IntegrityError, InvalidInput, NotFound
 from tests.models import iris_classifier
 from tests.s3server import S3Server, s3_prefix_fixture, s3_server_fixture  # noqa: F401
@@ -109,7 +109,7 @@ def test_a_tampered_object_is_refused_before_unpickling(
 def test_a_tampered_cached_copy_is_refused(
     s3_reg: Registry, floe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import registry.run
+    import registry.runtime.load
 
     mv = _log_iris(s3_reg)
     mv.load()
@@ -117,7 +117,7 @@ def test_a_tampered_cached_copy_is_refused(
     assert cached.is_file()
     tripwire = tmp_path / "unpickled"
     cached.write_bytes(pickle.dumps(_Tripwire(tripwire)))
-    monkeypatch.setattr(registry.run, "_cache", {})  # as a new process would start
+    monkeypatch.setattr(registry.runtime.load, "_cache", {})  # as a new process would start
 
     with pytest.raises(IntegrityError, match=r"local cache.*model/model.pkl \(sha256 differs\)"):
         mv.load()

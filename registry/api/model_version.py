@@ -11,20 +11,16 @@ from typing import Any, TypeVar
 import pandas as pd
 import pyarrow as pa
 
-from registry._context import Context, to_json_value
+from registry.api.context import Context, to_json_value
 from registry.catalog.tables import VersionRow
-from registry.compute import ComputeConfig
-from registry.distributed import is_dataset
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
-from registry.run import (
-    LoadedModel,
-    ModelFunctionInfo,
-    load_version,
-    read_payload,
-    run_function,
-)
-from registry.signatures import ModelSignature
+from registry.runtime.compute import ComputeConfig
+from registry.runtime.functions import ModelFunctionInfo
+from registry.runtime.invoke import run_function
+from registry.runtime.load import LoadedModel, load_version, read_payload
+from registry.runtime.on_ray import is_dataset
+from registry.runtime.signatures import ModelSignature
 
 __all__ = ["ExportMode", "ModelVersion"]
 
@@ -193,7 +189,7 @@ class ModelVersion:
         names each row's input file in validation errors and is not model input.
         """
         if is_dataset(X):
-            from registry.distributed import run_dataset
+            from registry.runtime.on_ray import run_dataset
 
             compute = compute or ComputeConfig()
             manifest_sha256, label = self._resolve_load_args()
@@ -216,7 +212,7 @@ class ModelVersion:
         )
 
     def export(self, target_path: str | Path, *, export_mode: ExportMode = ExportMode.MODEL) -> Path:
-        from registry.export import export_version
+        from registry.artifacts.export import export_version
 
         row = self._row()
         return export_version(

@@ -1,6 +1,6 @@
 """Floe's in-process run path against the raw model call it wraps.
 
-    .venv/bin/python benchmarks/run.py [--rows 1000000] [--features 30] [--trees 200]
+    .venv/bin/python benchmarks/runtime_run.py [--rows 1000000] [--features 30] [--trees 200]
 
 Times ``mv.run(X, function_name="predict")`` (signature validation, conversion, the model
 call, output assembly) on a pandas DataFrame and on a pyarrow Table, side by side in one
@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
-
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # benchmarks/registry.py would shadow the registry package
 
 import numpy as np
 import pandas as pd

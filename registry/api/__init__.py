@@ -1,0 +1,1 @@
+"""The public API: ``Registry`` (a namespace's models), ``Model`` and ``ModelVersion``."""
