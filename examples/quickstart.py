@@ -27,7 +27,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.model_selection import train_test_split
 
 import pipelines.cli
-from registry import NotFound, Registry, config
+from registry import NotFound, Registry
+from registry.settings import default_artifact_root, default_catalog_url, floe_home
 
 console = Console()
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
@@ -46,9 +47,9 @@ def _table(title: str, frame: pd.DataFrame) -> Table:
 
 def main() -> None:
     console.rule("[bold]Floe quickstart")
-    console.print(f"FLOE_HOME  {config.floe_home()}")
-    console.print(f"catalog    {config.default_catalog_url()}")
-    console.print(f"artifacts  {config.default_artifact_root()}")
+    console.print(f"FLOE_HOME  {floe_home()}")
+    console.print(f"catalog    {default_catalog_url()}")
+    console.print(f"artifacts  {default_artifact_root()}")
 
     console.print("\n[bold]1. train[/] an xgboost classifier on scikit-learn's breast cancer set")
     data = load_breast_cancer(as_frame=True)
@@ -150,7 +151,7 @@ def main() -> None:
 
     console.print("\n[bold]8. the main job[/]: score a partitioned table on Ray with a YAML "
                   "pipeline")
-    data, out = config.floe_home() / "data", config.floe_home() / "out"
+    data, out = floe_home() / "data", floe_home() / "out"
     rows = _write_patients(X, data / "patients", rows_per_file=4_000)
     console.print(f"   wrote {rows:,} rows to {data / 'patients'} "
                   f"(clinic=*/month=*, {len(CLINICS) * len(MONTHS) * 2} files)")
@@ -166,7 +167,7 @@ def main() -> None:
     console.print(_table("   scores by clinic  (pd.read_parquet of the output)",
                          by_clinic.round(3)))
     console.rule(f"[bold green]done[/]  (run again any time; everything is under "
-                 f"{config.floe_home()})")
+                 f"{floe_home()})")
 
 
 def _write_patients(X: pd.DataFrame, root: Path, *, rows_per_file: int) -> int:
