@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.linear_model import LogisticRegression
@@ -26,3 +27,8 @@ def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
 def iris_classifier() -> tuple[LogisticRegression, pd.DataFrame]:
     X, y = iris()
     return LogisticRegression(max_iter=500).fit(X, y), X
+
+
+def log1p_features(X: pd.DataFrame) -> pd.DataFrame:
+    """A feature transform defined in the test code: a model that uses it refers to ``tests``."""
+    return np.log1p(X)

@@ -1,5 +1,11 @@
 """Helpers for the handler tests: a fast SQLite registry, and running a version in a fresh
-Python process that never imported the code that trained the model."""
+Python process that never imported the code that trained the model.
+
+The fresh process *can* import the ``tests`` package (the repository root is on its path), so
+a model whose pickle refers to the test code that trained it loads there, and the process
+reports the ``tests`` modules that loading pulled in: ``report["modules"] == []`` then shows
+that the stored version does not depend on the training code, rather than holding whatever the
+pickle refers to. ``test_fresh_process.py`` plants such a reference and sees it reported."""
 
 from __future__ import annotations
 
@@ -53,9 +59,13 @@ class SqliteRegistry:
         self.registry = Registry(catalog_url=self.catalog_url, artifact_root=self.artifact_root)
 
 
-def run_script(args: list[str], cwd: Path) -> str:
-    """Run Python with ``args`` in ``cwd`` (so ``tests`` is not importable); its stdout."""
-    env = dict(os.environ, PYTHONPATH="")
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_script(args: list[str], cwd: Path, *, can_import_tests: bool = False) -> str:
+    """Run Python with ``args`` in ``cwd``; its stdout. ``tests`` is importable only with
+    ``can_import_tests`` (the repository root goes on ``PYTHONPATH``)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) if can_import_tests else "")
     proc = subprocess.run(
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240
     )
@@ -67,11 +77,13 @@ def run_in_fresh_process(
     reg: SqliteRegistry, functions: dict[str, list[str]]
 ) -> tuple[dict[str, Any], dict[tuple[str, str], np.ndarray]]:
     """Load version v1 of each model and run its ``functions`` on ``workdir/X.parquet`` in a
-    new process; what the process reported, and each (model, function)'s output columns."""
+    new process that could import ``tests``; what the process reported (the loaded classes,
+    and the ``tests`` modules it imported), and each (model, function)'s output columns."""
     runs = [f"{model}={','.join(names)}" for model, names in functions.items()]
     stdout = run_script(
         ["-c", _LOADER, reg.catalog_url, reg.artifact_root, str(reg.workdir), *runs],
         reg.workdir,
+        can_import_tests=True,
     )
     report = json.loads(stdout.strip().splitlines()[-1])
     outputs = {
