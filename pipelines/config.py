@@ -152,13 +152,21 @@ def load_config(path: str | os.PathLike[str]) -> PipelineConfig:
 
 def parse_config(text: str, *, source: str = "<config>", expand_env: bool = True) -> PipelineConfig:
     """Validate a YAML (or JSON) pipeline config held in a string."""
-    return _validate(load_with_lines(text, source, expand_env=expand_env))
+    return _validate(load_with_lines(text, source, expand_env=expand_env,
+                                     kind="pipeline config"))
 
 
 def dump_config(config: PipelineConfig) -> str:
     """``config`` as YAML that ``parse_config(..., expand_env=False)`` reads back equal: how a
     submitted job carries it (YAML keeps a date apart from a string that looks like one)."""
-    return yaml.safe_dump(config.model_dump(mode="python"), sort_keys=False)
+    return yaml.dump(config.model_dump(mode="python"), Dumper=_PlainDumper, sort_keys=False)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Never writes anchors and aliases, which the loader counts against its budget."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def config_from_mapping(data: Mapping[str, Any], *, source: str = "<config>") -> PipelineConfig:
