@@ -84,7 +84,10 @@ class Location:
 
 def resolve_location(path: str, *, what: str) -> Location:
     """Open ``path``'s filesystem; ``what`` names the config field for messages."""
-    display = redact_uri(path)
+    try:
+        display = redact_uri(path)
+    except ValueError:  # urlsplit refuses it (s3://[x): say so without echoing it
+        display = "<a URI that does not parse>"
     try:
         if "://" in path:
             fs, fs_path = pafs.FileSystem.from_uri(path)

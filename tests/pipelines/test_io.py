@@ -406,6 +406,14 @@ def test_an_overlap_is_refused_however_the_locations_are_spelled(tmp_path: Path)
         check_output_path(OutputSpec(path=fine), inputs=[InputSpec(path=f"{uri}/link")])
 
 
+def test_a_uri_that_does_not_parse_is_an_invalid_input() -> None:
+    """``urlsplit`` raised a bare ValueError while the message was being built."""
+    for path in ("s3://[bad/x", "s3://user:se[cret@bucket/x"):
+        with pytest.raises(InvalidInput, match="cannot open input path .*give a local path or a URI") as info:
+            list_input_files(InputSpec(path=path))
+        assert "cret" not in info.value.message
+
+
 def test_an_object_store_overlap_is_refused_however_the_key_is_spelled() -> None:
     options = "?region=us-east-1"
     source = InputSpec(path=f"s3://lake/tables/events{options}")

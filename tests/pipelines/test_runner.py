@@ -138,6 +138,59 @@ def test_prepare_names_what_is_missing_and_how_to_list_it(
 
 
 @pytest.mark.usefixtures("ray_local")
+def test_a_feature_listed_in_passthrough_stays_model_input(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    """It was removed from the model's input, and the run failed in Ray: missing columns."""
+    data, frame = table
+    out = tmp_path / "out"
+    pipelines.run(pipeline_config(data, out, catalog, passthrough=["id", "sepal_length", "region"]))
+    scored = read_output(out)
+    np.testing.assert_array_equal(scored["output_feature_0"].to_numpy(),
+                                  catalog.model.predict(frame[FEATURES]))
+    assert set(scored.columns) == {*FEATURES, "id", "region", "output_feature_0"}
+    np.testing.assert_array_equal(scored["sepal_length"], frame["sepal_length"])
+
+
+def test_prepare_refuses_columns_that_cannot_work_naming_them(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    data, _ = table
+    out = tmp_path / "out"
+    columns = "sepal_length, sepal_width, petal_length, petal_width, id, region"
+    with pytest.raises(InvalidInput, match=rf"^input {data} has columns {columns}: passthrough "
+                       r"names 'nope', which the input does not have; remove them from passthrough"):
+        pipelines.prepare(pipeline_config(data, out, catalog, passthrough=["id", "nope", "region"]))
+    with pytest.raises(InvalidInput, match=r"predict of ML.REGISTRY.IRIS/V1 takes 'petal_length', "
+                       r"'petal_width', which the input does not have; fix input.path or "
+                       r"input.columns \(list them: floe versions show ML.REGISTRY.IRIS V1\)"):
+        pipelines.prepare(pipeline_config(
+            data, out, catalog, input={"columns": ["sepal_length", "sepal_width", "region"]}))
+    with pytest.raises(InvalidInput, match=r"output.partition_by names 'region', which the "
+                       r"results will not have \(they have .*\); add them to passthrough"):
+        pipelines.prepare(pipeline_config(data, out, catalog, passthrough=["id"]))
+    assert pipelines.prepare(pipeline_config(data, out, catalog, passthrough=["region"])).function
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_the_run_record_hides_the_password_of_every_url(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    """One redaction (registry.redact_uri): the pipeline's own regex left half of a
+    password holding '@' in the record."""
+    import dataclasses
+
+    data, _ = table
+    prepared = pipelines.prepare(pipeline_config(data, tmp_path / "out", catalog))
+    url = "postgresql://floe:p@ss-word@db.example:5432/floe"
+    config = prepared.config.model_copy(update={"catalog_url": url})
+    result = pipelines.execute(dataclasses.replace(prepared, config=config))
+    record = Path(result.record_path).read_text()
+    assert "postgresql://floe:***@db.example:5432/floe" in record
+    assert "ss-word" not in record and "ss-word" not in json.dumps(result.config)
+
+
+@pytest.mark.usefixtures("ray_local")
 def test_bad_input_fails_with_the_registry_error_not_a_ray_traceback(
     tmp_path: Path, catalog: Catalog
 ) -> None:
