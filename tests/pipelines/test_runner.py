@@ -18,8 +18,9 @@ import yaml
 from typer.testing import CliRunner
 
 import pipelines
-from pipelines.cli import app, main
+from pipelines.cli import app
 from registry import AlreadyExists, InvalidInput, NotFound
+from registry.cli import main
 from tests.pipelines.pipeline_data import (
     FEATURES,
     Catalog,
@@ -233,12 +234,32 @@ def test_cli_errors_are_one_line_on_stderr(
     path = tmp_path / "p.yaml"
     path.write_text("model: iris@DEFAULT\ninput: {path: /in}\noutput: {path: /o/x}\n"
                     "compute: {batchsize: 3}\n")
-    assert main(["run", str(path)]) == 1
+    assert main(["pipeline", "run", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"error: {path}: line 4: unknown key 'batchsize' in compute")
-    assert main(["run"]) == 1
+    assert main(["pipeline", "run"]) == 1
     assert "pass the pipeline's YAML file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("program", [["registry.cli", "pipeline"], ["pipelines.cli"]],
+                         ids=["floe-pipeline", "python-m-pipelines.cli"])
+def test_both_ways_in_share_the_one_error_edge(tmp_path: Path, program: list[str]) -> None:
+    """``python -m pipelines.cli`` had an edge of its own; both now go through floe's."""
+    path = tmp_path / "p.yaml"
+    path.write_text("model: iris@DEFAULT\ninput: {path: /in}\noutput: {path: /o/x}\n"
+                    "compute: !!python/object:registry.ComputeConfig {max_actors: 1}\n")
+    env = {**os.environ, "FLOE_HOME": str(tmp_path / "home")}
+    stdout, stderr, status = run_isolated([sys.executable, "-m", *program, "run", str(path)],
+                                          env=env, timeout_s=120)
+    assert (status, stdout) == (1, "")
+    assert stderr == f"error: {path} line 4: tag !!python/object:registry.ComputeConfig is " \
+        "not allowed; a config holds plain strings, numbers, booleans, dates, lists and " \
+        "mappings: remove the tag (quote the value to make it a string)\n"
+    stdout, stderr, status = run_isolated([sys.executable, "-m", *program, "nope"], env=env,
+                                          timeout_s=120)
+    assert status == 2 and stderr.startswith("error: No such command 'nope'")
+    assert stderr.count("\n") == 1
 
 
 @pytest.mark.slow
