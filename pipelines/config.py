@@ -8,7 +8,7 @@ carries::
     input:  {path: data/customers, format: parquet, filters: [...], columns: [...]}
     output: {path: out/scores, partition_by: [region], mode: overwrite}
     compute: {min_actors: 1, max_actors: 4, batch_size: 4096, num_cpus: 0.5, num_gpus: 0}
-    passthrough: [customer_id]          # default: every input column the function does not take
+    passthrough: [customer_id]          # also carried to the output; default: every input column
     explain: true                       # also run the version's `explain` function
 
 The model reference is only parsed here; it is resolved through the catalog when the run
@@ -108,8 +108,8 @@ class PipelineConfig(BaseModel):
     output: OutputSpec
     compute: ComputeConfig = ComputeConfig()
     passthrough: list[str] | None = Field(
-        None, description="input columns carried to the output without being model input; "
-        "default: every input column the function does not take"
+        None, description="input columns carried to the output besides the features (which "
+        "always go to the model, listed here or not); default: every input column"
     )
     partition_column: str | None = Field(
         None, description="the column that splits the input for a partitioned function"
