@@ -17,11 +17,12 @@ always go to the model. Input columns it does not take are ``passthrough`` colum
 to the output, never model input. By default that is every such column (ids, Hive partition
 keys); a ``passthrough`` list says which of them to keep (a feature may be listed too: it
 stays model input and is carried as well), and the others are dropped before scoring.
+``explain: true`` chains the version's ``explain`` function after the main one, so one
+output row holds the features, the predictions and the ``<feature>_explanation`` columns.
+
 ``prepare`` reads the input's schema (a file footer, no data, no Ray) and refuses a config
-that cannot work, naming the column: a passthrough, feature or partition column the input
-lacks, or an ``output.partition_by`` key the results will not have. ``explain: true`` chains the
-version's ``explain`` function after the main one, so one output row holds the features,
-the predictions and the ``<feature>_explanation`` columns.
+that cannot work, naming the columns: a passthrough, feature or partition column the input
+lacks, or an ``output.partition_by`` key the results will not have.
 """
 
 from __future__ import annotations
@@ -244,6 +245,8 @@ def _check_columns(prepared: PreparedRun) -> None:
     if kept is not None and prepared.output_columns is not None:
         results = [*kept, *prepared.output_columns]
         dropped = [k for k in cfg.output.partition_by or () if k not in results]
+        if cfg.explain:  # explain adds columns named here only by the version's explainer
+            dropped = [k for k in dropped if k in columns]
         if dropped:
             hint = ("add them to passthrough" if any(k in columns for k in dropped) else
                     "partition by columns the results have")
