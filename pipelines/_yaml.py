@@ -85,8 +85,8 @@ def load_with_lines(
     """Parse ``text`` (read from ``source``, used in messages; ``kind`` says what it is, such
     as "pipeline config"); raise ``InvalidInput`` listing every problem found with its line."""
     if len(text) > MAX_CHARS:
-        raise InvalidInput(f"{source} holds {len(text):,} characters; a {kind} holds at most "
-                           f"{MAX_CHARS:,}: is it the right file?")
+        raise InvalidInput(f"{source} holds more than {MAX_CHARS:,} characters, more than a "
+                           f"{kind} holds; is it the right file?")
     try:
         root = _SafeComposer(text).get_single_node()
     except _Refused as exc:

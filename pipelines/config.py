@@ -35,7 +35,7 @@ import annotated_types
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines._yaml import Loc, YamlDocument, format_loc, load_with_lines
+from pipelines._yaml import MAX_CHARS, Loc, YamlDocument, format_loc, load_with_lines
 from pipelines.io import InputSpec, OutputSpec
 from registry import ComputeConfig, InvalidInput
 
@@ -141,7 +141,8 @@ def load_config(path: str | os.PathLike[str]) -> PipelineConfig:
     """Read and validate a YAML pipeline config; ``InvalidInput`` names every bad line."""
     source = Path(path).expanduser()
     try:
-        text = source.read_text(encoding="utf-8")
+        with source.open(encoding="utf-8") as handle:  # a longer text is refused unread
+            text = handle.read(MAX_CHARS + 1)
     except FileNotFoundError:
         raise InvalidInput(f"no pipeline config at {source}; pass the path of a YAML file "
                            "such as configs/score.yaml") from None
