@@ -26,8 +26,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.model_selection import train_test_split
 
-import pipelines.cli
 from registry import NotFound, Registry
+from registry.cli import main as floe
 from registry.settings import default_artifact_root, default_catalog_url, floe_home
 
 console = Console()
@@ -158,7 +158,7 @@ def main() -> None:
     console.print(f"   floe pipeline run {CONFIG.relative_to(Path.cwd()) if CONFIG.is_relative_to(Path.cwd()) else CONFIG}")
     os.environ.setdefault("FLOE_DATA", str(data))
     os.environ.setdefault("FLOE_OUT", str(out))
-    status = pipelines.cli.main(["run", str(CONFIG)])
+    status = floe(["pipeline", "run", str(CONFIG)])
     if status != 0:
         sys.exit(status)
     scored = pd.read_parquet(out / "patient_scores")

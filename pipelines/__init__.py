@@ -16,6 +16,7 @@ from pipelines.io import (
     WriteResult,
     check_output_path,
     list_input_files,
+    read_schema,
     read_table,
     write_table,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "prepare",
+    "read_schema",
     "read_table",
     "run",
     "stop_job",

@@ -1,21 +1,23 @@
 """``floe pipeline``: run a YAML pipeline here or on a cluster, submit it as a Ray job, follow it.
 
-The ``floe`` command finds this group through the ``floe.cli`` entry-point group; without
-the entry point, ``python -m pipelines.cli`` runs it alone, with the same error edge::
+The ``floe`` command finds this group through the ``floe.cli`` entry-point group::
 
     floe pipeline run configs/score.yaml [--address HOST:6379]
     floe pipeline submit configs/score.yaml --address http://HEAD:8265 [--token T] [--wait]
     floe pipeline status|logs|stop JOB_ID --address http://HEAD:8265
 
-Only this module prints. Results go to stdout (``--json`` for scripts), progress to stderr.
+Commands only raise (``FloeError``, typer's errors): the ``floe`` command's one error edge
+(``registry.cli``'s ``main``) turns them into one ``error:`` line and an exit status, for
+this group as for every other. ``python -m pipelines.cli ARGS`` is ``floe pipeline ARGS``.
+Only this module prints in pipelines. Results go to stdout (``--json`` for scripts),
+progress to stderr.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import sys
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -34,9 +36,9 @@ from pipelines.jobs import (
     wait_for_job,
 )
 from pipelines.runner import RunResult, execute, prepare
-from registry import FloeError, InvalidInput
+from registry import InvalidInput
 
-__all__ = ["app", "main"]
+__all__ = ["app"]
 
 app = typer.Typer(
     name="pipeline",
@@ -218,36 +220,5 @@ def _state_table(state: JobState) -> Table:
     return table
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pipelines.cli``: one ``error:`` line on stderr and a non-zero exit, never
-    a traceback."""
-    command = typer.main.get_command(app)
-    try:
-        result = command.main(args=argv, prog_name="floe pipeline", standalone_mode=False)
-    except FloeError as exc:
-        return _fail(exc.message, 1)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except Exception as exc:
-        error: Any = exc  # click's errors, duck-typed: typer may vendor click
-        if callable(getattr(error, "format_message", None)) and isinstance(
-            getattr(error, "exit_code", None), int
-        ):  # a usage error; a group run without a command shows its help
-            ctx = getattr(error, "ctx", None)
-            if ctx is not None and error.format_message() == ctx.get_help():
-                error.show()
-                return int(error.exit_code)
-            return _fail(error.format_message(), int(error.exit_code))
-        return _fail(f"{type(exc).__name__}: {exc}", 1)
-    return result if isinstance(result, int) else 0
-
-
-def _fail(message: str, status: int) -> int:
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    with contextlib.suppress(OSError):
-        print(f"error: {line}", file=sys.stderr, flush=True)
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same process as `floe pipeline ...`, through the one edge
+    os.execv(sys.executable, [sys.executable, "-m", "registry.cli", "pipeline", *sys.argv[1:]])

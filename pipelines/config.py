@@ -8,7 +8,7 @@ carries::
     input:  {path: data/customers, format: parquet, filters: [...], columns: [...]}
     output: {path: out/scores, partition_by: [region], mode: overwrite}
     compute: {min_actors: 1, max_actors: 4, batch_size: 4096, num_cpus: 0.5, num_gpus: 0}
-    passthrough: [customer_id]          # default: every input column the function does not take
+    passthrough: [customer_id]          # also carried to the output; default: every input column
     explain: true                       # also run the version's `explain` function
 
 The model reference is only parsed here; it is resolved through the catalog when the run
@@ -35,7 +35,7 @@ import annotated_types
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines._yaml import Loc, YamlDocument, format_loc, load_with_lines
+from pipelines._yaml import MAX_CHARS, Loc, YamlDocument, format_loc, load_with_lines
 from pipelines.io import InputSpec, OutputSpec
 from registry import ComputeConfig, InvalidInput
 
@@ -108,8 +108,8 @@ class PipelineConfig(BaseModel):
     output: OutputSpec
     compute: ComputeConfig = ComputeConfig()
     passthrough: list[str] | None = Field(
-        None, description="input columns carried to the output without being model input; "
-        "default: every input column the function does not take"
+        None, description="input columns carried to the output besides the features (which "
+        "always go to the model, listed here or not); default: every input column"
     )
     partition_column: str | None = Field(
         None, description="the column that splits the input for a partitioned function"
@@ -141,7 +141,8 @@ def load_config(path: str | os.PathLike[str]) -> PipelineConfig:
     """Read and validate a YAML pipeline config; ``InvalidInput`` names every bad line."""
     source = Path(path).expanduser()
     try:
-        text = source.read_text(encoding="utf-8")
+        with source.open(encoding="utf-8") as handle:  # a longer text is refused unread
+            text = handle.read(MAX_CHARS + 1)
     except FileNotFoundError:
         raise InvalidInput(f"no pipeline config at {source}; pass the path of a YAML file "
                            "such as configs/score.yaml") from None
@@ -152,13 +153,21 @@ def load_config(path: str | os.PathLike[str]) -> PipelineConfig:
 
 def parse_config(text: str, *, source: str = "<config>", expand_env: bool = True) -> PipelineConfig:
     """Validate a YAML (or JSON) pipeline config held in a string."""
-    return _validate(load_with_lines(text, source, expand_env=expand_env))
+    return _validate(load_with_lines(text, source, expand_env=expand_env,
+                                     kind="pipeline config"))
 
 
 def dump_config(config: PipelineConfig) -> str:
     """``config`` as YAML that ``parse_config(..., expand_env=False)`` reads back equal: how a
     submitted job carries it (YAML keeps a date apart from a string that looks like one)."""
-    return yaml.safe_dump(config.model_dump(mode="python"), sort_keys=False)
+    return yaml.dump(config.model_dump(mode="python"), Dumper=_PlainDumper, sort_keys=False)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Never writes anchors and aliases, which the loader counts against its budget."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def config_from_mapping(data: Mapping[str, Any], *, source: str = "<config>") -> PipelineConfig:

@@ -3,7 +3,8 @@
 ``submit`` validates the config here, on the submitting side, then sends it to the cluster's
 dashboard (``http://HEAD:8265``) as a job whose driver runs on the head node::
 
-    entrypoint:  python -m pipelines.cli run --config-env FLOE_PIPELINE_CONFIG
+    entrypoint:  python -m registry.cli pipeline run --config-env FLOE_PIPELINE_CONFIG
+                 (``floe pipeline run``: errors end the job with one ``error:`` line)
     runtime_env: env_vars FLOE_PIPELINE_CONFIG (the validated config as YAML),
                  FLOE_PIPELINE_MODEL (the model reference, as written),
                  FLOE_PIPELINE_JOB_ID (the job id, written into the run record), and the
@@ -39,13 +40,14 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.config import PipelineConfig, dump_config, parse_config
 from pipelines.runner import JOB_ID_ENV, ConfigLike, to_config
-from registry import FloeError, InvalidInput, NotFound, PermissionDenied
+from registry import InvalidInput, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
 __all__ = [
     "CONFIG_ENV",
+    "ENTRYPOINT",
     "JobState",
     "job_logs",
     "job_status",
@@ -57,6 +59,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONFIG_ENV = "FLOE_PIPELINE_CONFIG"
+#: The job's driver: ``floe pipeline run`` (through ``python -m``, so no script on PATH is needed).
+ENTRYPOINT = f"python -m registry.cli pipeline run --config-env {CONFIG_ENV}"
 MODEL_ENV = "FLOE_PIPELINE_MODEL"
 FORWARDED_ENV = ("FLOE_CATALOG_URL", "FLOE_ARTIFACT_ROOT", "FLOE_DATABASE", "FLOE_SCHEMA",
                  "FLOE_HOME")
@@ -105,7 +109,7 @@ def submit(
     env_vars.update({CONFIG_ENV: dump_config(cfg), MODEL_ENV: cfg.model, JOB_ID_ENV: job_id})
     with _client(address, token) as client:
         submitted = client.submit_job(
-            entrypoint=f"python -m pipelines.cli run --config-env {CONFIG_ENV}",
+            entrypoint=ENTRYPOINT,
             submission_id=job_id,
             runtime_env={**extra, "env_vars": env_vars},
             metadata={"floe_model": cfg.model, "floe_pipeline": source or "<config>"},
@@ -193,9 +197,7 @@ def _client(address: str | None, token: str | None) -> Iterator[JobSubmissionCli
             f"no Ray dashboard answers at {where}; pass --address http://HEAD:8265 (the "
             "dashboard's address) of a running cluster started with --include-dashboard=true"
         ) from exc
-    except RuntimeError as exc:
-        if isinstance(exc, FloeError):
-            raise
+    except RuntimeError as exc:  # how Ray's client reports an HTTP error (no FloeError is one)
         text = str(exc)
         if "does not exist" in text or "404" in text:
             raise NotFound(f"{text.rstrip('.')}; list jobs: ray job list --address {where}") from exc

@@ -12,12 +12,17 @@ with ``ModelVersion.run`` on a pool of Ray actors, writes it with ``io.write_tab
 pyarrow, pandas and Ray Data skip ``_``-prefixed paths and other extensions when they read
 the dataset back, and ``append`` runs keep one record each.
 
-Columns: the function's outputs are appended to the input row. Input columns the function
-does not take are ``passthrough`` columns: carried to the output, never model input. By
-default that is every such column (ids, Hive partition keys); a ``passthrough`` list keeps
-only those, and the others are dropped before scoring. ``explain: true`` chains the
-version's ``explain`` function after the main one, so one output row holds the features,
-the predictions and the ``<feature>_explanation`` columns.
+Columns: the function's outputs are appended to the input row. The function's features
+always go to the model. Input columns it does not take are ``passthrough`` columns: carried
+to the output, never model input. By default that is every such column (ids, Hive partition
+keys); a ``passthrough`` list says which of them to keep (a feature may be listed too: it
+stays model input and is carried as well), and the others are dropped before scoring.
+``explain: true`` chains the version's ``explain`` function after the main one, so one
+output row holds the features, the predictions and the ``<feature>_explanation`` columns.
+
+``prepare`` reads the input's schema (a file footer, no data, no Ray) and refuses a config
+that cannot work, naming the columns: a passthrough, feature or partition column the input
+lacks, or an ``output.partition_by`` key the results will not have.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import json
 import logging
 import os
 import platform
-import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -41,7 +45,7 @@ import pyarrow.fs as pafs
 
 from pipelines import io
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
-from registry import FloeError, InvalidInput, ModelVersion, NotFound, Registry
+from registry import FloeError, InvalidInput, ModelVersion, NotFound, Registry, redact_uri
 
 if TYPE_CHECKING:
     import ray.data
@@ -56,7 +60,6 @@ RUN_RECORD_DIR = "_floe_runs"
 JOB_ID_ENV = "FLOE_PIPELINE_JOB_ID"
 EXPLAIN_FUNCTION = "explain"
 _RAY_RETRY_NOTE = "\nFailed to apply UDF transform"
-_SECRET = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,14 @@ def to_config(config: ConfigLike) -> PipelineConfig:
 
 
 def prepare(config: ConfigLike) -> PreparedRun:
-    """Validate ``config`` and resolve its model reference to one version (no Ray needed)."""
+    """Validate ``config``, resolve its model reference to one version and check the input's
+    columns against both (no Ray needed)."""
+    prepared = _resolve(config)
+    _check_columns(prepared)
+    return prepared
+
+
+def _resolve(config: ConfigLike) -> PreparedRun:
     cfg = to_config(config)
     io.check_output_path(cfg.output, inputs=[cfg.input])
     ref = cfg.model_ref
@@ -209,22 +219,70 @@ def execute(
     return result
 
 
+def _check_columns(prepared: PreparedRun) -> None:
+    """Refuse, before Ray starts, a config whose columns cannot work with its input."""
+    cfg = prepared.config
+    columns = io.read_schema(cfg.input).names
+    listed = ", ".join(columns)
+    problems = []
+    missing = [c for c in cfg.passthrough or () if c not in columns]
+    if missing:
+        problems.append(f"passthrough names {_names(missing)}, which the input does not have; "
+                        "remove them from passthrough, or fix input.path or input.columns")
+    features = prepared.feature_columns or ()
+    lacking = [c for c in features if c not in columns]
+    if lacking:
+        problems.append(
+            f"{prepared.function} of {prepared.resolved_model} takes {_names(lacking)}, which "
+            "the input does not have; fix input.path or input.columns (list them: floe "
+            f"versions show {prepared.version.fully_qualified_model_name} "
+            f"{prepared.version.version_name})"
+        )
+    if cfg.partition_column is not None and cfg.partition_column not in columns:
+        problems.append(f"partition_column {cfg.partition_column!r} is not a column of the "
+                        "input; name one of its columns")
+    kept = _carried_and_features(prepared, columns)
+    if kept is not None and prepared.output_columns is not None:
+        results = [*kept, *prepared.output_columns]
+        dropped = [k for k in cfg.output.partition_by or () if k not in results]
+        if cfg.explain:  # explain adds columns named here only by the version's explainer
+            dropped = [k for k in dropped if k in columns]
+        if dropped:
+            hint = ("add them to passthrough" if any(k in columns for k in dropped) else
+                    "partition by columns the results have")
+            problems.append(f"output.partition_by names {_names(dropped)}, which the results "
+                            f"will not have (they have {', '.join(results)}); {hint}")
+    if problems:
+        raise InvalidInput(f"input {_display(cfg.input.path)} has columns {listed}: "
+                           + "; ".join(problems))
+
+
+def _carried_and_features(prepared: PreparedRun, columns: list[str]) -> list[str] | None:
+    """The input columns a row function's results hold; ``None`` if not known here."""
+    if prepared.config.partition_column is not None or prepared.feature_columns is None:
+        return None
+    passthrough = prepared.config.passthrough
+    if passthrough is None:
+        return columns
+    return [c for c in columns if c in prepared.feature_columns or c in passthrough]
+
+
+def _names(columns: list[str]) -> str:
+    return ", ".join(repr(c) for c in columns)
+
+
 def _score(prepared: PreparedRun, ds: ray.data.Dataset) -> ray.data.Dataset:
     cfg = prepared.config
     features = prepared.feature_columns
     if features is None:  # no signature: every column is model input, but for passthrough
         carried = list(cfg.passthrough or ())
-    else:
+    else:  # features always go to the model; passthrough says what else is carried
         columns = list(ds.schema(fetch_if_missing=True).names)
         if cfg.passthrough is None:
             carried = [c for c in columns if c not in features]
         else:
-            carried = list(cfg.passthrough)
-            missing = [c for c in carried if c not in columns]
-            if missing:
-                raise InvalidInput(f"passthrough names columns the input does not have: "
-                                   f"{', '.join(missing)}; its columns: {', '.join(columns)}")
-            keep = [c for c in columns if c in features or c in carried]
+            carried = [c for c in cfg.passthrough if c not in features]
+            keep = [c for c in columns if c in features or c in cfg.passthrough]
             if keep != columns:
                 ds = ds.select_columns(keep)
     scored: ray.data.Dataset = prepared.version.run(
@@ -309,12 +367,20 @@ def _environment() -> dict[str, Any]:
 def _redacted(value: Any) -> Any:
     """``value`` with the passwords of URLs (``postgresql://user:PASSWORD@host``) hidden."""
     if isinstance(value, str):
-        return _SECRET.sub(r"\1***@", value)
+        return _display(value)
     if isinstance(value, dict):
         return {k: _redacted(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_redacted(v) for v in value]
     return value
+
+
+def _display(text: str) -> str:
+    """``registry.redact_uri``, and nothing of a URI it cannot parse (``s3://[x``)."""
+    try:
+        return redact_uri(text)
+    except ValueError:
+        return "<a URI that does not parse>"
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ Local paths and object-store URIs go through ``pyarrow.fs``. Filters on hive par
 prune whole files before Ray Data opens any; output appears only when a run commits.
 """
 
-from pipelines.io._read import list_input_files, read_table
+from pipelines.io._read import list_input_files, read_schema, read_table
 from pipelines.io._specs import (
     Filter,
     FilterOp,
@@ -34,6 +34,7 @@ __all__ = [
     "WriteResult",
     "check_output_path",
     "list_input_files",
+    "read_schema",
     "read_table",
     "write_table",
 ]

@@ -9,6 +9,11 @@ them too. Floe's own bookkeeping lives beside an output, in its parent, under su
     <parent>/.<name>.floe-staging-<run_id>/ a run's files until it commits
     <parent>/.<name>.floe-old-<run_id>/     the previous table during a local commit
 
+Two locations overlap when one holds the other, whatever their spelling: ``overlaps``
+compares them normalised (``file://`` and plain paths, ``..``, ``//``, trailing ``/``,
+symlinks and, for existing directories, the inode, which also catches bind mounts; object
+stores by scheme alias, bucket case and normalised key, on any endpoint).
+
 A local commit is two renames (``<name>`` to ``floe-old``, staging to ``<name>``). A process
 killed between them leaves no ``<name>`` but a ``floe-old``: ``recover_output`` renames it
 back, so the table is exactly what it was before that run. Readers and writers call it first.
@@ -18,9 +23,10 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -33,6 +39,7 @@ __all__ = [
     "Location",
     "is_hidden",
     "list_files",
+    "overlaps",
     "recover_output",
     "resolve_location",
 ]
@@ -77,11 +84,16 @@ class Location:
 
 def resolve_location(path: str, *, what: str) -> Location:
     """Open ``path``'s filesystem; ``what`` names the config field for messages."""
-    display = redact_uri(path)
+    try:
+        display = redact_uri(path)
+    except ValueError:  # urlsplit refuses it (s3://[x): say so without echoing it
+        display = "<a URI that does not parse>"
     try:
         if "://" in path:
             fs, fs_path = pafs.FileSystem.from_uri(path)
-            scheme = "" if isinstance(fs, pafs.LocalFileSystem) else urlsplit(path).scheme
+            scheme = "" if isinstance(fs, pafs.LocalFileSystem) else urlsplit(path).scheme.lower()
+            if not scheme:  # file:///a/../b names what the plain path /a/../b names
+                fs_path = str(Path(fs_path).resolve())
         else:
             fs, fs_path, scheme = pafs.LocalFileSystem(), str(Path(path).expanduser().resolve()), ""
     except (ValueError, OSError) as exc:
@@ -92,6 +104,69 @@ def resolve_location(path: str, *, what: str) -> Location:
         ) from exc
     fs_path = fs_path.rstrip("/") or "/"
     return Location(fs=fs, path=fs_path, scheme=scheme, display=display)
+
+
+#: Schemes pyarrow (or a user) may spell differently for one store.
+_SCHEME_ALIASES = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
+
+
+def overlaps(a: Location, b: Location) -> bool:
+    """Whether ``a`` and ``b`` are the same place or one is inside the other.
+
+    Local paths are compared resolved (``resolve_location`` did it) and, for what exists, by
+    device and inode, so a symlink, a bind mount or a case-insensitive file system cannot
+    hide an overlap. Object-store locations are compared by scheme (``s3a`` is ``s3``),
+    bucket (case-folded) and key with ``//``, ``.`` and ``..`` collapsed; the endpoint and
+    other URI options are ignored, so the same bucket on two spellings of one endpoint
+    still counts as one place (refusing too much is safe; refusing too little loses data).
+    """
+    if a.is_local != b.is_local:
+        return False
+    if a.is_local:
+        return _is_within(_parts(a.path), _parts(b.path)) or _same_inode_chain(a.path, b.path)
+    if _SCHEME_ALIASES.get(a.scheme, a.scheme) != _SCHEME_ALIASES.get(b.scheme, b.scheme):
+        return False
+    return _is_within(_store_parts(a.path), _store_parts(b.path))
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    return PurePosixPath(posixpath.normpath(path)).parts
+
+
+def _store_parts(path: str) -> tuple[str, ...]:
+    bucket, _, key = path.lstrip("/").partition("/")
+    normalised = posixpath.normpath("/" + key).lstrip("/")
+    parts = tuple(p for p in normalised.split("/") if p and p != ".")
+    return (bucket.casefold(), *parts)
+
+
+def _is_within(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether one of the two component paths is a prefix of the other (or they are equal)."""
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def _same_inode_chain(a: str, b: str) -> bool:
+    """Whether an existing ``a`` is ``b`` or one of its ancestors on disk, or the reverse."""
+    own_a, chain_a = _inodes(a)
+    own_b, chain_b = _inodes(b)
+    return (own_a is not None and own_a in chain_b) or (own_b is not None and own_b in chain_a)
+
+
+def _inodes(path: str) -> tuple[tuple[int, int] | None, set[tuple[int, int]]]:
+    """``(device, inode)`` of ``path`` (``None`` if it does not exist), and of it and every
+    ancestor that exists."""
+    own: tuple[int, int] | None = None
+    chain: set[tuple[int, int]] = set()
+    for depth, where in enumerate((Path(path), *Path(path).parents)):
+        try:
+            stat = where.stat()
+        except OSError:
+            continue
+        if depth == 0:
+            own = (stat.st_dev, stat.st_ino)
+        chain.add((stat.st_dev, stat.st_ino))
+    return own, chain
 
 
 def is_hidden(relative_path: str) -> bool:

@@ -30,7 +30,7 @@ from registry import InvalidInput, NotFound
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["list_input_files", "read_table"]
+__all__ = ["list_input_files", "read_schema", "read_table"]
 
 _FORMATS = {"parquet": pds.ParquetFileFormat, "csv": pds.CsvFileFormat}
 
@@ -58,6 +58,20 @@ def list_input_files(spec: InputSpec) -> list[str]:
     """
     plan = _plan(spec)
     return [plan.loc.uri(p) for p in plan.files]
+
+
+def read_schema(spec: InputSpec) -> pa.Schema:
+    """The columns ``read_table(spec)`` gives, without Ray and without reading data: the first
+    selected file's schema (a Parquet footer, or a CSV's first block), then the hive keys
+    found in the paths, narrowed to ``spec.columns`` when it is set."""
+    plan = _plan(spec)
+    schema = _read_schema(plan.loc, plan.files[0], spec.format)
+    for key in plan.partition_schema:
+        if key.name not in schema.names:
+            schema = schema.append(key)
+    if spec.columns is not None:  # _plan checked that each of them exists
+        schema = pa.schema([schema.field(name) for name in spec.columns])
+    return schema
 
 
 def read_table(spec: InputSpec) -> ray.data.Dataset:

@@ -45,6 +45,7 @@ from pipelines.io._fs import (
     STAGING_MARK,
     Location,
     list_files,
+    overlaps,
     recover_output,
     resolve_location,
 )
@@ -72,15 +73,13 @@ def check_output_path(output: OutputSpec, *, inputs: Sequence[InputSpec] = ()) -
         )
     for spec in inputs:
         inp = resolve_location(spec.path, what="input path")
-        if inp.scheme == out.scheme and _overlaps(inp.path, out.path):
+        if overlaps(inp, out):
             raise InvalidInput(
-                f"output {out.display} overlaps input {inp.display}: writing would replace "
-                "or mix with the data being read; give output.path a separate directory"
+                f"output {out.display} overlaps input {inp.display} (one is, holds or is "
+                "inside the other, once symlinks, '..' and URI spellings are resolved): writing "
+                "would replace or mix with the data being read; give output.path a separate "
+                "directory"
             )
-
-
-def _overlaps(a: str, b: str) -> bool:
-    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
 
 
 def write_table(

@@ -1,12 +1,20 @@
 """The ``floe`` command: its global options, its command groups, and the error edge.
 
-``main`` is the only place that catches broad exceptions. Whatever goes wrong, the user sees
-one line on stderr and a non-zero exit status, never a traceback::
+``main`` is the only place that catches broad exceptions, for every command group: the
+registry's own and those found through the ``floe.cli`` entry points (``floe pipeline``,
+``floe serve`` next), which only raise. Whatever goes wrong, the user sees one line on
+stderr and a non-zero exit status, never a traceback::
 
-    FloeError (NotFound, Conflict, ...)   error: <message>             exit 1
-    click usage errors                    error: <message> (see ...)   exit 2
-    declined confirmation, Ctrl-C         error: aborted               exit 1 / 130
-    anything else                         error: <Type>: <message>     exit 1
+    FloeError (NotFound, Conflict, ...), CliError   error: <message>             exit 1
+    click usage errors                              error: <message> (see ...)   exit 2
+    declined confirmation                           error: aborted               exit 1
+    Ctrl-C                                          (nothing: the shell shows ^C) exit 130
+    stdout closed early (floe ... | head)           (nothing)                    exit 1
+    anything else                                   error: <Type>: <message>     exit 1
+
+The line is the first line of the message that is not traceback or SQL text (a driver's
+``[SQL: ...]``, ``[parameters: ...]``, ``File "...", line N``); ``floe -v`` logs the whole
+error with its traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -29,6 +38,8 @@ from registry.cli._scope import CliError, Database, Schema, Scope
 from registry.errors import FloeError
 
 __all__ = ["app", "main"]
+
+log = logging.getLogger(__name__)
 
 _SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -128,17 +139,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = command.main(args=argv, prog_name="floe", standalone_mode=False)
     except typer.Abort:
         return _fail("aborted", 1)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    except KeyboardInterrupt:  # in a command typer returns 130 itself; this is before one runs
+        return 130
+    except SystemExit as exc:  # click exits itself (status 1) when stdout's pipe closes
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        return _fail(str(exc.code), 1)
     except OSError as exc:
         if exc.errno == errno.EPIPE:  # `floe ... | head` closed the pipe: stop quietly
             _silence_stdout()
             return 1
-        return _fail(_describe(exc), 1)
+        return _fail(_describe(exc), 1, exc)
     except Exception as exc:
         if _is_click_error(exc):
             return _usage_error(exc)
-        return _fail(_describe(exc), 1)
+        return _fail(_describe(exc), 1, exc)
     return result if isinstance(result, int) else 0
 
 
@@ -166,16 +181,38 @@ def _describe(exc: BaseException) -> str:
         return exc.message
     if isinstance(exc, CliError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    text = _one_line(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _fail(message: str, status: int) -> int:
-    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+#: Lines of a message that are a traceback or a driver's SQL, never shown in the error line.
+_NOT_A_MESSAGE = re.compile(
+    r"^\s*(Traceback \(most recent call last\)|File \"|\[SQL:|\[parameters:|"
+    r"\(Background on this error|LINE \d+:|\^)"
+)
+#: Where a driver appends its statement on the same line.
+_SQL_TAIL = re.compile(r"\s*\[(SQL|parameters): .*$")
+
+
+def _one_line(message: str) -> str:
+    """The first line of ``message`` that is not traceback or SQL text, without SQL."""
+    for line in message.splitlines():
+        if line.strip() and not _NOT_A_MESSAGE.match(line):
+            return _SQL_TAIL.sub("", line).strip()
+    return ""
+
+
+def _fail(message: str, status: int, exc: BaseException | None = None) -> int:
+    if exc is not None:
+        log.debug("the command failed", exc_info=exc)
+    line = _one_line(message) or (type(exc).__name__ if exc is not None else "failed")
     with contextlib.suppress(OSError):
         print(f"error: {line}", file=sys.stderr, flush=True)
     return status
 
 
 def _silence_stdout() -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    """Point stdout at /dev/null, so flushing it at exit cannot fail on the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -176,6 +176,53 @@ def test_yaml_problems_are_refused_with_their_line(text: str, match: str) -> Non
         parse_config(text, source="p.yaml")
 
 
+MINIMAL = "model: a@b\ninput: {path: /i}\noutput: {path: /o/x}\n"
+
+
+def _alias_bomb(levels: int) -> str:
+    """The "billion laughs": each level lists the one before ten times (10**levels values)."""
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for n in range(1, levels + 1):
+        lines.append(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]")
+    return MINIMAL + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (_alias_bomb(5), r"^p.yaml line 7: aliases expand the document past 10,000 values"),
+        (MINIMAL + "compute: &c {batch_size: *c}\n",
+         r"^p.yaml line 4: alias \*c is inside the node it names \(&c, line 4\), so it would "
+         r"repeat forever; remove the alias"),
+        ("model: a@b\ninput: &i [*i]\n", r"^p.yaml line 2: alias \*i is inside the node"),
+        (MINIMAL + "function: !!python/name:os.system\n",
+         r"^p.yaml line 4: tag !!python/name:os.system is not allowed; .* remove the tag"),
+        (MINIMAL + "compute: !!python/object:registry.ComputeConfig {max_actors: 2}\n",
+         r"^p.yaml line 4: tag !!python/object:registry.ComputeConfig is not allowed"),
+        ("model: !!str a@b\n", r"^p.yaml line 1: tag !!str is not allowed"),
+        ("model: ! a@b\n", r"^p.yaml line 1: tag ! is not allowed"),
+        ("model: !custom a@b\n", r"^p.yaml line 1: tag !custom is not allowed"),
+        (MINIMAL + "passthrough: " + "[" * 40 + "]" * 40 + "\n",
+         r"^p.yaml line 4: lists and mappings nest deeper than 32 levels"),
+        ("model: " + "x" * 1_000_001, r"^p.yaml holds more than 1,000,000 characters, more "
+         r"than a pipeline config holds; is it the right file\?"),
+    ],
+    ids=["alias-bomb", "self-alias", "self-alias-in-list", "python-name", "python-object",
+         "standard-tag", "non-specific-tag", "local-tag", "depth", "size"],
+)
+def test_untrusted_yaml_is_refused_with_one_clear_error(text: str, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        parse_config(text, source="p.yaml")
+
+
+def test_aliases_within_the_budget_are_expanded() -> None:
+    text = MINIMAL.replace("output: {path: /o/x}", "output: {path: &o /o/x}") + (
+        "compute: &c {max_actors: 2}\nfunction: predict\npassthrough: [*o]\n"
+    )
+    cfg = parse_config(text)
+    assert cfg.compute.max_actors == 2 and cfg.passthrough == ["/o/x"]
+
+
 def test_load_config_reads_a_file_and_names_it(tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(GOOD.replace("mode: overwrite", "mode: nope"))
@@ -183,6 +230,8 @@ def test_load_config_reads_a_file_and_names_it(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(InvalidInput, match="no pipeline config at .*; pass the path of a YAML"):
         load_config(tmp_path / "missing.yaml")
+    with pytest.raises(InvalidInput, match=r"holds more than 1,000,000 characters"):
+        load_config("/dev/zero")  # endless: read no further than the limit
 
 
 def test_a_mapping_validates_the_same_way_without_lines() -> None:

@@ -106,7 +106,7 @@ def head() -> Iterator[Head]:
     env.update(
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN=token,
-        # job drivers run `python -m pipelines.cli` from this checkout
+        # job drivers run `python -m registry.cli pipeline` from this checkout
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
         PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
     )
@@ -164,7 +164,7 @@ def test_a_submitted_pipeline_runs_on_the_head_and_writes_correct_output(
     logs = pipelines.job_logs(job_id, address=head.address, token=head.token)
     assert state.status == "SUCCEEDED", logs[-3000:]
     assert state.metadata["floe_model"] == "ML.REGISTRY.IRIS@DEFAULT"
-    assert state.entrypoint == f"python -m pipelines.cli run --config-env {CONFIG_ENV}"
+    assert state.entrypoint == f"python -m registry.cli pipeline run --config-env {CONFIG_ENV}"
     assert "model ML.REGISTRY.IRIS@DEFAULT resolved to ML.REGISTRY.IRIS/V1" in logs
     assert "rows out" in logs
 

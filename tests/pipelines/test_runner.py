@@ -18,8 +18,9 @@ import yaml
 from typer.testing import CliRunner
 
 import pipelines
-from pipelines.cli import app, main
+from pipelines.cli import app
 from registry import AlreadyExists, InvalidInput, NotFound
+from registry.cli import main
 from tests.pipelines.pipeline_data import (
     FEATURES,
     Catalog,
@@ -138,6 +139,59 @@ def test_prepare_names_what_is_missing_and_how_to_list_it(
 
 
 @pytest.mark.usefixtures("ray_local")
+def test_a_feature_listed_in_passthrough_stays_model_input(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    """It was removed from the model's input, and the run failed in Ray: missing columns."""
+    data, frame = table
+    out = tmp_path / "out"
+    pipelines.run(pipeline_config(data, out, catalog, passthrough=["id", "sepal_length", "region"]))
+    scored = read_output(out)
+    np.testing.assert_array_equal(scored["output_feature_0"].to_numpy(),
+                                  catalog.model.predict(frame[FEATURES]))
+    assert set(scored.columns) == {*FEATURES, "id", "region", "output_feature_0"}
+    np.testing.assert_array_equal(scored["sepal_length"], frame["sepal_length"])
+
+
+def test_prepare_refuses_columns_that_cannot_work_naming_them(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    data, _ = table
+    out = tmp_path / "out"
+    columns = "sepal_length, sepal_width, petal_length, petal_width, id, region"
+    with pytest.raises(InvalidInput, match=rf"^input {data} has columns {columns}: passthrough "
+                       r"names 'nope', which the input does not have; remove them from passthrough"):
+        pipelines.prepare(pipeline_config(data, out, catalog, passthrough=["id", "nope", "region"]))
+    with pytest.raises(InvalidInput, match=r"predict of ML.REGISTRY.IRIS/V1 takes 'petal_length', "
+                       r"'petal_width', which the input does not have; fix input.path or "
+                       r"input.columns \(list them: floe versions show ML.REGISTRY.IRIS V1\)"):
+        pipelines.prepare(pipeline_config(
+            data, out, catalog, input={"columns": ["sepal_length", "sepal_width", "region"]}))
+    with pytest.raises(InvalidInput, match=r"output.partition_by names 'region', which the "
+                       r"results will not have \(they have .*\); add them to passthrough"):
+        pipelines.prepare(pipeline_config(data, out, catalog, passthrough=["id"]))
+    assert pipelines.prepare(pipeline_config(data, out, catalog, passthrough=["region"])).function
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_the_run_record_hides_the_password_of_every_url(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    """One redaction (registry.redact_uri): the pipeline's own regex left half of a
+    password holding '@' in the record."""
+    import dataclasses
+
+    data, _ = table
+    prepared = pipelines.prepare(pipeline_config(data, tmp_path / "out", catalog))
+    url = "postgresql://floe:p@ss-word@db.example:5432/floe"
+    config = prepared.config.model_copy(update={"catalog_url": url})
+    result = pipelines.execute(dataclasses.replace(prepared, config=config))
+    record = Path(result.record_path).read_text()
+    assert "postgresql://floe:***@db.example:5432/floe" in record
+    assert "ss-word" not in record and "ss-word" not in json.dumps(result.config)
+
+
+@pytest.mark.usefixtures("ray_local")
 def test_bad_input_fails_with_the_registry_error_not_a_ray_traceback(
     tmp_path: Path, catalog: Catalog
 ) -> None:
@@ -180,12 +234,32 @@ def test_cli_errors_are_one_line_on_stderr(
     path = tmp_path / "p.yaml"
     path.write_text("model: iris@DEFAULT\ninput: {path: /in}\noutput: {path: /o/x}\n"
                     "compute: {batchsize: 3}\n")
-    assert main(["run", str(path)]) == 1
+    assert main(["pipeline", "run", str(path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"error: {path}: line 4: unknown key 'batchsize' in compute")
-    assert main(["run"]) == 1
+    assert main(["pipeline", "run"]) == 1
     assert "pass the pipeline's YAML file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("program", [["registry.cli", "pipeline"], ["pipelines.cli"]],
+                         ids=["floe-pipeline", "python-m-pipelines.cli"])
+def test_both_ways_in_share_the_one_error_edge(tmp_path: Path, program: list[str]) -> None:
+    """``python -m pipelines.cli`` had an edge of its own; both now go through floe's."""
+    path = tmp_path / "p.yaml"
+    path.write_text("model: iris@DEFAULT\ninput: {path: /in}\noutput: {path: /o/x}\n"
+                    "compute: !!python/object:registry.ComputeConfig {max_actors: 1}\n")
+    env = {**os.environ, "FLOE_HOME": str(tmp_path / "home")}
+    stdout, stderr, status = run_isolated([sys.executable, "-m", *program, "run", str(path)],
+                                          env=env, timeout_s=120)
+    assert (status, stdout) == (1, "")
+    assert stderr == f"error: {path} line 4: tag !!python/object:registry.ComputeConfig is " \
+        "not allowed; a config holds plain strings, numbers, booleans, dates, lists and " \
+        "mappings: remove the tag (quote the value to make it a string)\n"
+    stdout, stderr, status = run_isolated([sys.executable, "-m", *program, "nope"], env=env,
+                                          timeout_s=120)
+    assert status == 2 and stderr.startswith("error: No such command 'nope'")
+    assert stderr.count("\n") == 1
 
 
 @pytest.mark.slow

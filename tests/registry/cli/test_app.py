@@ -280,3 +280,96 @@ def test_installed_script(env: dict[str, str]) -> None:
     script = Path(sys.executable).with_name("floe")
     result = run(env, "--version", program=[str(script)])
     assert (result.status, result.stdout) == (0, "floe 0.1.0\n")
+
+
+# -- the one error edge, shared by every command group ---------------------------------------
+
+_PLUGIN = '''
+import sys
+
+import sqlalchemy.exc
+import typer
+
+from registry import InvalidInput
+
+app = typer.Typer()
+
+
+@app.command("sql")
+def sql() -> None:
+    raise sqlalchemy.exc.DataError(
+        "INSERT INTO metric (name, value) VALUES (%(name)s, %(value)s)",
+        {"name": "x" * 300, "value": "1"},
+        Exception("value too long for type character varying(256)\\nLINE 1: INSERT INTO metric"),
+    )
+
+
+@app.command("floe")
+def floe() -> None:
+    raise InvalidInput("model code failed; fix it\\nTraceback (most recent call last):\\n"
+                       '  File "model.py", line 3, in predict\\n[SQL: SELECT 1]')
+
+
+@app.command("blank")
+def blank() -> None:
+    raise RuntimeError("\\n\\n")
+
+
+@app.command("interrupt")
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@app.command("decline")
+def decline() -> None:
+    raise typer.Abort()
+
+
+@app.command("flood")
+def flood() -> None:
+    for n in range(1_000_000):
+        print(f"row {n}")
+'''
+
+
+@pytest.fixture
+def plugin_env(tmp_path: Path) -> dict[str, str]:
+    """A ``floe`` whose ``floe.cli`` entry points also offer ``floe edge``: a command group
+    from outside registry/, found the way ``floe pipeline`` and ``floe serve`` are."""
+    (tmp_path / "edge_plugin.py").write_text(_PLUGIN)
+    dist = tmp_path / "floe_edge_plugin-0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: floe-edge-plugin\nVersion: 0\n")
+    (dist / "entry_points.txt").write_text("[floe.cli]\nedge = edge_plugin:app\n")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")])),
+               FLOE_HOME=str(tmp_path / "home"))
+    return env
+
+
+def test_a_command_group_only_raises_and_the_edge_prints_one_line(
+    plugin_env: dict[str, str],
+) -> None:
+    line = floe_error(plugin_env, "edge", "sql")  # a driver error that is no FloeError
+    assert line == "error: DataError: (builtins.Exception) value too long for type character " \
+        "varying(256)"
+    assert floe_error(plugin_env, "edge", "floe") == "error: model code failed; fix it"
+    assert floe_error(plugin_env, "edge", "blank") == "error: RuntimeError"
+    interrupted = run(plugin_env, "edge", "interrupt")  # typer: exit 130, the shell shows ^C
+    assert (interrupted.status, interrupted.stdout, interrupted.stderr) == (130, "", "")
+    assert floe_error(plugin_env, "edge", "decline") == "error: aborted"
+    # with -v the whole error is logged, traceback and all, for whoever debugs it
+    verbose = run(plugin_env, "-v", "edge", "floe")
+    assert verbose.status == 1 and "Traceback" in verbose.stderr
+    assert verbose.stderr.splitlines()[-1] == "error: model code failed; fix it"
+
+
+def test_a_closed_stdout_ends_the_command_quietly(plugin_env: dict[str, str]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "registry.cli", "edge", "flood"],
+                            env=plugin_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"row 0\n"
+    proc.stdout.close()  # as `floe ... | head -1` does
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert stderr == ""
