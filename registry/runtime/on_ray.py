@@ -143,7 +143,7 @@ def _floe_error_in(exc: BaseException, depth: int) -> FloeError | None:
     if isinstance(exc, RayTaskError):  # before FloeError: a dual RayTaskError(InvalidInput)
         cause = exc.cause
         found = _floe_error_in(cause, depth + 1) if isinstance(cause, BaseException) else None
-        return found or _parse(exc.traceback_str)
+        return found or _parse(str(exc))  # the worker's traceback, Ray's frames left out
     if isinstance(exc, FloeError):
         return _without_retry_note(exc)
     if isinstance(exc, UserCodeException):
