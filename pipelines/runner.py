@@ -45,7 +45,7 @@ import pyarrow.fs as pafs
 
 from pipelines import io
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
-from registry import FloeError, InvalidInput, ModelVersion, NotFound, Registry, redact_uri
+from registry import InvalidInput, ModelVersion, Registry, redact_uri, unwrap_ray_error
 
 if TYPE_CHECKING:
     import ray.data
@@ -59,7 +59,6 @@ RUN_RECORD_DIR = "_floe_runs"
 #: Set by ``pipelines.jobs.submit`` in the job's environment: the run record names its job.
 JOB_ID_ENV = "FLOE_PIPELINE_JOB_ID"
 EXPLAIN_FUNCTION = "explain"
-_RAY_RETRY_NOTE = "\nFailed to apply UDF transform"
 
 
 @dataclass(frozen=True)
@@ -132,19 +131,9 @@ def _resolve(config: ConfigLike) -> PreparedRun:
     registry = Registry(ref.database, ref.schema, catalog_url=cfg.catalog_url,
                         artifact_root=cfg.artifact_root)
     version = registry.get_model(ref.name).version(ref.selector)
-    functions = {f.name: f for f in version.show_functions()}
+    fn = version.get_function(cfg.function, argument="function:")
+    functions = {f.name for f in version.show_functions()}
     label = f"{version.fully_qualified_model_name} version {version.version_name}"
-    listed = ", ".join(sorted(functions))
-    name = cfg.function
-    if name is None:
-        main = [n for n in functions if n != EXPLAIN_FUNCTION]
-        if len(main) != 1:
-            raise InvalidInput(f"{label} has functions {listed}; say which one to run: "
-                               "function: NAME in the config")
-        name = main[0]
-    fn = functions.get(name) or functions.get(name.lower())
-    if fn is None:
-        raise NotFound(f"{label} has no function {name!r}; set function: to one of {listed}")
     if cfg.explain:
         if EXPLAIN_FUNCTION not in functions:
             raise InvalidInput(
@@ -386,30 +375,13 @@ def _display(text: str) -> str:
 @contextlib.contextmanager
 def _model_errors() -> Iterator[None]:
     """Ray wraps what a worker raised (``RayTaskError``, ``UserCodeException``) with remote
-    tracebacks; re-raise the Floe error inside, so callers can ``except ModelError`` and the
-    CLI prints its one-line message."""
+    tracebacks; re-raise the Floe error inside (``registry.unwrap_ray_error``, the one Ray
+    error edge), so callers can ``except ModelError`` and the CLI prints its one-line
+    message. Anything else is re-raised unchanged."""
     try:
         yield
     except Exception as exc:
-        found = _floe_cause(exc)
-        if found is None or found is exc:
+        found = unwrap_ray_error(exc)
+        if found is exc:
             raise
-        # Ray Data appends its retry advice to the message of an exception it passes on
-        message = found.message.split(_RAY_RETRY_NOTE, 1)[0].rstrip()
-        raise type(found)(message) from exc
-
-
-def _floe_cause(exc: BaseException) -> FloeError | None:
-    """The innermost error of Floe's own classes in ``exc``'s chain."""
-    found, seen = None, set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, FloeError) and type(current).__module__.startswith("registry"):
-            found = current
-        todo.extend(e for e in (getattr(current, "cause", None), current.__cause__,
-                                current.__context__) if isinstance(e, BaseException))
-    return found
+        raise found from exc

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, overload
 
 import pandas as pd
 import pyarrow as pa
@@ -16,16 +16,18 @@ from registry.catalog.tables import VersionRow
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
 from registry.runtime.compute import ComputeConfig
-from registry.runtime.functions import ModelFunctionInfo
+from registry.runtime.functions import ModelFunctionInfo, resolve_function
 from registry.runtime.invoke import run_function
 from registry.runtime.load import LoadedModel, load_version, read_payload
 from registry.runtime.on_ray import is_dataset
 from registry.runtime.signatures import ModelSignature
 
+if TYPE_CHECKING:
+    import ray.data
+
 __all__ = ["ExportMode", "ModelVersion"]
 
 log = logging.getLogger(__name__)
-Frame = TypeVar("Frame", pd.DataFrame, pa.Table)
 
 
 class ExportMode(StrEnum):
@@ -136,6 +138,7 @@ class ModelVersion:
     # -- functions, load, run -----------------------------------------------------------------
 
     def show_functions(self) -> list[ModelFunctionInfo]:
+        """Every function the version exposes, by name (``explain`` included where added)."""
         return [
             ModelFunctionInfo(
                 name=f.name,
@@ -145,6 +148,21 @@ class ModelVersion:
             )
             for f in self._ctx.store.list_functions(self._version_id)
         ]
+
+    def get_function(
+        self, name: str | None = None, *, argument: str = "function_name="
+    ) -> ModelFunctionInfo:
+        """The function ``run(X, function_name=name)`` runs: the one decision every path takes.
+
+        Without a name, the version's one user function (the added ``explain`` never counts);
+        an unquoted name ignores case, a double-quoted one must match exactly. An unknown name
+        raises ``NotFound`` listing the functions, a missing one where there are several
+        ``InvalidInput``. ``argument`` is how the caller's user names a function, for the fix
+        in those messages (``function:`` in a pipeline config).
+        """
+        return resolve_function(
+            self.show_functions(), name, label=self._resolve_load_args()[1], argument=argument
+        )
 
     def _resolve_load_args(self) -> tuple[str, str]:
         if self._load_args is None:  # immutable per version: fetched once per object
@@ -169,9 +187,48 @@ class ModelVersion:
         """The original Python model object, after its hashes and environment are checked."""
         return self._loaded(force=force, options=options).model
 
+    @overload
     def run(
         self,
-        X: Frame,
+        X: ray.data.Dataset,
+        *,
+        function_name: str | None = ...,
+        partition_column: str | None = ...,
+        passthrough_columns: Sequence[str] = ...,
+        strict_input_validation: bool = ...,
+        compute: ComputeConfig | None = ...,
+        source_column: str | None = ...,
+    ) -> ray.data.Dataset: ...
+
+    @overload
+    def run(
+        self,
+        X: pd.DataFrame,
+        *,
+        function_name: str | None = ...,
+        partition_column: str | None = ...,
+        passthrough_columns: Sequence[str] = ...,
+        strict_input_validation: bool = ...,
+        compute: None = ...,
+        source_column: None = ...,
+    ) -> pd.DataFrame: ...
+
+    @overload
+    def run(  # type: ignore[overload-cannot-match]  # pandas, pyarrow: untyped
+        self,
+        X: pa.Table,
+        *,
+        function_name: str | None = ...,
+        partition_column: str | None = ...,
+        passthrough_columns: Sequence[str] = ...,
+        strict_input_validation: bool = ...,
+        compute: None = ...,
+        source_column: None = ...,
+    ) -> pa.Table: ...
+
+    def run(
+        self,
+        X: pd.DataFrame | pa.Table | ray.data.Dataset,
         *,
         function_name: str | None = None,
         partition_column: str | None = None,
@@ -179,14 +236,16 @@ class ModelVersion:
         strict_input_validation: bool = False,
         compute: ComputeConfig | None = None,
         source_column: str | None = None,
-    ) -> Frame:
+    ) -> pd.DataFrame | pa.Table | ray.data.Dataset:
         """Run a function on a DataFrame, an Arrow Table or a ``ray.data.Dataset``.
 
         A table gives back the same kind of table: its columns, then the function's outputs
         (a partitioned function: its results per ``partition_column`` value). A Dataset gives
         back a lazy Dataset scored on a pool of Ray actors sized by ``compute``;
         ``source_column`` (such as the ``path`` column of ``read_parquet(include_paths=True)``)
-        names each row's input file in validation errors and is not model input.
+        names each row's input file in validation errors and is not model input. Consuming
+        that Dataset raises what a batch raised: ``registry.unwrap_ray_error(exc)`` gives the
+        ``FloeError`` that in-process ``run`` raises for the same rows.
         """
         if is_dataset(X):
             from registry.runtime.on_ray import run_dataset
@@ -197,7 +256,7 @@ class ModelVersion:
                 self._ctx.artifacts, version_id=self._version_id,
                 manifest_sha256=manifest_sha256, label=label, force=False,
             )
-            return run_dataset(  # type: ignore[return-value]
+            return run_dataset(
                 payload, X, function_name=function_name, compute=compute,
                 partition_column=partition_column, passthrough_columns=passthrough_columns,
                 source_column=source_column, strict=strict_input_validation,

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler
 from registry.packaging.tasks import Task
+from registry.runtime.functions import EXPLAIN_FUNCTION
 from registry.runtime.model_input import Batch
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXPLAIN_FUNCTION = "explain"
 BACKGROUND_PATH = "explain/background.parquet"
 _BACKGROUND_ROWS = 100
 _AGNOSTIC_BACKGROUND_ROWS = 50

@@ -1,46 +1,42 @@
 """The one run path: validate the input against the function's signature, call the model once
 on the whole batch and append the output columns. In-process ``run``, every Ray batch and
 every request go through ``run_function``.
+
+Every function of a version answers the same input alike:
+
+* The function is picked by ``functions.resolve_function``, the one decision.
+* Input is checked by ``model_input.prepare_batch`` (``signatures``, the one validation path).
+* An input column named like one of the function's outputs is refused: the output would
+  silently replace it.
+* Empty input (0 rows) gives empty output, the function's output columns with their types and
+  no rows, without calling the model: for DataFrames and Arrow tables, row and partitioned
+  functions, ``predict`` and ``explain`` alike.
+* ``explain`` first calls the function it explains on the same batch, so it refuses exactly
+  what that function refuses (a scikit-learn model's NaN or infinity, say), with the same
+  ``ModelError``; a NaN or an infinity that the model takes is explained like any value.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from registry.errors import FloeError, InvalidInput, ModelError
-from registry.runtime.explain import EXPLAIN_FUNCTION
-from registry.runtime.functions import ModelFunctionInfo
+from registry.runtime.functions import EXPLAIN_FUNCTION, ModelFunctionInfo, resolve_function
 from registry.runtime.load import LoadedModel
 from registry.runtime.model_input import Batch, prepare_batch
+from registry.runtime.signatures import FeatureSpec, column_names
 
-__all__ = ["call_function", "output_columns", "resolve_function", "run_function"]
+__all__ = ["call_function", "output_columns", "run_function"]
 
 log = logging.getLogger(__name__)
 Frame = TypeVar("Frame", pd.DataFrame, pa.Table)
-
-
-def resolve_function(loaded: LoadedModel, function_name: str | None) -> ModelFunctionInfo:
-    names = sorted(loaded.functions)
-    if function_name is None:
-        if len(names) == 1:
-            return loaded.functions[names[0]]
-        raise InvalidInput(
-            f"{loaded.label} has {len(names)} functions ({', '.join(names)}); pass "
-            "function_name= to pick one"
-        )
-    fn = loaded.functions.get(function_name) or loaded.functions.get(function_name.lower())
-    if fn is None:
-        raise InvalidInput(
-            f"{loaded.label} has no function {function_name!r}; its functions are: "
-            f"{', '.join(names)}"
-        )
-    return fn
+Columns = dict[str, np.ndarray[Any, Any]]
 
 
 def run_function(
@@ -59,13 +55,13 @@ def run_function(
     returns what it produced for each (with the partition column), concatenated.
     ``passthrough_columns`` are carried to the output without being model input.
     """
-    fn = resolve_function(loaded, function_name)
+    fn = resolve_function(loaded.functions.values(), function_name, label=loaded.label)
     if not isinstance(data, (pd.DataFrame, pa.Table)):
         raise InvalidInput(
             f"run takes a pandas DataFrame, a pyarrow Table or a ray.data.Dataset, not "
             f"{type(data).__name__}"
         )
-    names = [str(c) for c in data.columns] if isinstance(data, pd.DataFrame) else data.column_names
+    names = column_names(data)
     carried = list(passthrough_columns)
     missing = [c for c in carried + ([partition_column] if partition_column else []) if c not in names]
     if missing:
@@ -79,11 +75,30 @@ def run_function(
     if partition_column is not None:
         raise InvalidInput(f"{fn.name} of {loaded.label} is not a partitioned function; "
                            "partition_column applies to @partitioned_api functions only")
+    outputs_spec = _output_specs(fn)
+    _refuse_clash(names, [f.name for f in outputs_spec], fn, loaded.label)
     features = _without(data, carried)
     inputs = fn.signature.inputs if fn.signature is not None else None
     batch = prepare_batch(features, inputs, strict=strict, what=f"input to {fn.name}")
     outputs = call_function(loaded, fn, batch)
-    return _append_columns(data, outputs)
+    _refuse_clash(names, list(outputs), fn, loaded.label)
+    return _append_columns(data, outputs, {f.name: f.dtype.to_arrow() for f in outputs_spec})
+
+
+def _output_specs(fn: ModelFunctionInfo) -> Sequence[FeatureSpec]:
+    return fn.signature.outputs if fn.signature is not None else ()
+
+
+def _refuse_clash(
+    names: Sequence[str], outputs: Sequence[str], fn: ModelFunctionInfo, label: str
+) -> None:
+    clash = [name for name in outputs if name in set(names)]
+    if clash:
+        raise InvalidInput(
+            f"the input has columns named like outputs of {fn.name} of {label}: "
+            f"{', '.join(clash)}; the output would replace them: rename those input columns "
+            "or drop them before run"
+        )
 
 
 def _without(data: Frame, columns: Sequence[str]) -> Frame:
@@ -94,15 +109,20 @@ def _without(data: Frame, columns: Sequence[str]) -> Frame:
     return data.drop_columns(list(columns))
 
 
-def _append_columns(data: Frame, outputs: Mapping[str, np.ndarray]) -> Frame:
+def _append_columns(data: Frame, outputs: Columns, types: Mapping[str, pa.DataType]) -> Frame:
     if isinstance(data, pd.DataFrame):
         out = data.copy(deep=False)
         for name, values in outputs.items():
             out[name] = values
         return out
     for name, values in outputs.items():
-        data = data.append_column(name, pa.array(values))
+        arrow_type = types.get(name) if len(values) == 0 else None  # no values to infer from
+        data = data.append_column(name, pa.array(values, type=arrow_type))
     return data
+
+
+def _empty_columns(specs: Sequence[FeatureSpec]) -> Columns:
+    return {f.name: np.empty(0, dtype=f.dtype.to_arrow().to_pandas_dtype()) for f in specs}
 
 
 def _run_partitions(
@@ -117,39 +137,56 @@ def _run_partitions(
     inputs = fn.signature.inputs if fn.signature is not None else None
     in_signature = inputs is not None and partition_column in {f.name for f in inputs}
     drop = carried + ([] if in_signature or inputs is None else [partition_column])
+    if len(frame) == 0:  # no partitions: checked all the same, and no call
+        prepare_batch(frame.drop(columns=drop), inputs, strict=strict, what=f"input to {fn.name}")
     parts = []
     for key, group in frame.groupby(partition_column, sort=True, dropna=False):
         batch = prepare_batch(group.drop(columns=drop), inputs, strict=strict,
                               what=f"partition {partition_column}={key!r} of {fn.name}")
-        result = _call(loaded, fn, batch)
+        result = _call(loaded, fn.target_method, batch, f"{loaded.label} function {fn.name}")
         out = result if isinstance(result, pd.DataFrame) else pd.DataFrame(
             output_columns(result, len(batch), None, f"{loaded.label} function {fn.name}"))
         if partition_column not in out.columns:
             out.insert(0, partition_column, key)
         parts.append(out.reset_index(drop=True))
-    combined = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if parts:
+        combined = pd.concat(parts, ignore_index=True)
+    else:
+        combined = pd.DataFrame(_empty_columns(_output_specs(fn)))
+        if partition_column not in combined.columns:
+            combined.insert(0, partition_column, frame[partition_column].iloc[:0].to_numpy())
     return combined if isinstance(data, pd.DataFrame) else pa.Table.from_pandas(
         combined, preserve_index=False)
 
 
-def _call(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> np.ndarray | pd.DataFrame:
+def _call(
+    loaded: LoadedModel, method: str, batch: Batch, what: str
+) -> np.ndarray[Any, Any] | pd.DataFrame:
     try:
-        return loaded.handler.call(loaded.model, fn.target_method, batch)
+        return loaded.handler.call(loaded.model, method, batch)
     except FloeError:
         raise
     except Exception as exc:
-        raise ModelError(
-            f"{loaded.label} function {fn.name} raised {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ModelError(f"{what} raised {type(exc).__name__}: {exc}") from exc
 
 
-def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> dict[str, np.ndarray]:
-    """Call the model once on the whole batch; return its output columns by name."""
-    if fn.name == EXPLAIN_FUNCTION and loaded.manifest.get("explain"):
-        return loaded.explainer().explain(batch)
-    result = _call(loaded, fn, batch)
+def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> Columns:
+    """Call the model once on the whole batch; return its output columns by name.
+
+    An empty batch returns the signature's output columns, empty, without a call (where the
+    signature names no outputs, the model is called and answers for itself)."""
     label = loaded.label
-    expected = [f.name for f in fn.signature.outputs] if fn.signature is not None else None
+    outputs = _output_specs(fn)
+    if len(batch) == 0 and outputs:
+        return _empty_columns(outputs)
+    spec = loaded.manifest.get("explain")
+    if fn.name == EXPLAIN_FUNCTION and spec:
+        explains = str(spec["explains"])
+        # the explained function's own input checks: explain refuses what it refuses
+        _call(loaded, explains, batch, f"{label} function {fn.name} (explaining {explains})")
+        return loaded.explainer().explain(batch)
+    result = _call(loaded, fn.target_method, batch, f"{label} function {fn.name}")
+    expected = [f.name for f in outputs] if fn.signature is not None else None
     rows = None if fn.is_partitioned else len(batch)  # a partition may yield any row count
     return output_columns(result, rows, expected, f"{label} function {fn.name}")
 
@@ -159,8 +196,11 @@ def output_names(count: int) -> list[str]:
 
 
 def output_columns(
-    result: np.ndarray | pd.DataFrame, num_rows: int | None, names: list[str] | None, what: str
-) -> dict[str, np.ndarray]:
+    result: np.ndarray[Any, Any] | pd.DataFrame,
+    num_rows: int | None,
+    names: list[str] | None,
+    what: str,
+) -> Columns:
     """Name a function's result: a DataFrame's own columns, or ``output_feature_<i>``.
     ``num_rows`` (when not None) is the row count the result must have."""
     if isinstance(result, pd.DataFrame):

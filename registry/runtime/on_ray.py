@@ -3,13 +3,20 @@
 The driver reads the version once (manifest checked against the catalog, every file against
 its sha256) and puts it into Ray's object store; each actor writes it to a private
 directory, checks every hash again, loads it once, and then runs every batch through
-``run.run_function``, the path in-process ``run`` uses, validation included. Workers never
+``invoke.run_function``, the path in-process ``run`` uses, validation included. Workers never
 need the catalog or the artifact root. Nothing executes until the caller consumes the
 returned Dataset. Ray is imported only here, and only when a Dataset is run.
+
+The Ray error edge is here too: ``unwrap_ray_error`` turns what consuming the Dataset raised
+back into the ``FloeError`` the worker raised. The returned Dataset raises the original
+exception of a failed batch (``DataContext.raise_original_map_exception``, set on that
+Dataset's own context and inherited by Datasets derived from it), so the error reaches the
+driver as an object, not as text.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -18,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-import registry.errors as errors
 from registry.errors import FloeError, InvalidInput
 from registry.runtime.compute import ComputeConfig
+from registry.runtime.functions import ModelFunctionInfo, resolve_function
 from registry.runtime.invoke import run_function
 from registry.runtime.load import load_payload
 
@@ -95,25 +102,85 @@ class _VersionActor:
         return f" (in {', '.join(str(f) for f in files[:3])}{' ...' if len(files) > 3 else ''})"
 
 
-_REMOTE_ERROR = re.compile(r"^(?:registry\.errors\.)?(\w+): (.+)$", re.MULTILINE)
+_RAY_RETRY_NOTE = "\nFailed to apply UDF transform"
+# an exception line of a printed traceback: "registry.errors.InvalidInput: <message>", the
+# message running to the blank line Python prints after it, Ray Data's retry note or the end
+_REMOTE_ERROR = re.compile(
+    r"^registry\.errors\.(\w+): (.*?)(?=\n\n|\nFailed to apply UDF transform|\Z)",
+    re.MULTILINE | re.DOTALL,
+)
 
 
 def unwrap_ray_error(exc: BaseException) -> BaseException:
-    """The ``FloeError`` a Ray worker raised, rebuilt from a Ray exception, else ``exc``.
+    """The ``FloeError`` a Ray worker raised, from the Ray exception that carries it; any
+    other exception unchanged (the same object).
 
-    Ray Data wraps an error raised by a batch in ``UserCodeException`` and keeps the original
-    only as text; consumers of a Dataset that ``run`` returned use this to get back the same
-    error class and message that in-process ``run`` raises.
+    Consumers of a Dataset that ``run`` returned call this on what consuming it raised, and
+    get the class and message that in-process ``run`` raises, chained to the Ray exception
+    (``__cause__``). Ray's wrappers are mapped most specific first:
+
+    * ``RayTaskError`` (``RayTaskError(InvalidInput)`` and friends, which are also instances
+      of the worker's class): the original exception, kept as ``.cause`` when it pickles;
+    * ``UserCodeException`` (Ray Data's wrapper): its ``__cause__``, where it still has one;
+    * ``ActorDiedError`` (an actor's ``__init__`` raised, the model did not load) and any other
+      ``RayError``: the worker's traceback text, parsed as a last resort;
+    * a ``FloeError`` raised on the driver is returned as it is.
+
+    Ray Data's retry advice, appended to the message of what a batch raised, is removed.
     """
-    if isinstance(exc, FloeError):
+    found = _floe_error_in(exc, 0)
+    if found is None or found is exc:
         return exc
-    for match in reversed(_REMOTE_ERROR.findall(str(exc))):
-        cls = getattr(errors, match[0], None)
-        if isinstance(cls, type) and issubclass(cls, FloeError):
-            rebuilt = cls(match[1].strip())
-            rebuilt.__cause__ = exc
-            return rebuilt
-    return exc
+    found.__cause__ = exc
+    return found
+
+
+def _floe_error_in(exc: BaseException, depth: int) -> FloeError | None:
+    from ray.exceptions import RayError, RayTaskError, UserCodeException
+
+    if depth > 8:  # a chain of wrappers this long is not Ray's
+        return None
+    if isinstance(exc, RayTaskError):  # before FloeError: a dual RayTaskError(InvalidInput)
+        cause = exc.cause
+        found = _floe_error_in(cause, depth + 1) if isinstance(cause, BaseException) else None
+        return found or _parse(str(exc))  # the worker's traceback, Ray's frames left out
+    if isinstance(exc, FloeError):
+        return _without_retry_note(exc)
+    if isinstance(exc, UserCodeException):
+        if exc.__cause__ is not None:
+            return _floe_error_in(exc.__cause__, depth + 1)
+        return None
+    if isinstance(exc, RayError):
+        return _parse(str(exc))
+    return None
+
+
+def _without_retry_note(error: FloeError) -> FloeError:
+    message = error.message
+    cleaned = message.split(_RAY_RETRY_NOTE, 1)[0].rstrip()
+    if cleaned == message:
+        return error
+    rebuilt = copy.copy(error)
+    rebuilt.args = (cleaned, *error.args[1:])
+    return rebuilt
+
+
+def _parse(text: str) -> FloeError | None:
+    """The last ``registry.errors`` exception a traceback's text shows (the one that
+    propagated), rebuilt with its message."""
+    classes = _floe_classes(FloeError)
+    for name, message in reversed(_REMOTE_ERROR.findall(text)):
+        if name in classes:
+            return classes[name](message.strip())
+    return None
+
+
+def _floe_classes(base: type[FloeError]) -> dict[str, type[FloeError]]:
+    """``registry.errors``' classes by name: the only names a worker's text is trusted for."""
+    found = {base.__name__: base} if base.__module__ == FloeError.__module__ else {}
+    for sub in base.__subclasses__():
+        found.update(_floe_classes(sub))
+    return found
 
 
 def run_dataset(
@@ -127,28 +194,21 @@ def run_dataset(
     source_column: str | None = None,
     strict: bool = False,
 ) -> ray.data.Dataset:
-    """A lazy Dataset: ``ds``'s rows scored by the version (see ``run.run_function``)."""
+    """A lazy Dataset: ``ds``'s rows scored by the version (see ``invoke.run_function``)."""
     import ray
 
-    functions = {f["name"]: f for f in payload["manifest"].get("functions", [])}
-    name = function_name
-    if name is None and len(functions) == 1:
-        name = next(iter(functions))
-    fn = functions.get(name or "")
-    if fn is None:
-        listed = ", ".join(sorted(functions))
-        raise InvalidInput(
-            f"{payload['label']} has no function {name!r}; pass function_name= one of: {listed}"
-        )
-    if fn.get("is_partitioned") and partition_column is None:
-        raise InvalidInput(f"{name} of {payload['label']} is partitioned; pass partition_column=")
-    if partition_column is not None and not fn.get("is_partitioned"):
-        raise InvalidInput(f"{name} of {payload['label']} is not a partitioned function; "
+    functions = [ModelFunctionInfo.from_dict(f) for f in payload["manifest"].get("functions", [])]
+    fn = resolve_function(functions, function_name, label=payload["label"])
+    if fn.is_partitioned and partition_column is None:
+        raise InvalidInput(f"{fn.name} of {payload['label']} is partitioned; pass "
+                           "partition_column=")
+    if partition_column is not None and not fn.is_partitioned:
+        raise InvalidInput(f"{fn.name} of {payload['label']} is not a partitioned function; "
                            "partition_column applies to @partitioned_api functions only")
     payload_ref = ray.put(dict(payload))
     constructor = dict(
         payload=payload_ref,
-        function_name=name,
+        function_name=fn.name,
         partition_column=partition_column,
         passthrough_columns=list(passthrough_columns),
         source_column=source_column,
@@ -166,5 +226,10 @@ def run_dataset(
     if compute.num_gpus > 0:
         resources["num_gpus"] = compute.num_gpus
     if partition_column is not None:
-        return ds.groupby(partition_column).map_groups(_VersionActor, **resources)
-    return ds.map_batches(_VersionActor, batch_size=compute.batch_size, **resources)
+        out = ds.groupby(partition_column).map_groups(_VersionActor, **resources)
+    else:
+        out = ds.map_batches(_VersionActor, batch_size=compute.batch_size, **resources)
+    # a batch's FloeError reaches the consumer as itself (in RayTaskError(InvalidInput)),
+    # not as text inside Ray Data's UserCodeException; see unwrap_ray_error
+    out.context.raise_original_map_exception = True
+    return out

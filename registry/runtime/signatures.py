@@ -2,17 +2,24 @@
 
 A signature lists a function's input and output features (name, type, nullability). It is
 inferred from ``sample_input_data`` or given explicitly, stored per function, and checked on
-every call: missing, extra and mistyped columns are gathered and refused together. Safe
-widening (int32→int64, int→float, float32→float64) is applied; text is never coerced to
-numbers, nothing is truncated, and ``strict=True`` refuses every cast.
+every call: duplicate, complex and sparse columns, missing, extra and mistyped columns and
+nulls in a feature that is not ``nullable`` are gathered and refused together, in one
+``InvalidInput``. Safe widening (int32→int64, int→float, float32→float64) is applied; text is
+never coerced to numbers, nothing is truncated, and ``strict=True`` refuses every cast.
+
+Nulls are what each format calls missing: ``null`` in an Arrow table; ``None``, ``NaN``,
+``NaT`` and ``pd.NA`` in a DataFrame (pandas' own rule, and what Arrow makes of them), which is
+also how ``infer_features`` decides a feature is nullable. A NaN or an infinity in an Arrow
+float column is a value, not a null: the signature allows any float there, so Floe passes it
+to the model, and every function of the version gets it alike (see ``invoke``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -24,7 +31,11 @@ __all__ = [
     "DataType",
     "FeatureSpec",
     "ModelSignature",
+    "column_problems",
     "infer_features",
+    "null_counts",
+    "plan_input",
+    "refuse",
     "to_arrow",
     "validate_input",
 ]
@@ -147,11 +158,70 @@ class ModelSignature:
         )
 
 
+Frame: TypeAlias = "pd.DataFrame | pa.Table"
+
+
+def column_names(data: Frame) -> list[str]:
+    if isinstance(data, pd.DataFrame):
+        return [str(c) for c in data.columns]
+    return list(data.column_names)
+
+
+def column_problems(data: Frame) -> tuple[list[str], set[str]]:
+    """What no signature accepts, and the columns it concerns: duplicate names, complex
+    numbers, pandas sparse columns. Looks at names and dtypes only."""
+    names = column_names(data)
+    problems: list[str] = []
+    bad: set[str] = set()
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    duplicates = [f"{name} ({n} times)" for name, n in counts.items() if n > 1]
+    if duplicates:
+        problems.append("duplicate columns: " + ", ".join(duplicates)
+                        + " (give every column a unique name)")
+        bad.update(name for name, n in counts.items() if n > 1)
+    if isinstance(data, pd.DataFrame):
+        for name, dtype in zip(names, data.dtypes, strict=True):
+            if isinstance(dtype, pd.SparseDtype):
+                problems.append(f"column {name} is sparse ({dtype}; convert it with "
+                                "frame.sparse.to_dense())")
+                bad.add(name)
+            elif pd.api.types.is_complex_dtype(dtype):
+                problems.append(f"column {name} is {dtype} (complex numbers are not "
+                                "supported; split it into real and imaginary float columns)")
+                bad.add(name)
+    return problems, bad
+
+
+def refuse(problems: Sequence[str], what: str, inputs: Sequence[FeatureSpec] | None) -> None:
+    """Raise the one ``InvalidInput`` listing every problem, if there is any."""
+    if not problems:
+        return
+    expected = ""
+    if inputs is not None:
+        expected = "; expected columns: " + ", ".join(f"{f.name} {f.dtype.value}" for f in inputs)
+    raise InvalidInput(f"invalid {what}: " + "; ".join(problems) + expected)
+
+
+def null_counts(data: Frame, names: Sequence[str]) -> dict[str, int]:
+    """The number of nulls in each of ``names`` (see the module for what a null is): Arrow's
+    stored count for a Table, one vectorised ``isna`` for a DataFrame."""
+    if not names:
+        return {}
+    if isinstance(data, pa.Table):
+        return {name: data.column(name).null_count for name in names}
+    counts = data[list(names)].isna().sum()
+    return {str(name): int(count) for name, count in counts.items()}
+
+
 def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
     """A pyarrow Table from a DataFrame, Table or numpy array (columns ``<prefix>_<i>``)."""
     if isinstance(data, pa.Table):
+        refuse(column_problems(data)[0], "input", None)
         return data
     if isinstance(data, pd.DataFrame):
+        refuse(column_problems(data)[0], "input", None)
         frame = data
         if not all(isinstance(c, str) for c in frame.columns):
             frame = frame.rename(columns=str)
@@ -167,6 +237,11 @@ def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
             raise InvalidInput(
                 f"a numpy array of {data.ndim} dimensions cannot be a table; pass a 2-D array "
                 "or a DataFrame"
+            )
+        if np.iscomplexobj(array):
+            raise InvalidInput(
+                f"a numpy array of {array.dtype} holds complex numbers, which are not "
+                "supported; split them into real and imaginary float columns"
             )
         return pa.table({f"{prefix}_{i}": array[:, i] for i in range(array.shape[1])})
     raise InvalidInput(
@@ -186,24 +261,35 @@ def infer_features(data: Any, *, prefix: str = "input_feature") -> tuple[Feature
 
 
 def plan_input(
-    schema: pa.Schema, inputs: Sequence[FeatureSpec], *, strict: bool = False, what: str = "input"
+    schema: pa.Schema,
+    inputs: Sequence[FeatureSpec],
+    *,
+    strict: bool = False,
+    what: str = "input",
+    nulls: Mapping[str, int] | None = None,
+    problems: Sequence[str] = (),
+    reported: Collection[str] = (),
 ) -> dict[str, DataType]:
     """Check a batch's schema against ``inputs``; return the columns to cast and their types.
 
     Raises one ``InvalidInput`` listing every missing, extra and mistyped column with its
-    expected type. Looks at the schema only: no data is touched.
+    expected type, every feature that is not nullable but has nulls (``nulls``: the count per
+    column, from ``null_counts``) and the ``problems`` the caller found already (from
+    ``column_problems``; ``reported``: the columns those concern, left out of ``schema`` and
+    not reported again). Looks at the schema only: no data is touched.
     """
-    present = {name: schema.field(name).type for name in schema.names}
+    present = dict(zip(schema.names, schema.types, strict=True))
+    present.update({name: pa.null() for name in reported})
     expected = {f.name for f in inputs}
-    problems: list[str] = []
+    found: list[str] = list(problems)
     missing = [f for f in inputs if f.name not in present]
     if missing:
-        problems.append(
+        found.append(
             "missing columns: " + ", ".join(f"{f.name} ({f.dtype.value})" for f in missing)
         )
     casts: dict[str, DataType] = {}
     for spec in inputs:
-        if spec.name not in present:
+        if spec.name not in present or spec.name in reported:
             continue
         arrow_type = present[spec.name]
         if arrow_type.equals(spec.dtype.to_arrow()):
@@ -223,23 +309,42 @@ def plan_input(
             if strict and actual is not None and can_widen(actual, spec.dtype)
             else "cannot be converted safely"
         )
-        problems.append(f"column {spec.name} is {shown}, expected {spec.dtype.value} ({how})")
-    extra = [name for name in schema.names if name not in expected]
-    if extra:
-        problems.append("unexpected columns: " + ", ".join(extra))
-    if problems:
-        names = ", ".join(f"{f.name} {f.dtype.value}" for f in inputs)
-        raise InvalidInput(
-            f"invalid {what}: " + "; ".join(problems) + f"; expected columns: {names}"
+        found.append(f"column {spec.name} is {shown}, expected {spec.dtype.value} ({how})")
+    with_nulls = [
+        f"{f.name} ({nulls[f.name]} null{'s' if nulls[f.name] != 1 else ''})"
+        for f in inputs
+        if not f.nullable and nulls and nulls.get(f.name, 0) > 0
+    ]
+    if with_nulls:
+        found.append(
+            "nulls in columns that are not nullable: " + ", ".join(with_nulls)
+            + " (fill or drop those rows, or log the version with a signature whose feature "
+            "is FeatureSpec(..., nullable=True), or with sample_input_data that has nulls "
+            "there)"
         )
+    extra = [name for name in present if name not in expected and name not in reported]
+    if extra:
+        found.append("unexpected columns: " + ", ".join(extra))
+    refuse(found, what, inputs)
     return casts
+
+
+def non_nullable(inputs: Sequence[FeatureSpec], names: Sequence[str]) -> list[str]:
+    """The features of ``inputs`` that are not nullable and that ``names`` holds once."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return [f.name for f in inputs if not f.nullable and counts.get(f.name) == 1]
 
 
 def validate_input(
     table: pa.Table, inputs: Sequence[FeatureSpec], *, strict: bool = False, what: str = "input"
 ) -> pa.Table:
     """The columns ``inputs`` names, in order and cast to their types (see ``plan_input``)."""
-    casts = plan_input(table.schema, inputs, strict=strict, what=what)
+    problems, bad = column_problems(table)
+    nulls = null_counts(table, non_nullable(inputs, table.column_names))
+    casts = plan_input(table.schema, inputs, strict=strict, what=what, nulls=nulls,
+                       problems=problems, reported=bad)
     columns = [
         table.column(f.name).cast(casts[f.name].to_arrow()) if f.name in casts
         else table.column(f.name)

@@ -186,7 +186,7 @@ def test_run_needs_a_function_name_when_there_are_several(reg: Registry) -> None
     X, _ = iris()
     with pytest.raises(InvalidInput, match="pass function_name"):
         mv.run(X)
-    with pytest.raises(InvalidInput, match="no function 'nope'; its functions are"):
+    with pytest.raises(NotFound, match="no function 'nope'; set function_name= to one of"):
         mv.run(X, function_name="nope")
 
 

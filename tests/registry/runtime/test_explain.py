@@ -15,7 +15,7 @@ from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from registry import InvalidInput, ModelVersion, Registry, Task
+from registry import InvalidInput, ModelVersion, NotFound, Registry, Task
 from registry.runtime.load import load_version
 
 
@@ -125,7 +125,7 @@ def test_explainability_can_be_turned_off_and_needs_a_known_task(sqlite_reg: Reg
     off = sqlite_reg.log_model(clf, model_name="m", version_name="off", sample_input_data=X[:10],
                                options={"enable_explainability": False})
     assert "explain" not in [f.name for f in off.show_functions()]
-    with pytest.raises(InvalidInput, match="no function 'explain'"):
+    with pytest.raises(NotFound, match="no function 'explain'; set function_name= to one of"):
         off.run(X, function_name="explain")
     unknown = sqlite_reg.log_model(clf, model_name="m", version_name="unknown",
                                    sample_input_data=X[:10], task=Task.UNKNOWN)

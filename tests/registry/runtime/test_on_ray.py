@@ -11,18 +11,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import xgboost as xgb
+from sklearn.linear_model import Ridge
 
 from registry import (
     ComputeConfig,
     CustomModel,
     InvalidInput,
     ModelContext,
+    ModelError,
+    NotFound,
     Registry,
     inference_api,
     partitioned_api,
     unwrap_ray_error,
 )
-from tests.models import breast_cancer
+from tests.models import breast_cancer, iris
 from tests.ray_fixtures import ray_local  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -66,14 +69,14 @@ def test_a_bad_batch_fails_with_the_in_process_error_and_its_file(scored, tmp_pa
     broken = X.drop(columns=["row_id", "mean_radius"]).iloc[200:]
     pq.write_table(pa.Table.from_pandas(broken, preserve_index=False), tmp_path / "b.parquet")
     ds = ray.data.read_parquet(str(tmp_path / "b.parquet"), include_paths=True)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(InvalidInput) as info:  # the worker's class, not Ray's wrapper
         mv.run(ds, function_name="predict", source_column="path").materialize()
     error = unwrap_ray_error(info.value)
-    assert isinstance(error, InvalidInput)
-    assert "missing columns: mean_radius (DOUBLE)" in str(error)
-    assert "b.parquet" in str(error)
-    with pytest.raises(InvalidInput, match="missing columns: mean_radius"):
+    assert type(error) is InvalidInput and error.__cause__ is info.value
+    with pytest.raises(InvalidInput, match="missing columns: mean_radius") as local:
         mv.run(broken, function_name="predict")  # the same error in process
+    # the same message, with the file it came from, and neither traceback nor retry advice
+    assert str(error) == f"{local.value} (in {tmp_path / 'b.parquet'})"
 
 
 def test_bad_arguments_fail_before_anything_runs(scored) -> None:
@@ -81,8 +84,11 @@ def test_bad_arguments_fail_before_anything_runs(scored) -> None:
 
     mv, X = scored
     ds = ray.data.from_pandas(X)
-    with pytest.raises(InvalidInput, match="no function 'nope'"):
+    with pytest.raises(NotFound, match="no function 'nope'; set function_name= to one of"):
         mv.run(ds, function_name="nope")
+    with pytest.raises(InvalidInput, match="a function name is a string"):
+        mv.run(ds, function_name=123)  # type: ignore[call-overload]
+    assert isinstance(mv.run(ds, function_name="PREDICT"), ray.data.Dataset)  # as in process
     with pytest.raises(InvalidInput, match="not a partitioned function"):
         mv.run(ds, function_name="predict", partition_column="row_id")
     with pytest.raises(InvalidInput, match="apply to a ray.data.Dataset"):
@@ -162,3 +168,69 @@ def test_an_actor_killed_mid_job_loses_and_duplicates_nothing(
     assert len(out) == 5000
     assert sorted(out["row_id"]) == list(range(5000))
     np.testing.assert_array_equal(out.sort_values("row_id")["double"], frame["x"] * 2)
+
+
+def test_a_dataset_picks_the_one_user_function_beside_explain(sqlite_reg: Registry) -> None:
+    import ray
+
+    X, y = iris()
+    mv = sqlite_reg.log_model(Ridge().fit(X, y), model_name="r", sample_input_data=X[:20])
+    out = mv.run(ray.data.from_pandas(X[:10]),
+                 compute=ComputeConfig(min_actors=1, max_actors=1)).to_pandas()
+    np.testing.assert_allclose(out["output_feature_0"], mv.run(X[:10])["output_feature_0"])
+
+
+class Fussy(CustomModel):
+    """Refuses negative input with a message of several lines."""
+
+    @inference_api
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if (frame["x"] < 0).any():
+            raise ValueError("x must not be negative:\nfound a negative x\ndrop those rows")
+        return pd.DataFrame({"double": frame["x"].to_numpy() * 2})
+
+
+class LoadsNowhere(Fussy):
+    """Logs fine; unpickling it (in a worker) raises."""
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        raise RuntimeError("this model cannot be loaded here")
+
+
+def test_ray_errors_map_back_to_the_floe_error_raised_in_the_worker(sqlite_reg: Registry) -> None:
+    import ray
+
+    frame = pd.DataFrame({"x": [1.0, -2.0, 3.0]})
+    compute = ComputeConfig(min_actors=1, max_actors=1)
+    mv = sqlite_reg.log_model(Fussy(ModelContext()), model_name="f", sample_input_data=frame[:1])
+    with pytest.raises(ModelError) as local:
+        mv.run(frame)
+    with pytest.raises(ModelError) as remote:
+        mv.run(ray.data.from_pandas(frame), compute=compute).materialize()
+    error = unwrap_ray_error(remote.value)
+    assert type(error) is ModelError and error.__cause__ is remote.value
+    assert str(error) == str(local.value)  # every line of it, kept as the object it was
+    assert "found a negative x\ndrop those rows" in str(error)
+
+    broken = sqlite_reg.log_model(LoadsNowhere(ModelContext()), model_name="l",
+                                  sample_input_data=frame[:1])
+    with pytest.raises(Exception) as died:  # an actor's __init__ failed: ActorDiedError
+        broken.run(ray.data.from_pandas(frame), compute=compute).materialize()
+    error = unwrap_ray_error(died.value)
+    assert type(error) is ModelError and error.__cause__ is died.value
+    assert "failed to load: RuntimeError: this model cannot be loaded here" in str(error)
+
+
+def test_other_errors_pass_the_ray_edge_unchanged() -> None:
+    import ray
+
+    def fails(batch: pa.Table) -> pa.Table:
+        raise ValueError("not a Floe error")
+
+    with pytest.raises(Exception) as info:
+        ray.data.range(3).map_batches(fails, batch_format="pyarrow").materialize()
+    assert unwrap_ray_error(info.value) is info.value
+    plain = KeyError("k")
+    assert unwrap_ray_error(plain) is plain
+    floe = InvalidInput("raised on the driver")
+    assert unwrap_ray_error(floe) is floe
