@@ -6,10 +6,16 @@ changes, so renames and moves touch only the catalog. A version is written compl
 ``MANIFEST.yml`` last, *before* its catalog row commits; until then it is invisible, and if
 the writer dies in between, ``floe gc`` removes what it left.
 
-Nothing is deserialised before its bytes match the sha256 recorded in the manifest, and the
-manifest's own sha256 is recorded in the catalog. From an object store (which has no
-directories: no marker objects are written) a version is downloaded to a local cache that only
-receives verified copies, and is verified again at every load.
+Reading: the manifest's bytes are checked against the sha256 the catalog records and parsed
+from those same bytes. A version is then handed to a loader only as a *private verified copy*
+(``materialize``: a fresh ``mkdtemp`` directory, mode 0700, that receives each file as it is
+read and hashed, and is refused whole if any hash differs) or as verified bytes in memory
+(``read_files``, for Ray's object store; ``check_bytes`` checks them again where they arrive).
+Nothing is ever deserialised from a path that was hashed earlier, so a file swapped in the
+artifact root after its check is never loaded. A file under ``code/`` that the manifest does
+not list is refused. From an object store (which has no directories: no marker objects are
+written) a version is downloaded once to a local cache that only receives verified copies;
+each load copies from that cache, hashing again.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
@@ -34,8 +41,11 @@ __all__ = [
     "MANIFEST",
     "ArtifactStore",
     "FileDigest",
+    "check_bytes",
     "digest_file",
     "hash_tree",
+    "parse_manifest",
+    "private_dir",
     "redact_uri",
     "safe_relpath",
     "verify_files",
@@ -47,6 +57,9 @@ MANIFEST = "MANIFEST.yml"
 _CHUNK = 1 << 20
 # Object stores have no directories, only keys: creating one writes an empty marker object.
 _OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
+_CODE = "code/"
+_RESTORE = "restore the artifact root from a backup or delete the version"
+Files = Mapping[str, Mapping[str, Any]]  # the manifest's ``files``: path -> size, sha256, md5
 
 
 @dataclass(frozen=True)
@@ -107,13 +120,14 @@ def redact_uri(root: str) -> str:
 
 def verify_files(
     local: Path,
-    files: Mapping[str, Mapping[str, Any]],
+    files: Files,
     version_id: str,
     *,
     where: str = "",
-    fix: str = "restore the artifact root from a backup or delete the version",
+    fix: str = _RESTORE,
 ) -> None:
-    """Check every file of a version under ``local`` against its recorded sha256."""
+    """Check every file of a version under ``local`` against its recorded sha256 (for copies
+    that are not loaded from: a download, an export; loading uses ``materialize``)."""
     bad = []
     for rel, expected in files.items():
         path = local / safe_relpath(rel)
@@ -122,11 +136,95 @@ def verify_files(
             continue
         if digest_file(path).sha256 != expected["sha256"]:
             bad.append(f"{rel} (sha256 differs)")
+    _refuse(bad, version_id, where, fix)
+
+
+def private_dir(prefix: str) -> Path:
+    """A new directory only this user can enter (``mkdtemp`` creates it with mode 0700)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def parse_manifest(data: bytes, version_id: str, expected_sha256: str, *, where: str = "") -> dict[str, Any]:
+    """The manifest parsed from exactly ``data``, once its sha256 matches the catalog's."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise IntegrityError(
+            f"the manifest of version {version_id}{where} was modified after logging (sha256 "
+            f"{actual[:12]}… != {expected_sha256[:12]}…); nothing was loaded: {_RESTORE}"
+        )
+    doc = yaml.safe_load(data)
+    if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
+        raise IntegrityError(f"the manifest of version {version_id} is malformed; {_RESTORE}")
+    return doc
+
+
+def check_bytes(
+    data: Mapping[str, bytes], files: Files, version_id: str, *, where: str, fix: str
+) -> None:
+    """Check file contents held in memory against the manifest: every listed file present with
+    its sha256, and nothing that the manifest does not list."""
+    bad = [f"{rel} (missing)" for rel in files if rel not in data]
+    bad += [
+        f"{rel} (sha256 differs)" for rel, body in data.items()
+        if rel in files and hashlib.sha256(body).hexdigest() != files[rel]["sha256"]
+    ]
+    bad += [f"{rel} (not in the manifest)" for rel in data if rel not in files]
+    _refuse(bad, version_id, where, fix)
+
+
+def write_files(data: Mapping[str, bytes], dest: Path) -> None:
+    """Write checked file contents under ``dest`` (a private directory), refusing to write
+    through anything already there."""
+    for rel, body in data.items():
+        path = dest / safe_relpath(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as out:
+            out.write(body)
+
+
+def _refuse(bad: list[str], version_id: str, where: str, fix: str) -> None:
     if bad:
         raise IntegrityError(
             f"artifacts of version {version_id}{where} do not match their manifest: "
             f"{', '.join(bad)}; nothing was loaded: {fix}"
         )
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """``path`` opened for reading if it is a regular file: never through a final symlink,
+    never blocking on a FIFO (FileNotFoundError otherwise, reported as missing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise FileNotFoundError(str(path)) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotFoundError(str(path))
+    return os.fdopen(fd, "rb")
+
+
+def _copy_hashing(source: IO[bytes], sink: Callable[[bytes], object]) -> str:
+    """Stream ``source`` into ``sink``; the sha256 of exactly the bytes that went there."""
+    sha = hashlib.sha256()
+    while chunk := source.read(_CHUNK):
+        sha.update(chunk)
+        sink(chunk)
+    return sha.hexdigest()
+
+
+def _unlisted_code(present: list[str], files: Files) -> list[str]:
+    return sorted(f"{rel} (not in the manifest)" for rel in present
+                  if rel.startswith(_CODE) and rel not in files)
+
+
+def _local_listing(root: Path, under: str) -> list[str]:
+    """Every entry below ``root/under`` but directories (files, links, FIFOs ...) as a path
+    relative to ``root``; links to directories are listed, not followed."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root / under):
+        names = filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+        out += [(Path(dirpath) / name).relative_to(root).as_posix() for name in names]
+    return out
 
 
 class ArtifactStore:
@@ -193,44 +291,107 @@ class ArtifactStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def read_manifest(self, version_id: str, expected_sha256: str) -> dict[str, Any]:
+    def read_manifest_bytes(self, version_id: str) -> bytes:
+        """The stored manifest's bytes, unchecked: give them to ``parse_manifest``."""
         path = f"{self.version_dir(version_id)}/{MANIFEST}"
         self._refuse_symlink(path)
         try:
             with self.fs.open_input_stream(path) as handle:
-                data = handle.read()
+                data: bytes = handle.read()
         except FileNotFoundError as exc:
             raise IntegrityError(
                 f"the manifest of version {version_id} is missing from {self.root}; the artifact "
-                "root was changed outside Floe: restore it from a backup or delete the version"
+                f"root was changed outside Floe: {_RESTORE}"
             ) from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected_sha256:
-            raise IntegrityError(
-                f"the manifest of version {version_id} was modified after logging (sha256 "
-                f"{actual[:12]}… != {expected_sha256[:12]}…); nothing was loaded: restore the "
-                "artifact root from a backup or delete the version"
-            )
-        doc = yaml.safe_load(data)
-        if not isinstance(doc, dict) or "files" not in doc:
-            raise IntegrityError(f"the manifest of version {version_id} is malformed")
-        return doc
+        return data
+
+    def read_manifest(self, version_id: str, expected_sha256: str) -> dict[str, Any]:
+        """The manifest, parsed from the very bytes whose sha256 matched the catalog's."""
+        return parse_manifest(self.read_manifest_bytes(version_id), version_id, expected_sha256)
 
     def materialize(self, version_id: str, manifest: Mapping[str, Any], cache_dir: Path) -> Path:
-        """A local directory holding the version's files, every one checked against its hash."""
-        files: Mapping[str, Mapping[str, Any]] = manifest["files"]
+        """A private verified copy of the version: a new 0700 directory that the caller owns
+        (and removes), holding the manifest's files exactly as they were read and hashed.
+
+        Refused whole (``IntegrityError``, nothing left behind) if a file is missing, differs
+        from its sha256, or ``code/`` holds a file the manifest does not list. From an object
+        store the copy is made from the local cache under ``cache_dir``, filled (verified) on
+        first use."""
+        files: Files = manifest["files"]
+        self._refuse_unlisted_code(version_id, files)
         if self.is_local:
-            local = Path(self.version_dir(version_id))
-            self.verify(local, files, version_id)
-            return local
-        local = cache_dir / version_id
-        if not local.exists() and self._download_all(version_id, files, local):
-            return local
-        self.verify(
-            local, files, version_id,
-            where=f" in the local cache {local}", fix=f"delete {local} to download it again",
-        )
-        return local
+            source = Path(self.version_dir(version_id))
+            where, fix = "", _RESTORE
+        else:
+            source = cache_dir / version_id
+            if not source.exists():
+                self._download_all(version_id, files, source)
+            where, fix = f" in the local cache {source}", f"delete {source} to download it again"
+            _refuse(_unlisted_code(_local_listing(source, _CODE), files), version_id, where, fix)
+        dest = private_dir(f"floe-{version_id}-")
+        try:
+            bad = []
+            for rel, expected in files.items():
+                clean = safe_relpath(rel)
+                self._refuse_symlink(str(source / clean))
+                target = dest / clean
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    with _open_regular(source / clean) as src, open(target, "xb") as out:
+                        sha = _copy_hashing(src, out.write)
+                except FileNotFoundError:
+                    bad.append(f"{rel} (missing)")
+                    continue
+                if sha != expected["sha256"]:
+                    bad.append(f"{rel} (sha256 differs)")
+            _refuse(bad, version_id, where, fix)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        return dest
+
+    def read_files(self, version_id: str, manifest: Mapping[str, Any]) -> dict[str, bytes]:
+        """The version's files in memory, each checked against its sha256 as it was read (for
+        Ray's object store: a worker checks them again with ``check_bytes``)."""
+        files: Files = manifest["files"]
+        self._refuse_unlisted_code(version_id, files)
+        root = self.version_dir(version_id)
+        out: dict[str, bytes] = {}
+        bad = []
+        for rel, expected in files.items():
+            clean = safe_relpath(rel)
+            path = f"{root}/{clean}"
+            self._refuse_symlink(path)
+            parts: list[bytes] = []
+            try:
+                if self.is_local:
+                    with _open_regular(Path(path)) as src:
+                        sha = _copy_hashing(src, parts.append)
+                else:
+                    with self.fs.open_input_stream(path) as stream:
+                        sha = _copy_hashing(stream, parts.append)
+            except FileNotFoundError:
+                bad.append(f"{rel} (missing)")
+                continue
+            if sha != expected["sha256"]:
+                bad.append(f"{rel} (sha256 differs)")
+            out[rel] = b"".join(parts)
+        _refuse(bad, version_id, "", _RESTORE)
+        return out
+
+    def _refuse_unlisted_code(self, version_id: str, files: Files) -> None:
+        """Refuse a version whose stored ``code/`` holds a file its manifest does not list:
+        Floe never imports unlisted code, and such a file means someone changed the root."""
+        root = self.version_dir(version_id)
+        if self.is_local:
+            present = _local_listing(Path(root), _CODE)
+        else:
+            infos = self.fs.get_file_info(
+                pafs.FileSelector(f"{root}/code", allow_not_found=True, recursive=True)
+            )
+            present = [i.path[len(root) + 1 :] for i in infos if i.type != pafs.FileType.Directory]
+        _refuse(_unlisted_code(present, files), version_id, f" in {self.root}",
+                f"delete the files Floe did not write, or {_RESTORE}")
 
     def _download_all(
         self, version_id: str, files: Mapping[str, Mapping[str, Any]], local: Path
@@ -257,11 +418,11 @@ class ArtifactStore:
     def verify(
         self,
         local: Path,
-        files: Mapping[str, Mapping[str, Any]],
+        files: Files,
         version_id: str,
         *,
         where: str = "",
-        fix: str = "restore the artifact root from a backup or delete the version",
+        fix: str = _RESTORE,
     ) -> None:
         verify_files(local, files, version_id, where=where, fix=fix)
 

@@ -1,0 +1,198 @@
+"""A version's shipped code (``code_paths=``), imported under a private, per-version scope.
+
+A version's ``code/`` folder never goes on ``sys.path``. Its modules are named by their place
+under ``code/`` (``code/mypkg/model.py`` is ``mypkg.model``, ``code/util.py`` is ``util``; a
+folder without ``__init__.py`` is a namespace package), and only files the manifest lists,
+from the private verified copy the loader made, are ever executed.
+
+``import_scope`` is entered while the version's model is deserialised (a cloudpickle that
+names ``mypkg.model.Scorer`` imports it then). For its duration a finder first on
+``sys.meta_path`` serves the version's modules; a module under one of its top-level names that
+the version does not ship is not found (never taken from elsewhere), and modules of those
+names already imported (the caller's own ``mypkg``, another version's) are set aside. On exit
+the version's modules leave ``sys.modules`` and what was set aside comes back: they live on
+only through the model that refers to them (functions keep their module's globals) and the
+``LoadedModel`` that holds them, so no other version and no later ``import`` sees them, and
+two versions that ship ``mypkg`` at different contents each run their own.
+
+A version's module never shadows an installed one: a top-level name found in the standard
+library or in a ``site-packages`` folder is not served (the installed module is used, and a
+warning is logged). A version's module that a function imports only when it is called (an
+``import`` inside a method) is not found then: import what the model needs at module level.
+Only one scope is open at a time in a process (``LOAD_LOCK``, held by the loader).
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import logging
+import site
+import sys
+import sysconfig
+import threading
+import types
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["LOAD_LOCK", "VersionCode", "import_scope"]
+
+log = logging.getLogger(__name__)
+
+# Deserialising and scoped imports change process-wide state (sys.modules, sys.meta_path):
+# one load at a time per process. Re-entrant: a handler may load sub-models inside a load.
+LOAD_LOCK = threading.RLock()
+
+_CODE = "code/"
+_SOURCE = ".py"
+
+
+@dataclass(frozen=True)
+class _Module:
+    path: Path | None  # None: a folder without __init__.py (a namespace package)
+    is_package: bool
+    folder: Path | None = None  # a package's folder, its __path__
+
+
+@dataclass(frozen=True)
+class VersionCode:
+    """The modules a version ships under ``code/``, by module name, in its private copy."""
+
+    version_id: str
+    modules: Mapping[str, _Module] = field(default_factory=dict)
+
+    @classmethod
+    def from_files(cls, version_id: str, local: Path, files: Iterable[str]) -> VersionCode:
+        """The modules among ``files`` (manifest paths), found under ``local`` (the verified copy)."""
+        modules: dict[str, _Module] = {}
+        suffixes = sorted([_SOURCE, *importlib.machinery.EXTENSION_SUFFIXES], key=len, reverse=True)
+        for rel in files:
+            if not rel.startswith(_CODE):
+                continue
+            parts = rel[len(_CODE):].split("/")
+            suffix = next((s for s in suffixes if parts[-1].endswith(s)), None)
+            if suffix is None:
+                continue  # a data file: read through __file__, never imported
+            stem = parts[-1][: -len(suffix)]
+            packages = parts[:-1]
+            if not all(p.isidentifier() for p in [*packages, stem]):
+                continue
+            for depth in range(1, len(packages) + 1):  # every folder above is a package
+                name = ".".join(packages[:depth])
+                folder = local / "code" / "/".join(packages[:depth])
+                modules.setdefault(name, _Module(None, True, folder))
+            path = local / rel
+            if stem == "__init__" and suffix == _SOURCE and packages:
+                modules[".".join(packages)] = _Module(path, True, path.parent)
+            elif stem != "__init__":
+                modules.setdefault(".".join([*packages, stem]), _Module(path, False))
+        return cls(version_id, modules)
+
+    @property
+    def top_level(self) -> frozenset[str]:
+        return frozenset(name.split(".")[0] for name in self.modules)
+
+
+class _Loader(importlib.abc.Loader):
+    """Executes one verified source file of a version (or makes an empty namespace package)."""
+
+    def __init__(self, module: _Module) -> None:
+        self.module = module
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return None  # the default module object
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        if self.module.path is None:
+            return
+        code = compile(self.module.path.read_bytes(), str(self.module.path), "exec",
+                       dont_inherit=True)
+        exec(code, module.__dict__)  # the version's own code, verified when it was copied
+
+
+class _VersionFinder(importlib.abc.MetaPathFinder):
+    """Serves the modules of one version, and nothing else under their top-level names."""
+
+    def __init__(self, code: VersionCode, served: frozenset[str]) -> None:
+        self.code = code
+        self.served = served
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.split(".")[0] not in self.served:
+            return None
+        module = self.code.modules.get(fullname)
+        if module is None:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r}: version {self.code.version_id} ships "
+                f"{fullname.split('.')[0]!r} without it", name=fullname,
+            )
+        loader = _Loader(module)
+        if module.path is not None and module.path.suffix != _SOURCE:
+            ext = importlib.machinery.ExtensionFileLoader(fullname, str(module.path))
+            return importlib.util.spec_from_file_location(fullname, module.path, loader=ext)
+        locations = [str(module.folder)] if module.is_package else None
+        if module.path is None:
+            spec = importlib.machinery.ModuleSpec(fullname, loader, is_package=True)
+            spec.submodule_search_locations = locations
+            return spec
+        return importlib.util.spec_from_file_location(
+            fullname, module.path, loader=loader, submodule_search_locations=locations
+        )
+
+
+@contextmanager
+def import_scope(code: VersionCode) -> Iterator[dict[str, types.ModuleType]]:
+    """Serve ``code``'s modules to the imports made inside the block; yields a dict that, on
+    exit, holds the version's modules that were imported (keep it as long as the model)."""
+    imported: dict[str, types.ModuleType] = {}
+    served = frozenset(name for name in code.top_level if not _is_installed(name, code))
+    if not served:
+        yield imported
+        return
+    with LOAD_LOCK:
+        saved = {n: sys.modules.pop(n) for n in list(sys.modules) if n.split(".")[0] in served}
+        finder = _VersionFinder(code, served)
+        sys.meta_path.insert(0, finder)
+        try:
+            yield imported
+        finally:
+            sys.meta_path.remove(finder)
+            for name in [n for n in list(sys.modules) if n.split(".")[0] in served]:
+                imported[name] = sys.modules.pop(name)
+            sys.modules.update(saved)
+
+
+def _is_installed(name: str, code: VersionCode) -> bool:
+    """Whether top-level module ``name`` is in the standard library or a site-packages folder;
+    a version's module of that name is then never served (it would shadow the installed one)."""
+    where: str | None = None
+    if name in sys.builtin_module_names or name in sys.stdlib_module_names:
+        where = "the standard library"
+    else:
+        spec = importlib.machinery.PathFinder.find_spec(name, _installed_folders())
+        if spec is not None:
+            where = spec.origin or "a namespace package in site-packages"
+    if where is None:
+        return False
+    log.warning(
+        "version %s ships module %r, which is installed here (%s); the installed one is used: "
+        "rename the module in code_paths to ship your own", code.version_id, name, where,
+    )
+    return True
+
+
+def _installed_folders() -> list[str]:
+    """The standard library's folders and every site-packages folder on ``sys.path``."""
+    paths = sysconfig.get_paths()
+    folders = [paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths]
+    folders += site.getsitepackages()
+    folders += [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages")]
+    return list(dict.fromkeys(folders))
