@@ -215,7 +215,7 @@ class ModelVersion:
                 self._ctx.artifacts, version_id=self._version_id,
                 manifest_sha256=manifest_sha256, label=label, force=force,
             )
-            return run_dataset(  # type: ignore[return-value]
+            return run_dataset(
                 payload, X, function_name=function_name, compute=compute, force=force,
                 partition_column=partition_column, passthrough_columns=passthrough_columns,
                 source_column=source_column, strict=strict_input_validation,

@@ -178,6 +178,7 @@ def _is_installed(name: str, code: VersionCode) -> bool:
         where = "the standard library"
     else:
         spec = importlib.machinery.PathFinder.find_spec(name, _installed_folders())
+        spec = spec or _found_by_installed_finders(name)
         if spec is not None:
             where = spec.origin or "a namespace package in site-packages"
     if where is None:
@@ -187,6 +188,27 @@ def _is_installed(name: str, code: VersionCode) -> bool:
         "rename the module in code_paths to ship your own", code.version_id, name, where,
     )
     return True
+
+
+def _found_by_installed_finders(name: str) -> importlib.machinery.ModuleSpec | None:
+    """The spec of ``name`` from a finder that an installed package put on ``sys.meta_path``
+    (an editable install's, such as Floe's own), not from ``sys.path``."""
+    standard = (importlib.machinery.PathFinder, importlib.machinery.BuiltinImporter,
+                importlib.machinery.FrozenImporter)
+    for finder in list(sys.meta_path):
+        if isinstance(finder, _VersionFinder) or finder in standard or isinstance(finder, standard):
+            continue
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None or type(finder).__module__.startswith("_pytest"):
+            continue  # pytest's assertion rewriter finds anything on sys.path
+        try:
+            spec: importlib.machinery.ModuleSpec | None = find_spec(name, None)
+        except Exception:  # a third-party finder's bug must not stop a load
+            log.debug("finder %r failed on %s", finder, name, exc_info=True)
+            continue
+        if spec is not None:
+            return spec
+    return None
 
 
 def _installed_folders() -> list[str]:

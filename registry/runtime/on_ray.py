@@ -23,7 +23,7 @@ import registry.errors as errors
 from registry.errors import FloeError, InvalidInput
 from registry.runtime.compute import ComputeConfig
 from registry.runtime.invoke import run_function
-from registry.runtime.load import load_payload
+from registry.runtime.load import VersionPayload, load_payload
 
 if TYPE_CHECKING:
     import ray.data
@@ -46,7 +46,7 @@ class _VersionActor:
 
     def __init__(
         self,
-        payload: Mapping[str, Any] | Any,
+        payload: VersionPayload | Any,  # or the ObjectRef of one
         function_name: str | None,
         partition_column: str | None,
         passthrough_columns: Sequence[str],

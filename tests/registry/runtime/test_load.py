@@ -206,6 +206,15 @@ def test_two_versions_shipping_one_module_name_each_run_their_own(
     assert not [n for n in sys.modules if n.split(".")[0] == PACKAGE]
     assert importlib.util.find_spec(PACKAGE) is None
 
+    # The caller's own module of that name (factor 1000) neither leaks in nor is replaced.
+    clear_loaded_models()
+    _write_package(tmp_path / "mine", factor=1000)
+    with _importable(tmp_path / "mine"):
+        import floe_scoped_pkg.model_code as own  # type: ignore[import-not-found]
+
+        np.testing.assert_allclose(_run_out(v1, X), first * 10)
+        assert sys.modules["floe_scoped_pkg.model_code"] is own and own.FACTOR == 1000
+
 
 def test_a_version_module_named_like_an_installed_one_never_shadows_it(
     sqlite_reg: Registry, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
