@@ -13,17 +13,20 @@ names already imported (the caller's own ``mypkg``, another version's) are set a
 the version's modules leave ``sys.modules`` and what was set aside comes back: they live on
 only through the model that refers to them (functions keep their module's globals) and the
 ``LoadedModel`` that holds them, so no other version and no later ``import`` sees them, and
-two versions that ship ``mypkg`` at different contents each run their own.
+two versions that ship ``mypkg`` at different contents each run their own. The version's
+modules get their own ``__import__`` (in their ``__builtins__``): an ``import`` that one of
+their functions runs when it is called, after loading, reopens the version's scope for that
+import, so it too gets the version's module.
 
 A version's module never shadows an installed one: a top-level name found in the standard
 library or in a ``site-packages`` folder is not served (the installed module is used, and a
-warning is logged). A version's module that a function imports only when it is called (an
-``import`` inside a method) is not found then: import what the model needs at module level.
-Only one scope is open at a time in a process (``LOAD_LOCK``, held by the loader).
+warning is logged). Only one scope is open at a time in a process (``LOAD_LOCK``); while one
+is open, other threads importing one of its names get the version's module.
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -96,16 +99,77 @@ class VersionCode:
         return frozenset(name.split(".")[0] for name in self.modules)
 
 
+class _Scope:
+    """One loaded version's modules: served while the scope is open, and kept (out of
+    ``sys.modules``) when it is closed; its modules' own imports reopen it when they run."""
+
+    def __init__(self, code: VersionCode, served: frozenset[str]) -> None:
+        self.code = code
+        self.served = served
+        self.imported: dict[str, types.ModuleType] = {}
+        self.open_in: int | None = None  # the thread that has the scope open
+        # The builtins of the version's modules: the same, but for ``__import__`` (see there).
+        self.builtins = dict(builtins.__dict__, __import__=self.import_)
+
+    @contextmanager
+    def opened(self) -> Iterator[None]:
+        with LOAD_LOCK:
+            if self.open_in == threading.get_ident():  # already open on this thread
+                yield
+                return
+            ours = [n for n in list(sys.modules) if n.split(".")[0] in self.served]
+            saved = {n: sys.modules.pop(n) for n in ours}
+            sys.modules.update(self.imported)
+            finder = _VersionFinder(self)
+            sys.meta_path.insert(0, finder)
+            self.open_in = threading.get_ident()
+            try:
+                yield
+            finally:
+                self.open_in = None
+                sys.meta_path.remove(finder)
+                for name in [n for n in list(sys.modules) if n.split(".")[0] in self.served]:
+                    self.imported[name] = sys.modules.pop(name)
+                sys.modules.update(saved)
+
+    def import_(
+        self,
+        name: str,
+        globals: Mapping[str, object] | None = None,  # __import__'s own parameter names
+        locals: Mapping[str, object] | None = None,
+        fromlist: Sequence[str] = (),
+        level: int = 0,
+    ) -> types.ModuleType:
+        """``__import__`` for the version's own modules, so that an ``import`` a function runs
+        when it is called (after loading) gets this version's module too, not another's."""
+        target = name
+        if level > 0:
+            package = str((globals or {}).get("__package__") or "")
+            target = importlib.util.resolve_name("." * level + name, package)
+        if target.split(".")[0] not in self.served:
+            return builtins.__import__(name, globals, locals, fromlist, level)
+        module = self.imported.get(target)
+        if module is not None and self.open_in is None:  # already imported: no lock needed
+            if not fromlist:
+                return self.imported[target.split(".")[0]] if level == 0 else module
+            if all(item == "*" or hasattr(module, item) for item in fromlist):
+                return module
+        with self.opened():
+            return builtins.__import__(name, globals, locals, fromlist, level)
+
+
 class _Loader(importlib.abc.Loader):
     """Executes one verified source file of a version (or makes an empty namespace package)."""
 
-    def __init__(self, module: _Module) -> None:
+    def __init__(self, module: _Module, scope: _Scope) -> None:
         self.module = module
+        self.scope = scope
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return None  # the default module object
 
     def exec_module(self, module: types.ModuleType) -> None:
+        module.__dict__["__builtins__"] = self.scope.builtins
         if self.module.path is None:
             return
         code = compile(self.module.path.read_bytes(), str(self.module.path), "exec",
@@ -116,9 +180,8 @@ class _Loader(importlib.abc.Loader):
 class _VersionFinder(importlib.abc.MetaPathFinder):
     """Serves the modules of one version, and nothing else under their top-level names."""
 
-    def __init__(self, code: VersionCode, served: frozenset[str]) -> None:
-        self.code = code
-        self.served = served
+    def __init__(self, scope: _Scope) -> None:
+        self.scope = scope
 
     def find_spec(
         self,
@@ -126,15 +189,16 @@ class _VersionFinder(importlib.abc.MetaPathFinder):
         path: Sequence[str] | None = None,
         target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname.split(".")[0] not in self.served:
+        if fullname.split(".")[0] not in self.scope.served:
             return None
-        module = self.code.modules.get(fullname)
+        code = self.scope.code
+        module = code.modules.get(fullname)
         if module is None:
             raise ModuleNotFoundError(
-                f"No module named {fullname!r}: version {self.code.version_id} ships "
+                f"No module named {fullname!r}: version {code.version_id} ships "
                 f"{fullname.split('.')[0]!r} without it", name=fullname,
             )
-        loader = _Loader(module)
+        loader = _Loader(module, self.scope)
         if module.path is not None and module.path.suffix != _SOURCE:
             ext = importlib.machinery.ExtensionFileLoader(fullname, str(module.path))
             return importlib.util.spec_from_file_location(fullname, module.path, loader=ext)
@@ -152,22 +216,13 @@ class _VersionFinder(importlib.abc.MetaPathFinder):
 def import_scope(code: VersionCode) -> Iterator[dict[str, types.ModuleType]]:
     """Serve ``code``'s modules to the imports made inside the block; yields a dict that, on
     exit, holds the version's modules that were imported (keep it as long as the model)."""
-    imported: dict[str, types.ModuleType] = {}
     served = frozenset(name for name in code.top_level if not _is_installed(name, code))
+    scope = _Scope(code, served)
     if not served:
-        yield imported
+        yield scope.imported
         return
-    with LOAD_LOCK:
-        saved = {n: sys.modules.pop(n) for n in list(sys.modules) if n.split(".")[0] in served}
-        finder = _VersionFinder(code, served)
-        sys.meta_path.insert(0, finder)
-        try:
-            yield imported
-        finally:
-            sys.meta_path.remove(finder)
-            for name in [n for n in list(sys.modules) if n.split(".")[0] in served]:
-                imported[name] = sys.modules.pop(name)
-            sys.modules.update(saved)
+    with scope.opened():
+        yield scope.imported
 
 
 def _is_installed(name: str, code: VersionCode) -> bool:

@@ -149,7 +149,9 @@ FACTOR = {factor}
 class Scaler(CustomModel):
     @inference_api
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({{"out": X.iloc[:, 0] * FACTOR}})
+        from .helpers import OFFSET  # imported when called, after loading: the version's own
+
+        return pd.DataFrame({{"out": X.iloc[:, 0] * FACTOR + OFFSET}})
 '''
 
 
@@ -158,6 +160,7 @@ def _write_package(src: Path, factor: int) -> Path:
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "model_code.py").write_text(MODEL_CODE.format(factor=factor))
+    (package / "helpers.py").write_text(f"OFFSET = {factor}\n")
     return package
 
 
@@ -199,9 +202,9 @@ def test_two_versions_shipping_one_module_name_each_run_their_own(
 
     first = X.iloc[:, 0].to_numpy()
     for mv, factor in ((v1, 10), (v2, 100), (v1, 10)):
-        np.testing.assert_allclose(_run_out(mv, X), first * factor)
+        np.testing.assert_allclose(_run_out(mv, X), (first + 1) * factor)
         model: Callable[[pd.DataFrame], pd.DataFrame] = mv.load().predict  # type: ignore[attr-defined]
-        np.testing.assert_allclose(model(X)["out"].to_numpy(), first * factor)
+        np.testing.assert_allclose(model(X)["out"].to_numpy(), (first + 1) * factor)
     # Nothing of either version is left importable or in sys.modules.
     assert not [n for n in sys.modules if n.split(".")[0] == PACKAGE]
     assert importlib.util.find_spec(PACKAGE) is None
@@ -212,8 +215,9 @@ def test_two_versions_shipping_one_module_name_each_run_their_own(
     with _importable(tmp_path / "mine"):
         import floe_scoped_pkg.model_code as own  # type: ignore[import-not-found]
 
-        np.testing.assert_allclose(_run_out(v1, X), first * 10)
+        np.testing.assert_allclose(_run_out(v1, X), (first + 1) * 10)
         assert sys.modules["floe_scoped_pkg.model_code"] is own and own.FACTOR == 1000
+        assert "floe_scoped_pkg.helpers" not in sys.modules  # v1's lazy import stayed its own
 
 
 def test_a_version_module_named_like_an_installed_one_never_shadows_it(
@@ -232,7 +236,7 @@ def test_a_version_module_named_like_an_installed_one_never_shadows_it(
     mv = _log_scaler(sqlite_reg, tmp_path / "src", "v1", factor=2,
                      extra_code=[shipped / f"{name}.py" for name in names])
 
-    np.testing.assert_allclose(_run_out(mv, X), X.iloc[:, 0].to_numpy() * 2)
+    np.testing.assert_allclose(_run_out(mv, X), (X.iloc[:, 0].to_numpy() + 1) * 2)
     mv.load()
     import colorsys
 
@@ -253,9 +257,9 @@ def test_a_file_planted_in_code_is_refused_and_never_imported(
     marker = tmp_path / "planted-module-ran"
     planted = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n"
     _stored(root, mv, "code/shap.py").write_text(planted)
-    _stored(root, mv, f"code/{PACKAGE}/helpers.py").write_text(planted)
+    _stored(root, mv, f"code/{PACKAGE}/extra.py").write_text(planted)
 
-    fix = r"code/floe_scoped_pkg/helpers.py \(not in the manifest\), code/shap.py \(not in the manifest\).*delete the files Floe did not write"
+    fix = r"code/floe_scoped_pkg/extra.py \(not in the manifest\), code/shap.py \(not in the manifest\).*delete the files Floe did not write"
     with pytest.raises(IntegrityError, match=fix):
         mv.load()
     with pytest.raises(IntegrityError, match=fix):
