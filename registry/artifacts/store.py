@@ -10,7 +10,8 @@ Reading: the manifest's bytes are checked against the sha256 the catalog records
 from those same bytes. A version is then handed to a loader only as a *private verified copy*
 (``materialize``: a fresh ``mkdtemp`` directory, mode 0700, that receives each file as it is
 read and hashed, and is refused whole if any hash differs) or as verified bytes in memory
-(``read_files``, for Ray's object store; ``check_bytes`` checks them again where they arrive).
+(``read_files``, for Ray's object store; ``verified.check_bytes`` checks them again where
+they arrive).
 Nothing is ever deserialised from a path that was hashed earlier, so a file swapped in the
 artifact root after its check is never loaded. A file under ``code/`` that the manifest does
 not list is refused. From an object store (which has no directories: no marker objects are
@@ -24,28 +25,36 @@ import hashlib
 import logging
 import os
 import shutil
-import stat
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
 import yaml
 
+from registry.artifacts.verified import (
+    CODE,
+    RESTORE,
+    Files,
+    copy_hashing,
+    list_local,
+    open_regular,
+    parse_manifest,
+    private_dir,
+    refuse,
+    unlisted_code,
+)
 from registry.errors import IntegrityError, InvalidInput, NotFound
 
 __all__ = [
     "MANIFEST",
     "ArtifactStore",
     "FileDigest",
-    "check_bytes",
     "digest_file",
     "hash_tree",
-    "parse_manifest",
-    "private_dir",
     "redact_uri",
     "safe_relpath",
     "verify_files",
@@ -57,9 +66,6 @@ MANIFEST = "MANIFEST.yml"
 _CHUNK = 1 << 20
 # Object stores have no directories, only keys: creating one writes an empty marker object.
 _OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
-_CODE = "code/"
-_RESTORE = "restore the artifact root from a backup or delete the version"
-Files = Mapping[str, Mapping[str, Any]]  # the manifest's ``files``: path -> size, sha256, md5
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ def verify_files(
     version_id: str,
     *,
     where: str = "",
-    fix: str = _RESTORE,
+    fix: str = RESTORE,
 ) -> None:
     """Check every file of a version under ``local`` against its recorded sha256 (for copies
     that are not loaded from: a download, an export; loading uses ``materialize``)."""
@@ -136,95 +142,7 @@ def verify_files(
             continue
         if digest_file(path).sha256 != expected["sha256"]:
             bad.append(f"{rel} (sha256 differs)")
-    _refuse(bad, version_id, where, fix)
-
-
-def private_dir(prefix: str) -> Path:
-    """A new directory only this user can enter (``mkdtemp`` creates it with mode 0700)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
-def parse_manifest(data: bytes, version_id: str, expected_sha256: str, *, where: str = "") -> dict[str, Any]:
-    """The manifest parsed from exactly ``data``, once its sha256 matches the catalog's."""
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != expected_sha256:
-        raise IntegrityError(
-            f"the manifest of version {version_id}{where} was modified after logging (sha256 "
-            f"{actual[:12]}… != {expected_sha256[:12]}…); nothing was loaded: {_RESTORE}"
-        )
-    doc = yaml.safe_load(data)
-    if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
-        raise IntegrityError(f"the manifest of version {version_id} is malformed; {_RESTORE}")
-    return doc
-
-
-def check_bytes(
-    data: Mapping[str, bytes], files: Files, version_id: str, *, where: str, fix: str
-) -> None:
-    """Check file contents held in memory against the manifest: every listed file present with
-    its sha256, and nothing that the manifest does not list."""
-    bad = [f"{rel} (missing)" for rel in files if rel not in data]
-    bad += [
-        f"{rel} (sha256 differs)" for rel, body in data.items()
-        if rel in files and hashlib.sha256(body).hexdigest() != files[rel]["sha256"]
-    ]
-    bad += [f"{rel} (not in the manifest)" for rel in data if rel not in files]
-    _refuse(bad, version_id, where, fix)
-
-
-def write_files(data: Mapping[str, bytes], dest: Path) -> None:
-    """Write checked file contents under ``dest`` (a private directory), refusing to write
-    through anything already there."""
-    for rel, body in data.items():
-        path = dest / safe_relpath(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "xb") as out:
-            out.write(body)
-
-
-def _refuse(bad: list[str], version_id: str, where: str, fix: str) -> None:
-    if bad:
-        raise IntegrityError(
-            f"artifacts of version {version_id}{where} do not match their manifest: "
-            f"{', '.join(bad)}; nothing was loaded: {fix}"
-        )
-
-
-def _open_regular(path: Path) -> IO[bytes]:
-    """``path`` opened for reading if it is a regular file: never through a final symlink,
-    never blocking on a FIFO (FileNotFoundError otherwise, reported as missing)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise FileNotFoundError(str(path)) from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise FileNotFoundError(str(path))
-    return os.fdopen(fd, "rb")
-
-
-def _copy_hashing(source: IO[bytes], sink: Callable[[bytes], object]) -> str:
-    """Stream ``source`` into ``sink``; the sha256 of exactly the bytes that went there."""
-    sha = hashlib.sha256()
-    while chunk := source.read(_CHUNK):
-        sha.update(chunk)
-        sink(chunk)
-    return sha.hexdigest()
-
-
-def _unlisted_code(present: list[str], files: Files) -> list[str]:
-    return sorted(f"{rel} (not in the manifest)" for rel in present
-                  if rel.startswith(_CODE) and rel not in files)
-
-
-def _local_listing(root: Path, under: str) -> list[str]:
-    """Every entry below ``root/under`` but directories (files, links, FIFOs ...) as a path
-    relative to ``root``; links to directories are listed, not followed."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root / under):
-        names = filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
-        out += [(Path(dirpath) / name).relative_to(root).as_posix() for name in names]
-    return out
+    refuse(bad, version_id, where, fix)
 
 
 class ArtifactStore:
@@ -301,7 +219,7 @@ class ArtifactStore:
         except FileNotFoundError as exc:
             raise IntegrityError(
                 f"the manifest of version {version_id} is missing from {self.root}; the artifact "
-                f"root was changed outside Floe: {_RESTORE}"
+                f"root was changed outside Floe: {RESTORE}"
             ) from exc
         return data
 
@@ -318,16 +236,16 @@ class ArtifactStore:
         store the copy is made from the local cache under ``cache_dir``, filled (verified) on
         first use."""
         files: Files = manifest["files"]
-        self._refuse_unlisted_code(version_id, files)
+        self._refuseunlisted_code(version_id, files)
         if self.is_local:
             source = Path(self.version_dir(version_id))
-            where, fix = "", _RESTORE
+            where, fix = "", RESTORE
         else:
             source = cache_dir / version_id
             if not source.exists():
                 self._download_all(version_id, files, source)
             where, fix = f" in the local cache {source}", f"delete {source} to download it again"
-            _refuse(_unlisted_code(_local_listing(source, _CODE), files), version_id, where, fix)
+            refuse(unlisted_code(list_local(source, CODE), files), version_id, where, fix)
         dest = private_dir(f"floe-{version_id}-")
         try:
             bad = []
@@ -337,14 +255,14 @@ class ArtifactStore:
                 target = dest / clean
                 target.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    with _open_regular(source / clean) as src, open(target, "xb") as out:
-                        sha = _copy_hashing(src, out.write)
+                    with open_regular(source / clean) as src, open(target, "xb") as out:
+                        sha = copy_hashing(src, out.write)
                 except FileNotFoundError:
                     bad.append(f"{rel} (missing)")
                     continue
                 if sha != expected["sha256"]:
                     bad.append(f"{rel} (sha256 differs)")
-            _refuse(bad, version_id, where, fix)
+            refuse(bad, version_id, where, fix)
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
@@ -354,7 +272,7 @@ class ArtifactStore:
         """The version's files in memory, each checked against its sha256 as it was read (for
         Ray's object store: a worker checks them again with ``check_bytes``)."""
         files: Files = manifest["files"]
-        self._refuse_unlisted_code(version_id, files)
+        self._refuseunlisted_code(version_id, files)
         root = self.version_dir(version_id)
         out: dict[str, bytes] = {}
         bad = []
@@ -365,33 +283,33 @@ class ArtifactStore:
             parts: list[bytes] = []
             try:
                 if self.is_local:
-                    with _open_regular(Path(path)) as src:
-                        sha = _copy_hashing(src, parts.append)
+                    with open_regular(Path(path)) as src:
+                        sha = copy_hashing(src, parts.append)
                 else:
                     with self.fs.open_input_stream(path) as stream:
-                        sha = _copy_hashing(stream, parts.append)
+                        sha = copy_hashing(stream, parts.append)
             except FileNotFoundError:
                 bad.append(f"{rel} (missing)")
                 continue
             if sha != expected["sha256"]:
                 bad.append(f"{rel} (sha256 differs)")
             out[rel] = b"".join(parts)
-        _refuse(bad, version_id, "", _RESTORE)
+        refuse(bad, version_id, "", RESTORE)
         return out
 
-    def _refuse_unlisted_code(self, version_id: str, files: Files) -> None:
+    def _refuseunlisted_code(self, version_id: str, files: Files) -> None:
         """Refuse a version whose stored ``code/`` holds a file its manifest does not list:
         Floe never imports unlisted code, and such a file means someone changed the root."""
         root = self.version_dir(version_id)
         if self.is_local:
-            present = _local_listing(Path(root), _CODE)
+            present = list_local(Path(root), CODE)
         else:
             infos = self.fs.get_file_info(
                 pafs.FileSelector(f"{root}/code", allow_not_found=True, recursive=True)
             )
             present = [i.path[len(root) + 1 :] for i in infos if i.type != pafs.FileType.Directory]
-        _refuse(_unlisted_code(present, files), version_id, f" in {self.root}",
-                f"delete the files Floe did not write, or {_RESTORE}")
+        refuse(unlisted_code(present, files), version_id, f" in {self.root}",
+                f"delete the files Floe did not write, or {RESTORE}")
 
     def _download_all(
         self, version_id: str, files: Mapping[str, Mapping[str, Any]], local: Path
@@ -422,7 +340,7 @@ class ArtifactStore:
         version_id: str,
         *,
         where: str = "",
-        fix: str = _RESTORE,
+        fix: str = RESTORE,
     ) -> None:
         verify_files(local, files, version_id, where=where, fix=fix)
 

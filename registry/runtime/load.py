@@ -34,13 +34,8 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
-from registry.artifacts.store import (
-    ArtifactStore,
-    check_bytes,
-    parse_manifest,
-    private_dir,
-    write_files,
-)
+from registry.artifacts.store import ArtifactStore, safe_relpath
+from registry.artifacts.verified import check_bytes, parse_manifest, private_dir
 from registry.errors import FloeError, InvalidInput, ModelError
 from registry.handlers import Handler, handler_named
 from registry.packaging.environment import check_environment
@@ -203,7 +198,7 @@ def load_payload(
         check_bytes(payload["files"], manifest["files"], version_id, where=_SHIPPED, fix=_RESHIP)
         local = private_dir(f"floe-{version_id}-")
         try:
-            write_files(payload["files"], local)
+            _write_files(payload["files"], local)
         except BaseException:
             shutil.rmtree(local, ignore_errors=True)
             raise
@@ -211,6 +206,16 @@ def load_payload(
                               options=options)
         _run_cache[key] = loaded
         return loaded
+
+
+def _write_files(data: Mapping[str, bytes], dest: Path) -> None:
+    """Write checked file contents under ``dest`` (a private directory); never through
+    anything already there."""
+    for rel, body in data.items():
+        path = dest / safe_relpath(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as out:
+            out.write(body)
 
 
 def _deserialise(
