@@ -135,6 +135,10 @@ def load_version(
     checked again at every call, so ``force`` applies to each run."""
     options = dict(options or {})
     key = (version_id, bool(options.get("use_gpu", False)))
+    cached = _run_cache.get(key)  # no lock for a hit: another version may be loading
+    if cached is not None:
+        check_environment(cached.manifest["env"], force=force, what=label)
+        return cached
     with _run_cache_lock:
         cached = _run_cache.get(key)
         if cached is not None:
