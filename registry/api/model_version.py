@@ -18,7 +18,7 @@ from registry.identifiers import format_identifier, parse_identifier
 from registry.runtime.compute import ComputeConfig
 from registry.runtime.functions import ModelFunctionInfo, resolve_function
 from registry.runtime.invoke import run_function
-from registry.runtime.load import LoadedModel, load_version, read_payload
+from registry.runtime.load import LoadedModel, load_fresh, load_version, read_payload
 from registry.runtime.on_ray import is_dataset
 from registry.runtime.signatures import ModelSignature
 
@@ -172,6 +172,7 @@ class ModelVersion:
         return self._load_args
 
     def _loaded(self, *, force: bool = False, options: Mapping[str, Any] | None = None) -> LoadedModel:
+        """The run path's model (loaded once per process; environment checked every call)."""
         manifest_sha256, label = self._resolve_load_args()
         return load_version(
             self._ctx.artifacts,
@@ -184,8 +185,20 @@ class ModelVersion:
         )
 
     def load(self, *, force: bool = False, options: Mapping[str, Any] | None = None) -> object:
-        """The original Python model object, after its hashes and environment are checked."""
-        return self._loaded(force=force, options=options).model
+        """The original Python model object, deserialised anew for this call from a private
+        copy of the stored files checked against their hashes, after the environment is
+        checked (``force=True`` loads anyway, with an ``EnvironmentWarning``). The object is
+        the caller's own: changing it changes no other ``load`` or ``run``."""
+        manifest_sha256, label = self._resolve_load_args()
+        return load_fresh(
+            self._ctx.artifacts,
+            version_id=self._version_id,
+            manifest_sha256=manifest_sha256,
+            label=label,
+            cache_dir=self._ctx.cache_dir,
+            force=force,
+            options=options,
+        ).model
 
     @overload
     def run(
@@ -198,6 +211,7 @@ class ModelVersion:
         strict_input_validation: bool = ...,
         compute: ComputeConfig | None = ...,
         source_column: str | None = ...,
+        force: bool = ...,
     ) -> ray.data.Dataset: ...
 
     @overload
@@ -211,6 +225,7 @@ class ModelVersion:
         strict_input_validation: bool = ...,
         compute: None = ...,
         source_column: None = ...,
+        force: bool = ...,
     ) -> pd.DataFrame: ...
 
     @overload
@@ -224,6 +239,7 @@ class ModelVersion:
         strict_input_validation: bool = ...,
         compute: None = ...,
         source_column: None = ...,
+        force: bool = ...,
     ) -> pa.Table: ...
 
     def run(
@@ -236,6 +252,7 @@ class ModelVersion:
         strict_input_validation: bool = False,
         compute: ComputeConfig | None = None,
         source_column: str | None = None,
+        force: bool = False,
     ) -> pd.DataFrame | pa.Table | ray.data.Dataset:
         """Run a function on a DataFrame, an Arrow Table or a ``ray.data.Dataset``.
 
@@ -246,6 +263,10 @@ class ModelVersion:
         names each row's input file in validation errors and is not model input. Consuming
         that Dataset raises what a batch raised: ``registry.unwrap_ray_error(exc)`` gives the
         ``FloeError`` that in-process ``run`` raises for the same rows.
+
+        ``force=True`` runs a version logged under another Python minor or framework major
+        version (as ``load(force=True)`` loads one), with an ``EnvironmentWarning``; on a
+        Dataset it reaches every worker, which checks the environment it loads in.
         """
         if is_dataset(X):
             from registry.runtime.on_ray import run_dataset
@@ -254,10 +275,10 @@ class ModelVersion:
             manifest_sha256, label = self._resolve_load_args()
             payload = read_payload(
                 self._ctx.artifacts, version_id=self._version_id,
-                manifest_sha256=manifest_sha256, label=label, force=False,
+                manifest_sha256=manifest_sha256, label=label, force=force,
             )
             return run_dataset(
-                payload, X, function_name=function_name, compute=compute,
+                payload, X, function_name=function_name, compute=compute, force=force,
                 partition_column=partition_column, passthrough_columns=passthrough_columns,
                 source_column=source_column, strict=strict_input_validation,
             )
@@ -266,7 +287,7 @@ class ModelVersion:
                 "compute= and source_column= apply to a ray.data.Dataset; a table runs in process"
             )
         return run_function(
-            self._loaded(), X, function_name, strict=strict_input_validation,
+            self._loaded(force=force), X, function_name, strict=strict_input_validation,
             partition_column=partition_column, passthrough_columns=passthrough_columns,
         )
 

@@ -6,10 +6,17 @@ changes, so renames and moves touch only the catalog. A version is written compl
 ``MANIFEST.yml`` last, *before* its catalog row commits; until then it is invisible, and if
 the writer dies in between, ``floe gc`` removes what it left.
 
-Nothing is deserialised before its bytes match the sha256 recorded in the manifest, and the
-manifest's own sha256 is recorded in the catalog. From an object store (which has no
-directories: no marker objects are written) a version is downloaded to a local cache that only
-receives verified copies, and is verified again at every load.
+Reading: the manifest's bytes are checked against the sha256 the catalog records and parsed
+from those same bytes. A version is then handed to a loader only as a *private verified copy*
+(``materialize``: a fresh ``mkdtemp`` directory, mode 0700, that receives each file as it is
+read and hashed, and is refused whole if any hash differs) or as verified bytes in memory
+(``read_files``, for Ray's object store; ``verified.check_bytes`` checks them again where
+they arrive).
+Nothing is ever deserialised from a path that was hashed earlier, so a file swapped in the
+artifact root after its check is never loaded. A file under ``code/`` that the manifest does
+not list is refused. From an object store (which has no directories: no marker objects are
+written) a version is downloaded once to a local cache that only receives verified copies;
+each load copies from that cache, hashing again.
 """
 
 from __future__ import annotations
@@ -28,6 +35,18 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow.fs as pafs
 import yaml
 
+from registry.artifacts.verified import (
+    CODE,
+    RESTORE,
+    Files,
+    copy_hashing,
+    list_local,
+    open_regular,
+    parse_manifest,
+    private_dir,
+    refuse,
+    unlisted_code,
+)
 from registry.errors import IntegrityError, InvalidInput, NotFound
 
 __all__ = [
@@ -107,13 +126,14 @@ def redact_uri(root: str) -> str:
 
 def verify_files(
     local: Path,
-    files: Mapping[str, Mapping[str, Any]],
+    files: Files,
     version_id: str,
     *,
     where: str = "",
-    fix: str = "restore the artifact root from a backup or delete the version",
+    fix: str = RESTORE,
 ) -> None:
-    """Check every file of a version under ``local`` against its recorded sha256."""
+    """Check every file of a version under ``local`` against its recorded sha256 (for copies
+    that are not loaded from: a download, an export; loading uses ``materialize``)."""
     bad = []
     for rel, expected in files.items():
         path = local / safe_relpath(rel)
@@ -122,11 +142,7 @@ def verify_files(
             continue
         if digest_file(path).sha256 != expected["sha256"]:
             bad.append(f"{rel} (sha256 differs)")
-    if bad:
-        raise IntegrityError(
-            f"artifacts of version {version_id}{where} do not match their manifest: "
-            f"{', '.join(bad)}; nothing was loaded: {fix}"
-        )
+    refuse(bad, version_id, where, fix)
 
 
 class ArtifactStore:
@@ -193,44 +209,107 @@ class ArtifactStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def read_manifest(self, version_id: str, expected_sha256: str) -> dict[str, Any]:
+    def read_manifest_bytes(self, version_id: str) -> bytes:
+        """The stored manifest's bytes, unchecked: give them to ``parse_manifest``."""
         path = f"{self.version_dir(version_id)}/{MANIFEST}"
         self._refuse_symlink(path)
         try:
             with self.fs.open_input_stream(path) as handle:
-                data = handle.read()
+                data: bytes = handle.read()
         except FileNotFoundError as exc:
             raise IntegrityError(
                 f"the manifest of version {version_id} is missing from {self.root}; the artifact "
-                "root was changed outside Floe: restore it from a backup or delete the version"
+                f"root was changed outside Floe: {RESTORE}"
             ) from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected_sha256:
-            raise IntegrityError(
-                f"the manifest of version {version_id} was modified after logging (sha256 "
-                f"{actual[:12]}… != {expected_sha256[:12]}…); nothing was loaded: restore the "
-                "artifact root from a backup or delete the version"
-            )
-        doc = yaml.safe_load(data)
-        if not isinstance(doc, dict) or "files" not in doc:
-            raise IntegrityError(f"the manifest of version {version_id} is malformed")
-        return doc
+        return data
+
+    def read_manifest(self, version_id: str, expected_sha256: str) -> dict[str, Any]:
+        """The manifest, parsed from the very bytes whose sha256 matched the catalog's."""
+        return parse_manifest(self.read_manifest_bytes(version_id), version_id, expected_sha256)
 
     def materialize(self, version_id: str, manifest: Mapping[str, Any], cache_dir: Path) -> Path:
-        """A local directory holding the version's files, every one checked against its hash."""
-        files: Mapping[str, Mapping[str, Any]] = manifest["files"]
+        """A private verified copy of the version: a new 0700 directory that the caller owns
+        (and removes), holding the manifest's files exactly as they were read and hashed.
+
+        Refused whole (``IntegrityError``, nothing left behind) if a file is missing, differs
+        from its sha256, or ``code/`` holds a file the manifest does not list. From an object
+        store the copy is made from the local cache under ``cache_dir``, filled (verified) on
+        first use."""
+        files: Files = manifest["files"]
+        self._refuseunlisted_code(version_id, files)
         if self.is_local:
-            local = Path(self.version_dir(version_id))
-            self.verify(local, files, version_id)
-            return local
-        local = cache_dir / version_id
-        if not local.exists() and self._download_all(version_id, files, local):
-            return local
-        self.verify(
-            local, files, version_id,
-            where=f" in the local cache {local}", fix=f"delete {local} to download it again",
-        )
-        return local
+            source = Path(self.version_dir(version_id))
+            where, fix = "", RESTORE
+        else:
+            source = cache_dir / version_id
+            if not source.exists():
+                self._download_all(version_id, files, source)
+            where, fix = f" in the local cache {source}", f"delete {source} to download it again"
+            refuse(unlisted_code(list_local(source, CODE), files), version_id, where, fix)
+        dest = private_dir(f"floe-{version_id}-")
+        try:
+            bad = []
+            for rel, expected in files.items():
+                clean = safe_relpath(rel)
+                self._refuse_symlink(str(source / clean))
+                target = dest / clean
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    with open_regular(source / clean) as src, open(target, "xb") as out:
+                        sha = copy_hashing(src, out.write)
+                except FileNotFoundError:
+                    bad.append(f"{rel} (missing)")
+                    continue
+                if sha != expected["sha256"]:
+                    bad.append(f"{rel} (sha256 differs)")
+            refuse(bad, version_id, where, fix)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        return dest
+
+    def read_files(self, version_id: str, manifest: Mapping[str, Any]) -> dict[str, bytes]:
+        """The version's files in memory, each checked against its sha256 as it was read (for
+        Ray's object store: a worker checks them again with ``check_bytes``)."""
+        files: Files = manifest["files"]
+        self._refuseunlisted_code(version_id, files)
+        root = self.version_dir(version_id)
+        out: dict[str, bytes] = {}
+        bad = []
+        for rel, expected in files.items():
+            clean = safe_relpath(rel)
+            path = f"{root}/{clean}"
+            self._refuse_symlink(path)
+            parts: list[bytes] = []
+            try:
+                if self.is_local:
+                    with open_regular(Path(path)) as src:
+                        sha = copy_hashing(src, parts.append)
+                else:
+                    with self.fs.open_input_stream(path) as stream:
+                        sha = copy_hashing(stream, parts.append)
+            except FileNotFoundError:
+                bad.append(f"{rel} (missing)")
+                continue
+            if sha != expected["sha256"]:
+                bad.append(f"{rel} (sha256 differs)")
+            out[rel] = b"".join(parts)
+        refuse(bad, version_id, "", RESTORE)
+        return out
+
+    def _refuseunlisted_code(self, version_id: str, files: Files) -> None:
+        """Refuse a version whose stored ``code/`` holds a file its manifest does not list:
+        Floe never imports unlisted code, and such a file means someone changed the root."""
+        root = self.version_dir(version_id)
+        if self.is_local:
+            present = list_local(Path(root), CODE)
+        else:
+            infos = self.fs.get_file_info(
+                pafs.FileSelector(f"{root}/code", allow_not_found=True, recursive=True)
+            )
+            present = [i.path[len(root) + 1 :] for i in infos if i.type != pafs.FileType.Directory]
+        refuse(unlisted_code(present, files), version_id, f" in {self.root}",
+                f"delete the files Floe did not write, or {RESTORE}")
 
     def _download_all(
         self, version_id: str, files: Mapping[str, Mapping[str, Any]], local: Path
@@ -257,11 +336,11 @@ class ArtifactStore:
     def verify(
         self,
         local: Path,
-        files: Mapping[str, Mapping[str, Any]],
+        files: Files,
         version_id: str,
         *,
         where: str = "",
-        fix: str = "restore the artifact root from a backup or delete the version",
+        fix: str = RESTORE,
     ) -> None:
         verify_files(local, files, version_id, where=where, fix=fix)
 

@@ -29,8 +29,8 @@ class Handler(ABC):
     """Saves, loads and calls one framework's models.
 
     ``save`` writes under ``dest`` (a fresh local directory) and returns the manifest's
-    ``model`` section; ``load`` gets that section back with the same directory, every file of
-    which has already been checked against its sha256.
+    ``model`` section; ``load`` gets that section back with a private copy of the version's
+    files, each checked against its sha256 as it was copied: read only from ``src``.
     """
 
     framework: ClassVar[str]

@@ -12,8 +12,9 @@ model keeps them. Loading loads each sub-model through its own handler, rebuilds
 on the version's copies of the artifacts, then unpickles the model with the references bound
 to those: ``__init__`` is not run again, so state the model built there (a parsed config, a
 fitted scaler) comes back as it was, and no sub-model is pickled twice or bypasses its
-handler's format. Nothing is unpickled before ``run.load_version`` has checked every file's
-sha256 against the manifest.
+handler's format. Nothing is unpickled but the loader's private copy, made while every file's
+sha256 was checked against the manifest (``runtime.load``); classes from ``code_paths`` are
+imported under the version's own scope (``runtime.code_scope``).
 
 Every ``path`` in a spec is relative to the version's root: a sub-model's spec, written by a
 handler that saves into ``model/``, is rebased onto ``model/models/<name>/``.

@@ -1,6 +1,7 @@
 """scikit-learn estimators and Pipelines, pickled with cloudpickle.
 
-The pickle is only ever unpickled after its sha256 matched the manifest (``artifacts``).
+The pickle is only ever unpickled from the loader's private copy, made while its sha256 was
+checked against the manifest (``runtime.load``).
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ class SklearnHandler(Handler):
         import shap
 
         module = type(model).__module__
+        explainer: object | None = None
         if type(model).__name__ in _TREE_ENSEMBLES:
-            return shap.TreeExplainer(model)
-        if module.startswith("sklearn.linear_model") and hasattr(model, "coef_"):
-            return shap.LinearExplainer(model, background.to_numpy())
-        return None
+            explainer = shap.TreeExplainer(model)
+        elif module.startswith("sklearn.linear_model") and hasattr(model, "coef_"):
+            explainer = shap.LinearExplainer(model, background.to_numpy())
+        return explainer

@@ -10,7 +10,8 @@ defined in ``__main__`` (a script, a notebook) by value, so those load anywhere.
 an importable module are still pickled by reference: ship them with ``code_paths=`` or pickle
 them by value with ``ext_modules=``. Tensors stay in ``torch.save``'s storage records, so
 ``map_location`` applies and a model logged on a GPU loads on a CPU. The file is only
-unpickled after its sha256 matched the manifest (``run.load_version``).
+unpickled from the loader's private copy, made while its sha256 was checked
+(``runtime.load``).
 
 ``load(options={"use_gpu": True})`` puts the model on CUDA, and refuses where there is none.
 The function is ``forward``: input columns, in signature order, as one 2-D tensor of the

@@ -85,7 +85,8 @@ class XGBoostHandler(Handler):
     def explainer(self, model: object, background: pd.DataFrame) -> object | None:
         import shap
 
-        return shap.TreeExplainer(model)
+        explainer: object = shap.TreeExplainer(model)
+        return explainer
 
 
 def _is_booster(model: object) -> bool:

@@ -132,8 +132,8 @@ def check_environment(env: Mapping[str, Any], *, force: bool, what: str) -> None
     if not force:
         raise EnvironmentMismatch(
             f"{what} was logged in another environment: {summary}; recreate it from the "
-            "version's env/conda.yml or env/requirements.txt, or load anyway with "
-            "load(force=True)"
+            "version's env/conda.yml or env/requirements.txt, or go ahead anyway with "
+            "load(force=True) or run(..., force=True)"
         )
     warnings.warn(
         f"loading {what} with force=True although its environment differs: {summary}",

@@ -265,6 +265,8 @@ def _add_explain(
 
 
 def _copy_code_paths(code_paths: Sequence[str | Path] | None, dest: Path) -> list[str]:
+    """Copy each code path to ``code/<its name>``: at load, ``code/pkg/mod.py`` is served as
+    module ``pkg.mod`` (``runtime.code_scope``); the list recorded is those ``code/<name>``."""
     if not code_paths:
         return []
     dest.mkdir(parents=True)
@@ -274,6 +276,11 @@ def _copy_code_paths(code_paths: Sequence[str | Path] | None, dest: Path) -> lis
         if not src.exists():
             raise InvalidInput(f"code path {src} does not exist; pass existing files or folders")
         target = dest / src.name
+        if target.exists():
+            raise InvalidInput(
+                f"two code paths are named {src.name!r} (each is importable by its name, as "
+                "code/<name>); rename one or pass their common parent folder"
+            )
         if src.is_dir():
             shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:

@@ -1,40 +1,70 @@
 """The one load path: every ``load``, every in-process ``run``, every batch and every request
 loads a version through here.
 
-``load_version`` reads the manifest (checked against the catalog's sha256), checks the
-environment, verifies every file's sha256 and only then lets the handler deserialise. The
-loaded model is cached per process by the version's immutable id.
+A load reads the manifest (its bytes checked against the catalog's sha256, and parsed from
+those same bytes) and checks the environment (``force=True`` goes ahead with an
+``EnvironmentWarning``). The handler then gets a *private verified copy* of the version
+(``ArtifactStore.materialize``: each file copied into a new 0700 directory while it is hashed,
+refused whole on any mismatch), so what is deserialised is exactly what was hashed; a file
+swapped in the artifact root afterwards is never read. The version's ``code/`` is imported
+under a scope of its own (``code_scope``), never from ``sys.path``. On a Ray worker
+(``load_payload``) the same holds: the shipped manifest and file bytes are checked in memory,
+the environment is checked (``force`` travels with the job), and only then are the bytes
+written to a private directory and loaded.
+
+``load_fresh`` deserialises anew at every call (``ModelVersion.load``: each call verifies the
+stored files again and returns an object the caller owns). The run path (``load_version``,
+``load_payload``) keeps one model per version and GPU option per process, private to it;
+``clear_loaded_models`` forgets them. A private copy lives as long as the model loaded from it
+(a custom model reads its artifacts there) and is removed after.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-import sys
-import tempfile
+import shutil
 import threading
+import types
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 
-from registry.artifacts.store import ArtifactStore, safe_relpath, verify_files
+from registry.artifacts.store import ArtifactStore, safe_relpath
+from registry.artifacts.verified import check_bytes, parse_manifest, private_dir
 from registry.errors import FloeError, InvalidInput, ModelError
 from registry.handlers import Handler, handler_named
 from registry.packaging.environment import check_environment
 from registry.packaging.tasks import Task
+from registry.runtime.code_scope import LOAD_LOCK, VersionCode, import_scope
 from registry.runtime.explain import Explainer, build_explainer, read_background
 from registry.runtime.functions import ModelFunctionInfo
 
-__all__ = ["LoadedModel", "load_payload", "load_version", "read_payload"]
+__all__ = [
+    "LoadedModel",
+    "VersionPayload",
+    "clear_loaded_models",
+    "load_fresh",
+    "load_payload",
+    "load_version",
+    "read_payload",
+]
 
 log = logging.getLogger(__name__)
+
+_SHIPPED = " (shipped to a worker)"
+_RESHIP = "re-run the job; the object store copy was corrupted"
 
 
 @dataclass
 class LoadedModel:
-    """A deserialised version: the model object, its handler and its functions."""
+    """A deserialised version: the model object, its handler and its functions; ``local_dir``
+    is the private verified copy it was loaded from, ``modules`` the version's own modules
+    that its code imported (see ``code_scope``)."""
 
     version_id: str
     label: str
@@ -43,6 +73,7 @@ class LoadedModel:
     manifest: Mapping[str, Any]
     functions: dict[str, ModelFunctionInfo] = field(default_factory=dict)
     local_dir: Path | None = None
+    modules: dict[str, types.ModuleType] = field(default_factory=dict, repr=False)
     _explainer: Explainer | None = field(default=None, repr=False)
     _explainer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -50,7 +81,7 @@ class LoadedModel:
         """The version's SHAP explainer, built once (background: the stored sample)."""
         with self._explainer_lock:
             if self._explainer is None:
-                spec = self.manifest.get("explain")
+                spec: Mapping[str, Any] | None = self.manifest.get("explain")
                 if not spec:
                     raise InvalidInput(
                         f"{self.label} has no explain function; log it with a known task= and "
@@ -67,8 +98,27 @@ class LoadedModel:
             return self._explainer
 
 
-_cache: dict[tuple[str, bool], LoadedModel] = {}
-_cache_lock = threading.Lock()
+# The run path's models: one per (version id, use_gpu) per process. ``load`` never sees them.
+_run_cache: dict[tuple[str, bool], LoadedModel] = {}
+_run_cache_lock = threading.Lock()
+
+
+class VersionPayload(TypedDict):
+    """A version as plain data for Ray's object store: workers need no catalog or root."""
+
+    version_id: str
+    label: str
+    manifest: dict[str, Any]  # parsed, for the driver's checks; workers re-parse the bytes
+    manifest_sha256: str  # the catalog's
+    manifest_bytes: bytes
+    files: dict[str, bytes]
+
+
+def clear_loaded_models() -> None:
+    """Forget every model the run path keeps in this process: the next ``run`` of a version
+    reads, verifies and deserialises it again (as a new process would)."""
+    with _run_cache_lock:
+        _run_cache.clear()
 
 
 def load_version(
@@ -81,28 +131,98 @@ def load_version(
     force: bool = False,
     options: Mapping[str, Any] | None = None,
 ) -> LoadedModel:
-    """The version's model, loaded once per process; hashes checked before deserialising."""
+    """The run path's model: loaded once per process (see ``load_fresh``), the environment
+    checked again at every call, so ``force`` applies to each run."""
     options = dict(options or {})
-    use_gpu = bool(options.get("use_gpu", False))
-    key = (version_id, use_gpu)
-    cached = _cache.get(key)
+    key = (version_id, bool(options.get("use_gpu", False)))
+    cached = _run_cache.get(key)  # no lock for a hit: another version may be loading
     if cached is not None:
         check_environment(cached.manifest["env"], force=force, what=label)
         return cached
-    with _cache_lock:
-        cached = _cache.get(key)
+    with _run_cache_lock:
+        cached = _run_cache.get(key)
         if cached is not None:
             check_environment(cached.manifest["env"], force=force, what=label)
             return cached
-        manifest = artifacts.read_manifest(version_id, manifest_sha256)
-        check_environment(manifest["env"], force=force, what=label)
-        local = artifacts.materialize(version_id, manifest, cache_dir)
-        loaded = load_local(local, manifest, version_id=version_id, label=label, options=options)
-        _cache[key] = loaded
+        loaded = load_fresh(
+            artifacts, version_id=version_id, manifest_sha256=manifest_sha256, label=label,
+            cache_dir=cache_dir, force=force, options=options,
+        )
+        _run_cache[key] = loaded
         return loaded
 
 
-def load_local(
+def load_fresh(
+    artifacts: ArtifactStore,
+    *,
+    version_id: str,
+    manifest_sha256: str,
+    label: str,
+    cache_dir: Path,
+    force: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> LoadedModel:
+    """A new deserialisation of the version, from a private copy verified as it was made."""
+    manifest = artifacts.read_manifest(version_id, manifest_sha256)
+    check_environment(manifest["env"], force=force, what=label)
+    local = artifacts.materialize(version_id, manifest, cache_dir)
+    return _deserialise(local, manifest, version_id=version_id, label=label,
+                        options=dict(options or {}))
+
+
+def read_payload(
+    artifacts: ArtifactStore, *, version_id: str, manifest_sha256: str, label: str, force: bool
+) -> VersionPayload:
+    """The version as verified bytes in memory (manifest and files), for Ray's object store."""
+    data = artifacts.read_manifest_bytes(version_id)
+    manifest = parse_manifest(data, version_id, manifest_sha256)
+    check_environment(manifest["env"], force=force, what=label)
+    return VersionPayload(
+        version_id=version_id, label=label, manifest=manifest, manifest_sha256=manifest_sha256,
+        manifest_bytes=data, files=artifacts.read_files(version_id, manifest),
+    )
+
+
+def load_payload(
+    payload: VersionPayload, options: Mapping[str, Any], *, force: bool = False
+) -> LoadedModel:
+    """Load a version shipped by ``read_payload`` (on a worker: once per process). The manifest
+    and every file are checked in memory and the environment here is checked (``force`` goes
+    ahead with a warning) before the bytes are written to a private directory and loaded."""
+    version_id, label = payload["version_id"], payload["label"]
+    manifest = parse_manifest(
+        payload["manifest_bytes"], version_id, payload["manifest_sha256"], where=_SHIPPED
+    )
+    check_environment(manifest["env"], force=force, what=label)
+    key = (version_id, bool(options.get("use_gpu", False)))
+    with _run_cache_lock:
+        cached = _run_cache.get(key)
+        if cached is not None:
+            return cached
+        check_bytes(payload["files"], manifest["files"], version_id, where=_SHIPPED, fix=_RESHIP)
+        local = private_dir(f"floe-{version_id}-")
+        try:
+            _write_files(payload["files"], local)
+        except BaseException:
+            shutil.rmtree(local, ignore_errors=True)
+            raise
+        loaded = _deserialise(local, manifest, version_id=version_id, label=label,
+                              options=options)
+        _run_cache[key] = loaded
+        return loaded
+
+
+def _write_files(data: Mapping[str, bytes], dest: Path) -> None:
+    """Write checked file contents under ``dest`` (a private directory); never through
+    anything already there."""
+    for rel, body in data.items():
+        path = dest / safe_relpath(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "xb") as out:
+            out.write(body)
+
+
+def _deserialise(
     local: Path,
     manifest: Mapping[str, Any],
     *,
@@ -110,57 +230,34 @@ def load_local(
     label: str,
     options: Mapping[str, Any],
 ) -> LoadedModel:
-    """Deserialise a version from a local directory whose every file was already verified."""
-    handler = handler_named(manifest["framework"])
-    _add_code_paths(local, manifest.get("code_paths", []))
+    """Deserialise a version from ``local``, a private copy whose every file was verified as
+    it was written there; ``local`` is removed on failure, else once the model is gone."""
     try:
-        model = handler.load(local, manifest["model"], options)
-    except FloeError:
+        handler = handler_named(manifest["framework"])
+        code = VersionCode.from_files(version_id, local, manifest["files"])
+        with LOAD_LOCK, import_scope(code) as modules:
+            try:
+                model = handler.load(local, manifest["model"], options)
+            except FloeError:
+                raise
+            except Exception as exc:
+                raise ModelError(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(local, ignore_errors=True)
         raise
-    except Exception as exc:
-        raise ModelError(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
+    _remove_with(model, local, modules)
     functions = {f["name"]: ModelFunctionInfo.from_dict(f) for f in manifest.get("functions", [])}
-    return LoadedModel(version_id, label, model, handler, manifest, functions, local)
+    return LoadedModel(version_id, label, model, handler, manifest, functions, local, modules)
 
 
-def read_payload(
-    artifacts: ArtifactStore, *, version_id: str, manifest_sha256: str, label: str, force: bool
-) -> dict[str, Any]:
-    """A version as plain data (manifest and verified file bytes) for Ray's object store, so
-    workers load it without access to the catalog or the artifact root."""
-    manifest = artifacts.read_manifest(version_id, manifest_sha256)
-    check_environment(manifest["env"], force=force, what=label)
-    with tempfile.TemporaryDirectory(prefix="floe-payload-") as tmp:
-        local = artifacts.materialize(version_id, manifest, Path(tmp))
-        files = {rel: (local / rel).read_bytes() for rel in manifest["files"]}
-    return {"version_id": version_id, "label": label, "manifest": manifest, "files": files}
+def _remove_with(model: object, local: Path, modules: dict[str, types.ModuleType]) -> None:
+    """Remove ``local`` when ``model`` is garbage (keeping the version's modules alive until
+    then), or at exit for an object that takes no weak reference."""
+    try:
+        weakref.finalize(model, _remove, str(local), modules)
+    except TypeError:
+        atexit.register(_remove, str(local), modules)
 
 
-def load_payload(payload: Mapping[str, Any], options: Mapping[str, Any]) -> LoadedModel:
-    """Load a version shipped by ``read_payload``: files are written to a private directory
-    and checked against the manifest again before anything is deserialised."""
-    version_id, manifest = payload["version_id"], payload["manifest"]
-    key = (version_id, bool(options.get("use_gpu", False)))
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached is not None:
-            return cached
-        local = Path(tempfile.mkdtemp(prefix=f"floe-{version_id}-"))
-        for rel, data in payload["files"].items():
-            path = local / safe_relpath(rel)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        verify_files(local, manifest["files"], version_id, where=" (shipped to a worker)",
-                     fix="re-run the job; the object store copy was corrupted")
-        loaded = load_local(local, manifest, version_id=version_id, label=payload["label"],
-                            options=options)
-        _cache[key] = loaded
-        return loaded
-
-
-def _add_code_paths(local: Path, code_paths: list[str]) -> None:
-    """Make code shipped with ``code_paths`` importable, as it was where the model was logged."""
-    for rel in code_paths:
-        folder = str((local / rel).parent)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+def _remove(local: str, modules: dict[str, types.ModuleType]) -> None:
+    shutil.rmtree(local, ignore_errors=True)

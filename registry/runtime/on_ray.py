@@ -1,8 +1,9 @@
 """Run a version over a ``ray.data.Dataset``: the same run path, on a pool of Ray actors.
 
 The driver reads the version once (manifest checked against the catalog, every file against
-its sha256) and puts it into Ray's object store; each actor writes it to a private
-directory, checks every hash again, loads it once, and then runs every batch through
+its sha256, as bytes in memory) and puts it into Ray's object store; each actor checks those
+bytes and its own environment (``force`` travels with the job), writes them to a private
+directory, loads it once, and then runs every batch through
 ``invoke.run_function``, the path in-process ``run`` uses, validation included. Workers never
 need the catalog or the artifact root. Nothing executes until the caller consumes the
 returned Dataset. Ray is imported only here, and only when a Dataset is run.
@@ -29,7 +30,7 @@ from registry.errors import FloeError, InvalidInput
 from registry.runtime.compute import ComputeConfig
 from registry.runtime.functions import ModelFunctionInfo, resolve_function
 from registry.runtime.invoke import run_function
-from registry.runtime.load import load_payload
+from registry.runtime.load import VersionPayload, load_payload
 
 if TYPE_CHECKING:
     import ray.data
@@ -52,19 +53,21 @@ class _VersionActor:
 
     def __init__(
         self,
-        payload: Mapping[str, Any] | Any,
+        payload: VersionPayload | Any,  # or the ObjectRef of one
         function_name: str | None,
         partition_column: str | None,
         passthrough_columns: Sequence[str],
         source_column: str | None,
         strict: bool,
         use_gpu: bool,
+        force: bool = False,
     ) -> None:
         import ray
 
         if isinstance(payload, ray.ObjectRef):  # Ray Data passes constructor refs unresolved
             payload = ray.get(payload)
-        self.loaded = load_payload(payload, {"use_gpu": use_gpu})
+        # Checks the shipped bytes and this worker's environment before deserialising.
+        self.loaded = load_payload(payload, {"use_gpu": use_gpu}, force=force)
         self.function_name = function_name
         self.partition_column = partition_column
         self.passthrough = list(passthrough_columns)
@@ -193,6 +196,7 @@ def run_dataset(
     passthrough_columns: Sequence[str] = (),
     source_column: str | None = None,
     strict: bool = False,
+    force: bool = False,
 ) -> ray.data.Dataset:
     """A lazy Dataset: ``ds``'s rows scored by the version (see ``invoke.run_function``)."""
     import ray
@@ -214,6 +218,7 @@ def run_dataset(
         source_column=source_column,
         strict=strict,
         use_gpu=compute.use_gpu,
+        force=force,
     )
     resources: dict[str, Any] = {
         "num_cpus": compute.num_cpus,

@@ -13,6 +13,7 @@ import pytest
 from registry import Registry
 from registry.artifacts.store import ArtifactStore
 from registry.errors import IntegrityError, InvalidInput, NotFound
+from registry.runtime.load import clear_loaded_models
 from tests.models import iris_classifier
 from tests.s3server import S3Server, s3_prefix_fixture, s3_server_fixture  # noqa: F401
 
@@ -107,20 +108,21 @@ def test_a_tampered_object_is_refused_before_unpickling(
 
 
 def test_a_tampered_cached_copy_is_refused(
-    s3_reg: Registry, floe_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_reg: Registry, floe_home: Path, tmp_path: Path
 ) -> None:
-    import registry.runtime.load
-
     mv = _log_iris(s3_reg)
-    mv.load()
+    X = iris_classifier()[1]
+    mv.run(X[:5], function_name="predict")
     cached = floe_home / "cache" / mv.id / "model" / "model.pkl"
     assert cached.is_file()
     tripwire = tmp_path / "unpickled"
     cached.write_bytes(pickle.dumps(_Tripwire(tripwire)))
-    monkeypatch.setattr(registry.runtime.load, "_cache", {})  # as a new process would start
 
     with pytest.raises(IntegrityError, match=r"local cache.*model/model.pkl \(sha256 differs\)"):
-        mv.load()
+        mv.load()  # every load verifies again
+    clear_loaded_models()  # as a new process would start
+    with pytest.raises(IntegrityError, match=r"local cache.*model/model.pkl \(sha256 differs\)"):
+        mv.run(X[:5], function_name="predict")
     assert not tripwire.exists()
 
 

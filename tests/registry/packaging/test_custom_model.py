@@ -118,7 +118,11 @@ def test_artifacts_and_sub_model_round_trip(
 
     loaded = mv.load()
     assert isinstance(loaded, Thresholded) and loaded.threshold == 0.9
-    assert loaded.context.path("config") == str(root / "model/artifacts/config/config.json")
+    # The version's own copy: in the private verified copy it was loaded from, not the root.
+    config_copy = Path(loaded.context.path("config"))
+    assert config_copy.read_bytes() == (root / "model/artifacts/config/config.json").read_bytes()
+    assert config_copy.as_posix().endswith("model/artifacts/config/config.json")
+    assert root not in config_copy.parents
     assert loaded.context.model_ref("clf") is loaded.context["clf"]
     for function in ("predict", "score"):
         expected = getattr(model, function)(X)

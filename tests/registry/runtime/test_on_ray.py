@@ -16,6 +16,7 @@ from sklearn.linear_model import Ridge
 from registry import (
     ComputeConfig,
     CustomModel,
+    EnvironmentMismatch,
     InvalidInput,
     ModelContext,
     ModelError,
@@ -25,7 +26,8 @@ from registry import (
     partitioned_api,
     unwrap_ray_error,
 )
-from tests.models import breast_cancer, iris
+from registry.packaging.environment import EnvironmentWarning
+from tests.models import breast_cancer, iris, iris_classifier
 from tests.ray_fixtures import ray_local  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -234,3 +236,20 @@ def test_other_errors_pass_the_ray_edge_unchanged() -> None:
     assert unwrap_ray_error(plain) is plain
     floe = InvalidInput("raised on the driver")
     assert unwrap_ray_error(floe) is floe
+
+
+def test_another_environment_is_refused_on_a_dataset_unless_forced(sqlite_reg: Registry) -> None:
+    import ray
+
+    clf, X = iris_classifier()
+    mv = sqlite_reg.log_model(clf, model_name="iris", version_name="v1",
+                              sample_input_data=X[:5], python_version="3.10")
+    ds = ray.data.from_pandas(X)
+    with pytest.raises(EnvironmentMismatch, match=r"Python 3\.10 \(logged\).*run\(\.\.\., force=True\)"):
+        mv.run(ds, function_name="predict")
+    # force reaches the workers, which check the environment they load in themselves
+    with pytest.warns(EnvironmentWarning, match="force=True"):
+        out = mv.run(ds, function_name="predict", force=True,
+                     compute=ComputeConfig(min_actors=1, max_actors=1))
+    got = out.to_pandas()
+    np.testing.assert_array_equal(got["output_feature_0"].to_numpy(), clf.predict(X))
