@@ -14,13 +14,15 @@ receives verified copies, and is verified again at every load.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,10 +30,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow.fs as pafs
 import yaml
 
-from registry.errors import IntegrityError, InvalidInput, NotFound
+from registry.errors import Conflict, FloeError, IntegrityError, InvalidInput, NotFound
 
 __all__ = [
     "MANIFEST",
+    "ROOT_MARKER",
     "ArtifactStore",
     "FileDigest",
     "digest_file",
@@ -44,6 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.yml"
+ROOT_MARKER = "FLOE_ROOT.yml"  # which catalog owns the root: written on first publish
 _CHUNK = 1 << 20
 # Object stores have no directories, only keys: creating one writes an empty marker object.
 _OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
@@ -132,7 +136,15 @@ def verify_files(
 class ArtifactStore:
     """The artifact root: a local directory or an object-store URI."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(
+        self,
+        root: str,
+        *,
+        catalog_id: Callable[[], str] | None = None,
+        catalog_label: str = "this catalog",
+    ) -> None:
+        """Open ``root``: nothing is read or written until a version is. ``catalog_id`` (called
+        on first need) names the catalog using the root; without it ownership is not checked."""
         self.root = redact_uri(root)  # for messages: the URI may carry a secret key
         try:
             if "://" in root:
@@ -148,8 +160,9 @@ class ArtifactStore:
         self.base = base.rstrip("/")
         self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
         self.has_dirs = self.fs.type_name not in _OBJECT_STORES
-        if self.is_local:
-            Path(self.base, "versions").mkdir(parents=True, exist_ok=True)
+        self._catalog_id = catalog_id
+        self._catalog_label = redact_uri(catalog_label)
+        self._is_owned = False  # the marker was seen naming this catalog
 
     def version_dir(self, version_id: str) -> str:
         if not version_id.isalnum():
@@ -159,16 +172,20 @@ class ArtifactStore:
     # -- writing ------------------------------------------------------------------------------
 
     def publish(self, version_id: str, staged: Path, manifest: Mapping[str, Any]) -> str:
-        """Copy a staged version to the root, manifest last; return the manifest's sha256."""
+        """Copy a staged version to the root, manifest last; return the manifest's sha256.
+
+        The first publish into a root records this catalog as its owner (``claim``)."""
+        self.claim()
         dest = self.version_dir(version_id)
         manifest_bytes = yaml.safe_dump(dict(manifest), sort_keys=False).encode()
         try:
-            if self.has_dirs:
-                self.fs.create_dir(dest, recursive=True)
-            for rel in manifest["files"]:
-                self._upload(staged / rel, f"{dest}/{rel}")
-            with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
-                out.write(manifest_bytes)
+            with self._os_errors(dest, "check that the artifact root is writable"):
+                if self.has_dirs:
+                    self.fs.create_dir(dest, recursive=True)
+                for rel in manifest["files"]:
+                    self._upload(staged / rel, f"{dest}/{rel}")
+                with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
+                    out.write(manifest_bytes)
         except BaseException:
             self.delete_version(version_id)
             raise
@@ -180,6 +197,89 @@ class ArtifactStore:
         with open(src, "rb") as handle, self.fs.open_output_stream(dest) as out:
             while chunk := handle.read(_CHUNK):
                 out.write(chunk)
+
+    @contextlib.contextmanager
+    def _os_errors(self, path: str, fix: str) -> Iterator[None]:
+        """An ``OSError`` on ``path`` (pyarrow raises them for every filesystem) as one
+        ``InvalidInput`` naming the path and ``fix``; ``FileNotFoundError`` passes through."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            detail = (exc.strerror or str(exc)).replace(self.base, "<root>")
+            shown = path.replace(self.base, "<root>", 1)
+            raise InvalidInput(
+                f"cannot use {shown} in artifact root {self.root}: {detail}; {fix}"
+            ) from exc
+
+    # -- ownership ----------------------------------------------------------------------------
+
+    @property
+    def marker_path(self) -> str:
+        return f"{self.base}/{ROOT_MARKER}"
+
+    def owner(self) -> dict[str, str] | None:
+        """The catalog recorded in the root's marker (``catalog_id``, ``catalog``), or None
+        when the root has no marker yet."""
+        with self._os_errors(self.marker_path, "check that the artifact root is readable"):
+            try:
+                with self.fs.open_input_stream(self.marker_path) as handle:
+                    data = handle.read()
+            except FileNotFoundError:
+                return None
+        try:
+            doc = yaml.safe_load(data)
+        except yaml.YAMLError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("catalog_id"), str):
+            raise IntegrityError(
+                f"{self.root}/{ROOT_MARKER} is malformed; it records which catalog owns the "
+                "artifact root: restore it from a backup"
+            )
+        return {"catalog_id": doc["catalog_id"], "catalog": str(doc.get("catalog", "?"))}
+
+    def check_owner(self) -> bool:
+        """Refuse a root that another catalog owns; True when this catalog owns it, False when
+        nobody does yet (or no catalog was given). Reads only."""
+        if self._catalog_id is None:
+            return False
+        if self._is_owned:
+            return True
+        found = self.owner()
+        if found is None:
+            return False
+        mine = self._catalog_id()
+        if found["catalog_id"] != mine:
+            raise Conflict(
+                f"artifact root {self.root} belongs to catalog {found['catalog']} (id "
+                f"{found['catalog_id']}), not to {self._catalog_label} (id {mine}); two catalogs "
+                "must not share a root (floe gc of one would delete the other's versions): give "
+                "this catalog its own artifact root (--artifact-root or FLOE_ARTIFACT_ROOT), or "
+                "open the catalog that owns it (--catalog-url or FLOE_CATALOG_URL)"
+            )
+        self._is_owned = True
+        return True
+
+    def claim(self) -> None:
+        """Record this catalog as the root's owner unless it is already; refuse another's."""
+        if self._catalog_id is None or self.check_owner():
+            return
+        doc = {
+            "floe_artifact_root": 1,
+            "catalog_id": self._catalog_id(),
+            "catalog": self._catalog_label,
+            "created_on": datetime.now(UTC).isoformat(),
+        }
+        data = yaml.safe_dump(doc, sort_keys=False).encode()
+        with self._os_errors(self.marker_path, "check that the artifact root is writable"):
+            if self.is_local:
+                _create_exclusive(Path(self.marker_path), data)
+            else:
+                # Object stores have no create-if-absent: write, then read back who won.
+                with self.fs.open_output_stream(self.marker_path) as out:
+                    out.write(data)
+        self.check_owner()  # a concurrent first writer for another catalog is refused here
 
     def delete_version(self, version_id: str) -> None:
         dest = self.version_dir(version_id)
@@ -266,15 +366,41 @@ class ArtifactStore:
         verify_files(local, files, version_id, where=where, fix=fix)
 
     def download_file(self, version_id: str, rel: str, dest: Path) -> None:
+        """Copy one stored file to a new local file ``dest`` (never through a link, never over
+        an existing file)."""
         src = f"{self.version_dir(version_id)}/{rel}"
         self._refuse_symlink(src)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with self.fs.open_input_stream(src) as handle, open(dest, "wb") as out:
-                while chunk := handle.read(_CHUNK):
-                    out.write(chunk)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with open(dest, "xb") as out:
+                with self._os_errors(src, "check that the artifact root is readable"):
+                    with self.fs.open_input_stream(src) as handle:
+                        while chunk := handle.read(_CHUNK):
+                            out.write(chunk)
+        except FileNotFoundError as exc:
+            if exc.filename is not None and Path(exc.filename) in (dest, dest.parent):
+                raise _local_error(dest, exc) from exc
+            raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
+        except FloeError:
+            raise
+        except OSError as exc:
+            raise _local_error(dest, exc) from exc
+
+    def digest(self, version_id: str, rel: str) -> FileDigest:
+        """The size, sha256 and md5 of one stored file, read from the root."""
+        src = f"{self.version_dir(version_id)}/{rel}"
+        self._refuse_symlink(src)
+        sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+        try:
+            with self._os_errors(src, "check that the artifact root is readable"):
+                with self.fs.open_input_stream(src) as handle:
+                    while chunk := handle.read(_CHUNK):
+                        sha.update(chunk)
+                        md5.update(chunk)
+                        size += len(chunk)
         except FileNotFoundError as exc:
             raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
+        return FileDigest(size, sha.hexdigest(), md5.hexdigest())
 
     def _refuse_symlink(self, path: str) -> None:
         if not self.is_local:
@@ -291,7 +417,10 @@ class ArtifactStore:
     def file_infos(self, version_id: str) -> dict[str, pafs.FileInfo]:
         """Every file stored for the version by relative path (links are refused)."""
         root = self.version_dir(version_id)
-        infos = self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
+        with self._os_errors(root, "check that the artifact root is a readable directory"):
+            infos = self.fs.get_file_info(
+                pafs.FileSelector(root, allow_not_found=True, recursive=True)
+            )
         out = {}
         for info in infos:
             if info.type != pafs.FileType.File:
@@ -308,7 +437,10 @@ class ArtifactStore:
         Entries without a time (an object store's implied directories) count as 0, so a
         version left as bare directory markers is removable too."""
         root = f"{self.base}/versions"
-        infos = self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
+        with self._os_errors(root, "check that the artifact root is a readable directory"):
+            infos = self.fs.get_file_info(
+                pafs.FileSelector(root, allow_not_found=True, recursive=True)
+            )
         newest: dict[str, float] = {}
         for info in infos:
             rel = PurePosixPath(info.path[len(root) + 1 :])
@@ -318,3 +450,24 @@ class ArtifactStore:
             key = rel.parts[0]
             newest[key] = max(newest.get(key, 0.0), mtime)
         yield from newest.items()
+
+
+def _create_exclusive(path: Path, data: bytes) -> None:
+    """Write ``path`` whole, or not at all when it exists (the losing racer keeps its own)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+
+
+def _local_error(path: Path, exc: OSError) -> InvalidInput:
+    """An OS error on a local destination, as the one error naming the path and the fix."""
+    return InvalidInput(
+        f"cannot write {exc.filename or path}: {exc.strerror or exc}; choose a directory you "
+        "can write to, with room for the files"
+    )
