@@ -333,7 +333,7 @@ class Registry:
         catalog sharing the root would look unreferenced. A root without that marker (made
         before Floe wrote one) is claimed, unless none of its versions is this catalog's."""
         artifacts = self._ctx.artifacts
-        is_owned = artifacts.check_owner()
+        is_owned = artifacts.check_owner(is_cache_ok=False)
         live = self._ctx.store.all_version_ids()
         stored = list(artifacts.stored_versions())
         if not is_owned:

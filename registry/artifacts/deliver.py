@@ -74,6 +74,7 @@ def deliver_files(
     placed = _Placed([], [])
     _make_dirs(dest_root, placed)
     staging: Path | None = None
+    is_done = False
     try:
         to_place = _plan(dest_root, files)  # before downloading: fail fast on a clash
         try:
@@ -90,12 +91,12 @@ def deliver_files(
                 )
         for target in to_place:
             _place(staging / target, dest_root, target, placed)
-    except BaseException:
-        _undo(placed)
-        raise
+        is_done = True
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        if not is_done:
+            _undo(placed)  # after the staging folder is gone, so folders made are empty
     return [dest_root / target for target, _sha in files.values()]
 
 

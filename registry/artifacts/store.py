@@ -222,7 +222,9 @@ class ArtifactStore:
     def owner(self) -> dict[str, str] | None:
         """The catalog recorded in the root's marker (``catalog_id``, ``catalog``), or None
         when the root has no marker yet."""
-        with self._os_errors(self.marker_path, "check that the artifact root is readable"):
+        with self._os_errors(
+            self.marker_path, "check that the artifact root is a readable directory"
+        ):
             try:
                 with self.fs.open_input_stream(self.marker_path) as handle:
                     data = handle.read()
@@ -239,15 +241,17 @@ class ArtifactStore:
             )
         return {"catalog_id": doc["catalog_id"], "catalog": str(doc.get("catalog", "?"))}
 
-    def check_owner(self) -> bool:
+    def check_owner(self, *, is_cache_ok: bool = True) -> bool:
         """Refuse a root that another catalog owns; True when this catalog owns it, False when
-        nobody does yet (or no catalog was given). Reads only."""
+        nobody does yet (or no catalog was given). Reads only: the marker once per store,
+        unless ``is_cache_ok`` is False (gc reads it again)."""
         if self._catalog_id is None:
             return False
-        if self._is_owned:
+        if self._is_owned and is_cache_ok:
             return True
         found = self.owner()
         if found is None:
+            self._is_owned = False
             return False
         mine = self._catalog_id()
         if found["catalog_id"] != mine:
