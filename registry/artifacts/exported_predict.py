@@ -111,7 +111,7 @@ def _no_objective(*args: object) -> None:
 def _load_torchscript(path: Path, spec: Mapping[str, Any]) -> object:
     import torch
 
-    model = torch.jit.load(str(path), map_location="cpu")
+    model = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
     model.eval()
     return model
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow.fs as pafs
 import yaml
 
-from registry.errors import Conflict, FloeError, IntegrityError, InvalidInput, NotFound
+from registry.errors import Conflict, IntegrityError, InvalidInput, NotFound
 
 __all__ = [
     "MANIFEST",
@@ -371,24 +371,25 @@ class ArtifactStore:
 
     def download_file(self, version_id: str, rel: str, dest: Path) -> None:
         """Copy one stored file to a new local file ``dest`` (never through a link, never over
-        an existing file)."""
+        an existing file). Errors name the root or the local path they happened on."""
         src = f"{self.version_dir(version_id)}/{rel}"
         self._refuse_symlink(src)
+        readable = "check that the artifact root is readable"
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with open(dest, "xb") as out:
-                with self._os_errors(src, "check that the artifact root is readable"):
-                    with self.fs.open_input_stream(src) as handle:
-                        while chunk := handle.read(_CHUNK):
+            with self._os_errors(src, readable), self.fs.open_input_stream(src) as handle:
+                try:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    out = open(dest, "xb")  # noqa: SIM115 - closed below; errors differ
+                except OSError as exc:
+                    raise _local_error(dest, exc) from exc
+                with out:
+                    while chunk := handle.read(_CHUNK):
+                        try:
                             out.write(chunk)
+                        except OSError as exc:
+                            raise _local_error(dest, exc) from exc
         except FileNotFoundError as exc:
-            if exc.filename is not None and Path(exc.filename) in (dest, dest.parent):
-                raise _local_error(dest, exc) from exc
             raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
-        except FloeError:
-            raise
-        except OSError as exc:
-            raise _local_error(dest, exc) from exc
 
     def digest(self, version_id: str, rel: str) -> FileDigest:
         """The size, sha256 and md5 of one stored file, read from the root."""
@@ -396,12 +397,14 @@ class ArtifactStore:
         self._refuse_symlink(src)
         sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
         try:
-            with self._os_errors(src, "check that the artifact root is readable"):
-                with self.fs.open_input_stream(src) as handle:
-                    while chunk := handle.read(_CHUNK):
-                        sha.update(chunk)
-                        md5.update(chunk)
-                        size += len(chunk)
+            with (
+                self._os_errors(src, "check that the artifact root is readable"),
+                self.fs.open_input_stream(src) as handle,
+            ):
+                while chunk := handle.read(_CHUNK):
+                    sha.update(chunk)
+                    md5.update(chunk)
+                    size += len(chunk)
         except FileNotFoundError as exc:
             raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
         return FileDigest(size, sha.hexdigest(), md5.hexdigest())

@@ -23,7 +23,7 @@ from registry import CustomModel, ExportMode, InvalidInput, ModelVersion, Regist
 from tests.models import iris, iris_classifier
 
 # Each case starts processes and trains a model: once, on SQLite (the catalog plays no part).
-pytestmark = pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
+sqlite_only = pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
 
 # Runs predict.py with Floe made unimportable (``import registry`` raises ImportError), in
 # isolated mode (-I: no PYTHON* variables, no user site, no script folder on sys.path).
@@ -70,6 +70,7 @@ def test_floe_cannot_be_imported_where_predict_runs(tmp_path: Path) -> None:
     assert done.returncode != 0 and "import of registry halted" in done.stderr
 
 
+@sqlite_only
 @pytest.mark.parametrize("function", ["predict", "predict_proba"])
 def test_sklearn(reg: Registry, tmp_path: Path, function: str) -> None:
     X, y = iris()
@@ -80,6 +81,7 @@ def test_sklearn(reg: Registry, tmp_path: Path, function: str) -> None:
     assert_same_as_run(mv, X, tmp_path, function)
 
 
+@sqlite_only
 @pytest.mark.parametrize("kind", ["booster", "classifier"])
 def test_xgboost(reg: Registry, tmp_path: Path, kind: str) -> None:
     X, y = iris()
@@ -95,6 +97,7 @@ def test_xgboost(reg: Registry, tmp_path: Path, kind: str) -> None:
     assert_same_as_run(mv, X, tmp_path, function, default="predict")
 
 
+@sqlite_only
 @pytest.mark.parametrize("kind", ["booster", "classifier", "regressor"])
 def test_lightgbm(reg: Registry, tmp_path: Path, kind: str) -> None:
     X, y = iris()
@@ -120,6 +123,7 @@ def test_lightgbm(reg: Registry, tmp_path: Path, kind: str) -> None:
         assert got.iloc[:, -1].tolist() == expected.iloc[:, -1].tolist()
 
 
+@sqlite_only
 @pytest.mark.parametrize("scripted", [False, True])
 def test_torch(reg: Registry, tmp_path: Path, scripted: bool) -> None:
     X, _ = iris()
@@ -137,6 +141,7 @@ class Doubler(CustomModel):
         return pd.DataFrame({"out": X.iloc[:, 0] * 2})
 
 
+@sqlite_only
 def test_custom_models_are_refused_at_export(reg: Registry, tmp_path: Path) -> None:
     X, _ = iris()
     mv = reg.log_model(Doubler(), model_name="m", sample_input_data=X[:5])
@@ -146,6 +151,7 @@ def test_custom_models_are_refused_at_export(reg: Registry, tmp_path: Path) -> N
     assert (mv.export(tmp_path / "plain") / "MANIFEST.yml").is_file()
 
 
+@sqlite_only
 def test_several_functions_need_a_choice(reg: Registry, tmp_path: Path) -> None:
     clf, X = iris_classifier()
     mv = reg.log_model(clf, model_name="m", sample_input_data=X[:5])
