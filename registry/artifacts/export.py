@@ -35,8 +35,8 @@ def export_version(
     manifest = artifacts.read_manifest(version_id, manifest_sha256)
     if full:
         _refuse_unrunnable(manifest)
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        raise InvalidInput(f"export target {target} is a file or a link; give a directory path")
+    if target.exists() and not target.is_dir():
+        raise InvalidInput(f"export target {target} is a file; give a directory path")
     if target.exists() and any(target.iterdir()):
         raise InvalidInput(f"export target {target} is not empty; give a new or empty directory")
     try:
