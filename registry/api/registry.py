@@ -256,7 +256,7 @@ class Registry:
         last_modified. Every row has both digests, MANIFEST.yml's own included."""
         mv, path = self._version_for_url(url)
         artifacts = self._ctx.artifacts
-        artifacts.check_owner()
+        artifacts.ownership.check()
         row = self._ctx.store.get_version(mv.id)
         manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
         infos = artifacts.file_infos(row.id)
@@ -308,7 +308,7 @@ class Registry:
         dest_root = destination_dir(local_dir)
         mv, path = self._version_for_url(url)
         artifacts = self._ctx.artifacts
-        artifacts.check_owner()
+        artifacts.ownership.check()
         row = self._ctx.store.get_version(mv.id)
         manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
         hashes = {rel: str(entry["sha256"]) for rel, entry in manifest["files"].items()}
@@ -333,7 +333,7 @@ class Registry:
         catalog sharing the root would look unreferenced. A root without that marker (made
         before Floe wrote one) is claimed, unless none of its versions is this catalog's."""
         artifacts = self._ctx.artifacts
-        is_owned = artifacts.check_owner(is_cache_ok=False)
+        is_owned = artifacts.ownership.check(is_cache_ok=False)
         live = self._ctx.store.all_version_ids()
         stored = list(artifacts.stored_versions())
         if not is_owned:
@@ -345,7 +345,7 @@ class Registry:
                     "so nothing was removed; open that catalog (--catalog-url), or give this "
                     "one its own root (--artifact-root)"
                 )
-            artifacts.claim()
+            artifacts.ownership.claim()
         cutoff = time.time() - grace_period_s
         removed = []
         for version_id, mtime in stored:

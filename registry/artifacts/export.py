@@ -31,7 +31,7 @@ _STAGING = ".floe-export"
 def export_version(
     artifacts: ArtifactStore, *, version_id: str, manifest_sha256: str, target: Path, full: bool
 ) -> Path:
-    artifacts.check_owner()
+    artifacts.ownership.check()
     manifest = artifacts.read_manifest(version_id, manifest_sha256)
     if full:
         _refuse_unrunnable(manifest)

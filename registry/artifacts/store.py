@@ -10,6 +10,10 @@ Nothing is deserialised before its bytes match the sha256 recorded in the manife
 manifest's own sha256 is recorded in the catalog. From an object store (which has no
 directories: no marker objects are written) a version is downloaded to a local cache that only
 receives verified copies, and is verified again at every load.
+
+Opening a root reads and writes nothing. The root belongs to one catalog (``ownership``:
+``FLOE_ROOT.yml``, written on the first publish); OS errors on it become ``InvalidInput``
+naming the path and the fix.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,11 +33,11 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow.fs as pafs
 import yaml
 
-from registry.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from registry.artifacts.ownership import RootOwnership
+from registry.errors import IntegrityError, InvalidInput, NotFound
 
 __all__ = [
     "MANIFEST",
-    "ROOT_MARKER",
     "ArtifactStore",
     "FileDigest",
     "digest_file",
@@ -47,7 +50,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.yml"
-ROOT_MARKER = "FLOE_ROOT.yml"  # which catalog owns the root: written on first publish
 _CHUNK = 1 << 20
 # Object stores have no directories, only keys: creating one writes an empty marker object.
 _OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
@@ -160,9 +162,7 @@ class ArtifactStore:
         self.base = base.rstrip("/")
         self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
         self.has_dirs = self.fs.type_name not in _OBJECT_STORES
-        self._catalog_id = catalog_id
-        self._catalog_label = redact_uri(catalog_label)
-        self._is_owned = False  # the marker was seen naming this catalog
+        self.ownership = RootOwnership(self, catalog_id, redact_uri(catalog_label))
 
     def version_dir(self, version_id: str) -> str:
         if not version_id.isalnum():
@@ -174,12 +174,12 @@ class ArtifactStore:
     def publish(self, version_id: str, staged: Path, manifest: Mapping[str, Any]) -> str:
         """Copy a staged version to the root, manifest last; return the manifest's sha256.
 
-        The first publish into a root records this catalog as its owner (``claim``)."""
-        self.claim()
+        The first publish into a root records this catalog as its owner (``ownership``)."""
+        self.ownership.claim()
         dest = self.version_dir(version_id)
         manifest_bytes = yaml.safe_dump(dict(manifest), sort_keys=False).encode()
         try:
-            with self._os_errors(dest, "check that the artifact root is writable"):
+            with self.os_errors(dest, "check that the artifact root is writable"):
                 if self.has_dirs:
                     self.fs.create_dir(dest, recursive=True)
                 for rel in manifest["files"]:
@@ -199,7 +199,7 @@ class ArtifactStore:
                 out.write(chunk)
 
     @contextlib.contextmanager
-    def _os_errors(self, path: str, fix: str) -> Iterator[None]:
+    def os_errors(self, path: str, fix: str) -> Iterator[None]:
         """An ``OSError`` on ``path`` (pyarrow raises them for every filesystem) as one
         ``InvalidInput`` naming the path and ``fix``; ``FileNotFoundError`` passes through."""
         try:
@@ -212,78 +212,6 @@ class ArtifactStore:
             raise InvalidInput(
                 f"cannot use {shown} in artifact root {self.root}: {detail}; {fix}"
             ) from exc
-
-    # -- ownership ----------------------------------------------------------------------------
-
-    @property
-    def marker_path(self) -> str:
-        return f"{self.base}/{ROOT_MARKER}"
-
-    def owner(self) -> dict[str, str] | None:
-        """The catalog recorded in the root's marker (``catalog_id``, ``catalog``), or None
-        when the root has no marker yet."""
-        with self._os_errors(
-            self.marker_path, "check that the artifact root is a readable directory"
-        ):
-            try:
-                with self.fs.open_input_stream(self.marker_path) as handle:
-                    data = handle.read()
-            except FileNotFoundError:
-                return None
-        try:
-            doc = yaml.safe_load(data)
-        except yaml.YAMLError:
-            doc = None
-        if not isinstance(doc, dict) or not isinstance(doc.get("catalog_id"), str):
-            raise IntegrityError(
-                f"{self.root}/{ROOT_MARKER} is malformed; it records which catalog owns the "
-                "artifact root: restore it from a backup"
-            )
-        return {"catalog_id": doc["catalog_id"], "catalog": str(doc.get("catalog", "?"))}
-
-    def check_owner(self, *, is_cache_ok: bool = True) -> bool:
-        """Refuse a root that another catalog owns; True when this catalog owns it, False when
-        nobody does yet (or no catalog was given). Reads only: the marker once per store,
-        unless ``is_cache_ok`` is False (gc reads it again)."""
-        if self._catalog_id is None:
-            return False
-        if self._is_owned and is_cache_ok:
-            return True
-        found = self.owner()
-        if found is None:
-            self._is_owned = False
-            return False
-        mine = self._catalog_id()
-        if found["catalog_id"] != mine:
-            raise Conflict(
-                f"artifact root {self.root} belongs to catalog {found['catalog']} (id "
-                f"{found['catalog_id']}), not to {self._catalog_label} (id {mine}); two catalogs "
-                "must not share a root (floe gc of one would delete the other's versions): give "
-                "this catalog its own artifact root (--artifact-root or FLOE_ARTIFACT_ROOT), or "
-                "open the catalog that owns it (--catalog-url or FLOE_CATALOG_URL)"
-            )
-        self._is_owned = True
-        return True
-
-    def claim(self) -> None:
-        """Record this catalog as the root's owner unless it is already; refuse another's."""
-        if self._catalog_id is None or self.check_owner():
-            return
-        doc = {
-            "floe_artifact_root": 1,
-            "catalog_id": self._catalog_id(),
-            "catalog": self._catalog_label,
-            "created_on": datetime.now(UTC).isoformat(),
-        }
-        data = yaml.safe_dump(doc, sort_keys=False).encode()
-        with self._os_errors(self.marker_path, "check that the artifact root is writable"):
-            if self.is_local:
-                _create_exclusive(Path(self.marker_path), data)
-            else:
-                # Object stores have no create-if-absent: write, then read back who won.
-                with self.fs.open_output_stream(self.marker_path) as out:
-                    out.write(data)
-        self.check_owner()  # a concurrent first writer for another catalog is refused here
 
     def delete_version(self, version_id: str) -> None:
         dest = self.version_dir(version_id)
@@ -376,7 +304,7 @@ class ArtifactStore:
         self._refuse_symlink(src)
         readable = "check that the artifact root is readable"
         try:
-            with self._os_errors(src, readable), self.fs.open_input_stream(src) as handle:
+            with self.os_errors(src, readable), self.fs.open_input_stream(src) as handle:
                 try:
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     out = open(dest, "xb")  # noqa: SIM115 - closed below; errors differ
@@ -398,7 +326,7 @@ class ArtifactStore:
         sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
         try:
             with (
-                self._os_errors(src, "check that the artifact root is readable"),
+                self.os_errors(src, "check that the artifact root is readable"),
                 self.fs.open_input_stream(src) as handle,
             ):
                 while chunk := handle.read(_CHUNK):
@@ -424,7 +352,7 @@ class ArtifactStore:
     def file_infos(self, version_id: str) -> dict[str, pafs.FileInfo]:
         """Every file stored for the version by relative path (links are refused)."""
         root = self.version_dir(version_id)
-        with self._os_errors(root, "check that the artifact root is a readable directory"):
+        with self.os_errors(root, "check that the artifact root is a readable directory"):
             infos = self.fs.get_file_info(
                 pafs.FileSelector(root, allow_not_found=True, recursive=True)
             )
@@ -444,7 +372,7 @@ class ArtifactStore:
         Entries without a time (an object store's implied directories) count as 0, so a
         version left as bare directory markers is removable too."""
         root = f"{self.base}/versions"
-        with self._os_errors(root, "check that the artifact root is a readable directory"):
+        with self.os_errors(root, "check that the artifact root is a readable directory"):
             infos = self.fs.get_file_info(
                 pafs.FileSelector(root, allow_not_found=True, recursive=True)
             )
@@ -457,19 +385,6 @@ class ArtifactStore:
             key = rel.parts[0]
             newest[key] = max(newest.get(key, 0.0), mtime)
         yield from newest.items()
-
-
-def _create_exclusive(path: Path, data: bytes) -> None:
-    """Write ``path`` whole, or not at all when it exists (the losing racer keeps its own)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
 
 
 def _local_error(path: Path, exc: OSError) -> InvalidInput:

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 import yaml
 
 from registry import (
-    Conflict,
     EnvironmentMismatch,
     ExportMode,
     IntegrityError,
@@ -25,7 +24,6 @@ from registry import (
     NotFound,
     Registry,
 )
-from registry.artifacts.store import ROOT_MARKER, ArtifactStore
 from registry.packaging.environment import EnvironmentWarning
 from tests.models import iris_classifier
 
@@ -265,49 +263,3 @@ def test_failed_log_removes_what_it_wrote(reg: Registry, artifact_root: Path) ->
                       user_files={"data": ["/does/not/exist"]})
     assert {p.name for p in (artifact_root / "versions").iterdir()} == before
     assert [v.version_name for v in reg.get_model("m").versions()] == ["V1"]
-
-
-def test_opening_a_root_writes_nothing(catalog_url: str, tmp_path: Path) -> None:
-    root = tmp_path / "new-root"
-    ArtifactStore(str(root))
-    reg = Registry(catalog_url=catalog_url, artifact_root=str(root))
-    assert not root.exists()  # root/versions was made before
-    assert reg.gc(grace_period_s=0) == []
-    assert [p.name for p in root.iterdir()] == [ROOT_MARKER]  # gc, a write, claims the root
-
-
-def test_two_catalogs_cannot_share_a_root(
-    reg: Registry, artifact_root: Path, tmp_path: Path
-) -> None:
-    clf, X = iris_classifier()
-    mine = reg.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
-    marker = yaml.safe_load((artifact_root / ROOT_MARKER).read_text())
-    assert marker["catalog_id"] and marker["catalog"] == reg.catalog_url
-
-    other_url = f"sqlite:///{tmp_path / 'other.db'}"
-    other = Registry(catalog_url=other_url, artifact_root=str(artifact_root))
-    # gc of the other catalog removed every version of the first before.
-    with pytest.raises(Conflict, match=r"belongs to catalog .* not to .*other.db.*own artifact"):
-        other.gc(grace_period_s=0)
-    with pytest.raises(Conflict, match="two catalogs must not share a root"):
-        other.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
-    assert {p.name for p in (artifact_root / "versions").iterdir()} == {mine.id}
-    assert len(mine.run(X, function_name="predict")) == len(X)
-    assert reg.gc(grace_period_s=0) == []  # the owner still collects its own root
-
-
-def test_gc_of_an_unmarked_root_holding_only_foreign_versions_is_refused(
-    reg: Registry, artifact_root: Path, tmp_path: Path
-) -> None:
-    clf, X = iris_classifier()
-    mine = reg.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
-    (artifact_root / ROOT_MARKER).unlink()  # a root made before Floe wrote the marker
-    other = Registry(catalog_url=f"sqlite:///{tmp_path / 'other.db'}",
-                     artifact_root=str(artifact_root))
-    with pytest.raises(Conflict, match="none of its 1 stored versions belongs to this catalog"):
-        other.gc(grace_period_s=0)
-    assert (artifact_root / "versions" / mine.id / "MANIFEST.yml").is_file()
-    assert reg.gc(grace_period_s=0) == []  # the catalog that knows its versions claims it
-    assert (artifact_root / ROOT_MARKER).is_file()
-    with pytest.raises(Conflict):
-        other.gc(grace_period_s=0)

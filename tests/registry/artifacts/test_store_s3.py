@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from registry import Registry
-from registry.artifacts.store import ROOT_MARKER, ArtifactStore
+from registry.artifacts.ownership import ROOT_MARKER
+from registry.artifacts.store import ArtifactStore
 from registry.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from tests.models import iris_classifier
 from tests.s3server import S3Server, s3_prefix_fixture, s3_server_fixture  # noqa: F401
