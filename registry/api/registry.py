@@ -20,11 +20,12 @@ import pyarrow.compute as pc
 from registry.api.context import Context, to_json_value
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
-from registry.artifacts.store import MANIFEST, ArtifactStore, digest_file
+from registry.artifacts.deliver import deliver_files, destination_dir
+from registry.artifacts.store import MANIFEST, ArtifactStore, redact_uri
 from registry.artifacts.urls import parse_artifact_url
 from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, new_id
 from registry.catalog.tables import FunctionRow, VersionRow
-from registry.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound
+from registry.errors import AlreadyExists, Conflict, IntegrityError, InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
 from registry.packaging.stage import stage_version
 from registry.packaging.tasks import Task
@@ -75,7 +76,9 @@ class Registry:
         store = _store_for(self.catalog_url)
         self._ctx = Context(
             store=store,
-            artifacts=ArtifactStore(self.artifact_root),
+            artifacts=ArtifactStore(
+                self.artifact_root, catalog_id=store.catalog_id, catalog_label=self.catalog_url
+            ),
             namespace=store.ensure_namespace(database, schema),
             cache_dir=floe_home() / "cache",
         )
@@ -250,22 +253,24 @@ class Registry:
 
     def list_artifacts(self, url: str) -> pd.DataFrame:
         """Files of a version (or of a folder or file in it): name, size, md5, sha256,
-        last_modified."""
+        last_modified. Every row has both digests, MANIFEST.yml's own included."""
         mv, path = self._version_for_url(url)
+        artifacts = self._ctx.artifacts
+        artifacts.ownership.check()
         row = self._ctx.store.get_version(mv.id)
-        manifest = self._ctx.artifacts.read_manifest(row.id, row.manifest_sha256)
-        infos = self._ctx.artifacts.file_infos(row.id)
+        manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
+        infos = artifacts.file_infos(row.id)
         prefix = f"versions/{format_identifier(row.name)}/"
         records = []
         for rel in sorted(infos):
             if path and rel != path and not rel.startswith(path + "/"):
                 continue
             info = infos[rel]
-            recorded = manifest["files"].get(rel)
+            recorded: Mapping[str, Any] | None = manifest["files"].get(rel)
             if recorded is None and rel != MANIFEST:
                 continue  # not part of the version (left by hand); never listed or served
             if recorded is None:
-                recorded = {"md5": None, "sha256": row.manifest_sha256}
+                recorded = self._manifest_digests(mv, row.id, row.manifest_sha256)
             records.append(
                 {
                     "name": prefix + rel,
@@ -281,43 +286,72 @@ class Registry:
             records, columns=["name", "size", "md5", "sha256", "last_modified"]
         ).astype({"md5": object})
 
+    def _manifest_digests(self, mv: ModelVersion, version_id: str, sha256: str) -> dict[str, str]:
+        """MANIFEST.yml's md5 and sha256 (the manifest cannot record its own digests)."""
+        digest = self._ctx.artifacts.digest(version_id, MANIFEST)
+        if digest.sha256 != sha256:
+            raise IntegrityError(
+                f"the manifest of {mv} was modified after logging; restore the artifact root "
+                "from a backup or delete the version"
+            )
+        return {"md5": digest.md5, "sha256": digest.sha256}
+
     def get_artifact(self, url: str, local_dir: str | Path) -> list[Path]:
-        """Download a file or a folder of a version into ``local_dir``; return the files."""
+        """Download a file or a folder of a version into the directory ``local_dir`` (made when
+        absent) and return the files' paths, as Snowflake's ``GET``: a file lands inside it
+        under its own name, a folder's files under their paths in that folder.
+
+        Every file is checked against its sha256 before it is placed, never through a symbolic
+        link, and never over a file of the same name with other contents (that is refused,
+        listing them; one with the same contents counts as downloaded). A failure leaves the
+        directory as it was (see ``registry.artifacts.deliver``)."""
+        dest_root = destination_dir(local_dir)
         mv, path = self._version_for_url(url)
+        artifacts = self._ctx.artifacts
+        artifacts.ownership.check()
         row = self._ctx.store.get_version(mv.id)
-        manifest = self._ctx.artifacts.read_manifest(row.id, row.manifest_sha256)
-        files = dict(manifest["files"])
-        files[MANIFEST] = {"sha256": row.manifest_sha256}
-        wanted = [r for r in sorted(files) if not path or r == path or r.startswith(path + "/")]
-        if not wanted:
+        manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
+        hashes = {rel: str(entry["sha256"]) for rel, entry in manifest["files"].items()}
+        hashes[MANIFEST] = row.manifest_sha256
+        if path in hashes:  # one file: into local_dir, under its own name
+            files = {path: (path.rsplit("/", 1)[-1], hashes[path])}
+        else:  # a folder ('' is the whole version): its files under their paths in it
+            files = {
+                rel: (rel[len(path) + 1 :] if path else rel, hashes[rel])
+                for rel in sorted(hashes)
+                if not path or rel.startswith(path + "/")
+            }
+        if not files:
             raise NotFound(f"{url} names no file or folder of {mv}; list them: floe artifacts list")
-        base = path.rsplit("/", 1)[0] if path in files else path
-        dest_root = Path(local_dir).expanduser()
-        if dest_root.exists() and not dest_root.is_dir():
-            raise InvalidInput(f"{dest_root} is a file; give a directory to download into")
-        out = []
-        for rel in wanted:
-            dest = dest_root / (rel[len(base) + 1 :] if base else rel)
-            self._ctx.artifacts.download_file(row.id, rel, dest)
-            if digest_file(dest).sha256 != files[rel]["sha256"]:
-                dest.unlink()
-                raise IntegrityError(
-                    f"{rel} of {mv} does not match its manifest; it was not kept: restore the "
-                    "artifact root from a backup or delete the version"
-                )
-            out.append(dest)
-        return out
+        return deliver_files(artifacts, row.id, files, dest_root, str(mv))
 
     def gc(self, *, grace_period_s: float = 3600.0) -> list[str]:
         """Remove stored versions that no catalog row references (left by failed or killed
-        log_model calls), once older than ``grace_period_s``; return their ids."""
+        log_model calls), once older than ``grace_period_s``; return their ids.
+
+        Only in a root this catalog owns (its ``FLOE_ROOT.yml`` names it): the versions of a
+        catalog sharing the root would look unreferenced. A root without that marker (made
+        before Floe wrote one) is claimed, unless none of its versions is this catalog's."""
+        artifacts = self._ctx.artifacts
+        is_owned = artifacts.ownership.check(is_cache_ok=False)
         live = self._ctx.store.all_version_ids()
+        stored = list(artifacts.stored_versions())
+        if not is_owned:
+            if stored and not any(version_id in live for version_id, _ in stored):
+                raise Conflict(
+                    f"artifact root {artifacts.root} records no owner and none of its "
+                    f"{len(stored)} stored versions belongs to this catalog "
+                    f"({redact_uri(self.catalog_url)}): it is probably another catalog's root, "
+                    "so nothing was removed; open that catalog (--catalog-url), or give this "
+                    "one its own root (--artifact-root)"
+                )
+            artifacts.ownership.claim()
         cutoff = time.time() - grace_period_s
         removed = []
-        for version_id, mtime in self._ctx.artifacts.stored_versions():
+        for version_id, mtime in stored:
             if version_id in live or mtime > cutoff or not version_id.isalnum():
                 continue
-            self._ctx.artifacts.delete_version(version_id)
+            artifacts.delete_version(version_id)
             removed.append(version_id)
         return removed
 

@@ -17,16 +17,21 @@ artifact root after its check is never loaded. A file under ``code/`` that the m
 not list is refused. From an object store (which has no directories: no marker objects are
 written) a version is downloaded once to a local cache that only receives verified copies;
 each load copies from that cache, hashing again.
+
+Opening a root reads and writes nothing. The root belongs to one catalog (``ownership``:
+``FLOE_ROOT.yml``, written on the first publish); OS errors on it become ``InvalidInput``
+naming the path and the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,6 +40,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow.fs as pafs
 import yaml
 
+from registry.artifacts.ownership import RootOwnership
 from registry.artifacts.verified import (
     CODE,
     RESTORE,
@@ -148,7 +154,15 @@ def verify_files(
 class ArtifactStore:
     """The artifact root: a local directory or an object-store URI."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(
+        self,
+        root: str,
+        *,
+        catalog_id: Callable[[], str] | None = None,
+        catalog_label: str = "this catalog",
+    ) -> None:
+        """Open ``root``: nothing is read or written until a version is. ``catalog_id`` (called
+        on first need) names the catalog using the root; without it ownership is not checked."""
         self.root = redact_uri(root)  # for messages: the URI may carry a secret key
         try:
             if "://" in root:
@@ -164,8 +178,7 @@ class ArtifactStore:
         self.base = base.rstrip("/")
         self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
         self.has_dirs = self.fs.type_name not in _OBJECT_STORES
-        if self.is_local:
-            Path(self.base, "versions").mkdir(parents=True, exist_ok=True)
+        self.ownership = RootOwnership(self, catalog_id, redact_uri(catalog_label))
 
     def version_dir(self, version_id: str) -> str:
         if not version_id.isalnum():
@@ -175,16 +188,20 @@ class ArtifactStore:
     # -- writing ------------------------------------------------------------------------------
 
     def publish(self, version_id: str, staged: Path, manifest: Mapping[str, Any]) -> str:
-        """Copy a staged version to the root, manifest last; return the manifest's sha256."""
+        """Copy a staged version to the root, manifest last; return the manifest's sha256.
+
+        The first publish into a root records this catalog as its owner (``ownership``)."""
+        self.ownership.claim()
         dest = self.version_dir(version_id)
         manifest_bytes = yaml.safe_dump(dict(manifest), sort_keys=False).encode()
         try:
-            if self.has_dirs:
-                self.fs.create_dir(dest, recursive=True)
-            for rel in manifest["files"]:
-                self._upload(staged / rel, f"{dest}/{rel}")
-            with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
-                out.write(manifest_bytes)
+            with self.os_errors(dest, "check that the artifact root is writable"):
+                if self.has_dirs:
+                    self.fs.create_dir(dest, recursive=True)
+                for rel in manifest["files"]:
+                    self._upload(staged / rel, f"{dest}/{rel}")
+                with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
+                    out.write(manifest_bytes)
         except BaseException:
             self.delete_version(version_id)
             raise
@@ -196,6 +213,21 @@ class ArtifactStore:
         with open(src, "rb") as handle, self.fs.open_output_stream(dest) as out:
             while chunk := handle.read(_CHUNK):
                 out.write(chunk)
+
+    @contextlib.contextmanager
+    def os_errors(self, path: str, fix: str) -> Iterator[None]:
+        """An ``OSError`` on ``path`` (pyarrow raises them for every filesystem) as one
+        ``InvalidInput`` naming the path and ``fix``; ``FileNotFoundError`` passes through."""
+        try:
+            yield
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            detail = (exc.strerror or str(exc)).replace(self.base, "<root>")
+            shown = path.replace(self.base, "<root>", 1)
+            raise InvalidInput(
+                f"cannot use {shown} in artifact root {self.root}: {detail}; {fix}"
+            ) from exc
 
     def delete_version(self, version_id: str) -> None:
         dest = self.version_dir(version_id)
@@ -345,15 +377,44 @@ class ArtifactStore:
         verify_files(local, files, version_id, where=where, fix=fix)
 
     def download_file(self, version_id: str, rel: str, dest: Path) -> None:
+        """Copy one stored file to a new local file ``dest`` (never through a link, never over
+        an existing file). Errors name the root or the local path they happened on."""
         src = f"{self.version_dir(version_id)}/{rel}"
         self._refuse_symlink(src)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        readable = "check that the artifact root is readable"
         try:
-            with self.fs.open_input_stream(src) as handle, open(dest, "wb") as out:
-                while chunk := handle.read(_CHUNK):
-                    out.write(chunk)
+            with self.os_errors(src, readable), self.fs.open_input_stream(src) as handle:
+                try:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    out = open(dest, "xb")  # noqa: SIM115 - closed below; errors differ
+                except OSError as exc:
+                    raise _local_error(dest, exc) from exc
+                with out:
+                    while chunk := handle.read(_CHUNK):
+                        try:
+                            out.write(chunk)
+                        except OSError as exc:
+                            raise _local_error(dest, exc) from exc
         except FileNotFoundError as exc:
             raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
+
+    def digest(self, version_id: str, rel: str) -> FileDigest:
+        """The size, sha256 and md5 of one stored file, read from the root."""
+        src = f"{self.version_dir(version_id)}/{rel}"
+        self._refuse_symlink(src)
+        sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+        try:
+            with (
+                self.os_errors(src, "check that the artifact root is readable"),
+                self.fs.open_input_stream(src) as handle,
+            ):
+                while chunk := handle.read(_CHUNK):
+                    sha.update(chunk)
+                    md5.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError as exc:
+            raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
+        return FileDigest(size, sha.hexdigest(), md5.hexdigest())
 
     def _refuse_symlink(self, path: str) -> None:
         if not self.is_local:
@@ -370,7 +431,10 @@ class ArtifactStore:
     def file_infos(self, version_id: str) -> dict[str, pafs.FileInfo]:
         """Every file stored for the version by relative path (links are refused)."""
         root = self.version_dir(version_id)
-        infos = self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
+        with self.os_errors(root, "check that the artifact root is a readable directory"):
+            infos = self.fs.get_file_info(
+                pafs.FileSelector(root, allow_not_found=True, recursive=True)
+            )
         out = {}
         for info in infos:
             if info.type != pafs.FileType.File:
@@ -387,7 +451,10 @@ class ArtifactStore:
         Entries without a time (an object store's implied directories) count as 0, so a
         version left as bare directory markers is removable too."""
         root = f"{self.base}/versions"
-        infos = self.fs.get_file_info(pafs.FileSelector(root, allow_not_found=True, recursive=True))
+        with self.os_errors(root, "check that the artifact root is a readable directory"):
+            infos = self.fs.get_file_info(
+                pafs.FileSelector(root, allow_not_found=True, recursive=True)
+            )
         newest: dict[str, float] = {}
         for info in infos:
             rel = PurePosixPath(info.path[len(root) + 1 :])
@@ -397,3 +464,11 @@ class ArtifactStore:
             key = rel.parts[0]
             newest[key] = max(newest.get(key, 0.0), mtime)
         yield from newest.items()
+
+
+def _local_error(path: Path, exc: OSError) -> InvalidInput:
+    """An OS error on a local destination, as the one error naming the path and the fix."""
+    return InvalidInput(
+        f"cannot write {exc.filename or path}: {exc.strerror or exc}; choose a directory you "
+        "can write to, with room for the files"
+    )

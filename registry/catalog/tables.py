@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "AliasRow",
+    "CatalogRow",
     "FunctionRow",
     "MetricRow",
     "ModelRow",
@@ -147,3 +148,14 @@ class FunctionRow(SQLModel, table=True):
     target_method: str = Field(sa_type=sa.String(255))
     is_partitioned: bool = Field(default=False)
     signature: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+
+
+class CatalogRow(SQLModel, table=True):
+    """The catalog's own id, one row (added by migration 0004): an artifact root records the
+    id of the catalog that owns it, so a second catalog cannot share (and gc) it."""
+
+    __tablename__ = "floe_catalog"
+
+    id: int = Field(default=1, primary_key=True)
+    catalog_id: str = Field(sa_type=sa.String(32))
+    created_on: datetime = Field(sa_type=_TS)

@@ -8,6 +8,7 @@ concurrent writers; the unique constraints in ``tables`` back them up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from sqlmodel import Session, col, select
 from registry.catalog.base import SYSTEM_ALIASES, StoreBase, new_id, utcnow
 from registry.catalog.tables import (
     AliasRow,
+    CatalogRow,
     FunctionRow,
     MetricRow,
     ModelRow,
@@ -342,6 +344,18 @@ class VersionOps(StoreBase):
     def all_version_ids(self) -> set[str]:
         with self.read() as s:
             return set(s.exec(select(VersionRow.id)))
+
+    def catalog_id(self) -> str:
+        """This catalog's id, which its artifact root records; made when absent (migration
+        0004 makes it, so only a catalog whose row was deleted writes here)."""
+        for _ in range(_RETRIES):
+            with self.read() as s:
+                row = s.get(CatalogRow, 1)
+            if row is not None:
+                return row.catalog_id
+            with contextlib.suppress(AlreadyExists), self.write() as s:
+                s.add(CatalogRow(id=1, catalog_id=new_id(), created_on=utcnow()))
+        raise CatalogError("could not record the catalog's id; retry")
 
 
 def _fresh_name(taken: set[str]) -> str:

@@ -62,14 +62,19 @@ def get_artifacts(
     local_dir: Annotated[
         Path,
         typer.Argument(
-            metavar="DIR", help="Where to write the files (created if needed).", show_default=False
+            metavar="DIR",
+            help="The directory to download into (made if needed): a file goes inside it.",
+            show_default=False,
         ),
     ],
     database: Database = None,
     schema: Schema = None,
     as_json: AsJson = False,
 ) -> None:
-    """Download a file or folder of a version, checking every file's sha256."""
+    """Download a file or folder of a version into DIR, checking every file's sha256.
+
+    A file of the same name with other contents is refused, never replaced; one with the
+    same contents counts as downloaded. Links in DIR are never written through."""
     written = scope_of(ctx, database, schema).registry().get_artifact(url, local_dir)
     if as_json:
         echo_json([str(p) for p in written])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -51,7 +52,7 @@ def test_manifest_records_hashes_and_environment(logged, artifact_root: Path) ->
     assert "scikit-learn" in conda["dependencies"]
 
 
-def test_list_and_get_artifacts(logged, tmp_path: Path) -> None:
+def test_list_and_get_artifacts(logged, tmp_path: Path, artifact_root: Path) -> None:
     reg, _mv, _, _ = logged
     listed = reg.list_artifacts("floe://model/m/versions/v1/")
     assert list(listed.columns) == ["name", "size", "md5", "sha256", "last_modified"]
@@ -61,6 +62,12 @@ def test_list_and_get_artifacts(logged, tmp_path: Path) -> None:
         "versions/V1/explain/background.parquet",
     }
     assert (listed["size"] > 0).all() and listed["sha256"].str.len().eq(64).all()
+    # Every row has both digests; the manifest's own md5 was NaN before.
+    assert listed["md5"].notna().all() and listed["md5"].str.len().eq(32).all()
+    manifest = (artifact_root / "versions" / _mv.id / "MANIFEST.yml").read_bytes()
+    row = listed.set_index("name").loc["versions/V1/MANIFEST.yml"]
+    assert row["md5"] == hashlib.md5(manifest).hexdigest()
+    assert row["sha256"] == hashlib.sha256(manifest).hexdigest()
     by_alias = reg.list_artifacts("floe://model/ML.REGISTRY.M/versions/DEFAULT/env")
     assert set(by_alias["name"]) == {"versions/V1/env/conda.yml", "versions/V1/env/requirements.txt"}
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from registry import Registry
+from registry.artifacts.ownership import ROOT_MARKER
 from registry.artifacts.store import ArtifactStore
-from registry.errors import IntegrityError, InvalidInput, NotFound
+from registry.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from registry.runtime.load import clear_loaded_models
 from tests.models import iris_classifier
 from tests.s3server import S3Server, s3_prefix_fixture, s3_server_fixture  # noqa: F401
@@ -72,6 +73,7 @@ def test_list_artifacts_gives_sizes_and_hashes(
         key = f"{s3_prefix}/versions/{mv.id}/{name.removeprefix('versions/V1/')}"
         body = client.get_object(Bucket=s3_server.bucket, Key=key)["Body"].read()
         assert (size, sha) == (len(body), hashlib.sha256(body).hexdigest())
+    assert listing["md5"].notna().all()  # MANIFEST.yml's was NaN before
     assert listing["last_modified"].notna().all()
 
     env = s3_reg.list_artifacts("floe://model/iris/versions/V1/env")
@@ -188,7 +190,8 @@ def test_a_missing_bucket_fails_the_log_and_registers_nothing(
 ) -> None:
     root = S3Server(s3_server.endpoint, "no-such-bucket").root("x")
     reg = Registry(catalog_url=catalog_url, artifact_root=root)
-    with pytest.raises(OSError, match="no-such-bucket"):
+    # One FloeError naming the root and the fix (pyarrow's raw OSError before).
+    with pytest.raises(InvalidInput, match="no-such-bucket.*check that the artifact root is"):
         _log_iris(reg)
     with pytest.raises(NotFound):
         reg.get_model("iris")
@@ -214,3 +217,17 @@ def test_a_bad_root_uri_is_refused_without_its_secret() -> None:
     with pytest.raises(InvalidInput, match=r"s3://key:\*\*\*@bucket/p.*FLOE_ARTIFACT_ROOT") as info:
         ArtifactStore("s3://key:topsecret@bucket/p?no_such_option=1")
     assert "topsecret" not in str(info.value)
+
+
+def test_two_catalogs_cannot_share_an_s3_root(
+    s3_reg: Registry, s3_server: S3Server, s3_prefix: str, tmp_path: Path
+) -> None:
+    mv = _log_iris(s3_reg)
+    assert f"{s3_prefix}/{ROOT_MARKER}" in s3_server.keys(s3_prefix)
+    other = Registry(catalog_url=f"sqlite:///{tmp_path / 'other.db'}",
+                     artifact_root=s3_server.root(s3_prefix))
+    with pytest.raises(Conflict, match="belongs to catalog"):
+        other.gc(grace_period_s=0)
+    with pytest.raises(Conflict, match="two catalogs must not share a root"):
+        _log_iris(other)
+    assert "MANIFEST.yml" in _version_keys(s3_server, s3_prefix, mv.id)

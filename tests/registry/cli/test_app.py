@@ -224,6 +224,13 @@ def test_artifacts_and_export(reg: Registry, env: dict[str, str], tmp_path: Path
         f["size"] for f in listed if f["name"] == "versions/V1/model/model.pkl"
     )
 
+    # A top-level file goes inside DIR (it replaced DIR itself before), new or existing.
+    for target in (tmp_path / "new", tmp_path / "got"):
+        out = floe(
+            env, "artifacts", "get", "floe://model/iris/versions/v1/MANIFEST.yml", str(target)
+        )
+        assert out == f"{target / 'MANIFEST.yml'}\n" and (target / "MANIFEST.yml").is_file()
+
     out = floe(env, "export", "iris", "DEFAULT", str(tmp_path / "full"), "--full")
     assert out == f"exported ML.REGISTRY.IRIS version V1 to {tmp_path / 'full'} (full)\n"
     assert {"predict.py", "MANIFEST.yml", "model", "env"} <= {
@@ -267,12 +274,13 @@ def test_errors_print_one_line(reg: Registry, env: dict[str, str], tmp_path: Pat
     assert floe_error(env, "versions", "show", "iris", status=2) == (
         "error: Missing argument 'VERSION'; see 'floe versions show --help'"
     )
-    # Not a FloeError: an artifact root that is a file raises a bare NotADirectoryError today
-    # (update this case when ArtifactStore translates it). Still one line, typed.
+    # An artifact root that is a file: one FloeError naming the root and the fix (a bare
+    # NotADirectoryError before).
     not_a_dir = tmp_path / "a-file"
     not_a_dir.write_text("")
     message = floe_error(env, "--artifact-root", str(not_a_dir), "gc", "--yes")
-    assert message.startswith("error: NotADirectoryError: ") and str(not_a_dir) in message
+    assert message.startswith("error: cannot use ") and f"artifact root {not_a_dir}" in message
+    assert message.endswith("check that the artifact root is a readable directory")
 
 
 @sqlite_only
