@@ -153,7 +153,7 @@ class Registry:
                         framework=staged.handler.framework, task=staged.task.value,
                         manifest_sha256=manifest_sha, size_bytes=staged.size_bytes,
                         user_data={"framework": staged.handler.framework,
-                                   "model_class": staged.manifest["model"].get("class")},
+                                   "model_class": staged.manifest.model.get("class")},
                     ),
                     version_name=version,
                     metrics=clean_metrics,
@@ -261,11 +261,12 @@ class Registry:
             if path and rel != path and not rel.startswith(path + "/"):
                 continue
             info = infos[rel]
-            recorded = manifest["files"].get(rel)
-            if recorded is None and rel != MANIFEST:
+            entry = manifest.files.get(rel)
+            if entry is None and rel != MANIFEST:
                 continue  # not part of the version (left by hand); never listed or served
-            if recorded is None:
-                recorded = {"md5": None, "sha256": row.manifest_sha256}
+            recorded = (
+                {"md5": None, "sha256": row.manifest_sha256} if entry is None else entry.model_dump()
+            )
             records.append(
                 {
                     "name": prefix + rel,
@@ -286,7 +287,7 @@ class Registry:
         mv, path = self._version_for_url(url)
         row = self._ctx.store.get_version(mv.id)
         manifest = self._ctx.artifacts.read_manifest(row.id, row.manifest_sha256)
-        files = dict(manifest["files"])
+        files = {rel: {"sha256": entry.sha256} for rel, entry in manifest.files.items()}
         files[MANIFEST] = {"sha256": row.manifest_sha256}
         wanted = [r for r in sorted(files) if not path or r == path or r.startswith(path + "/")]
         if not wanted:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from registry.artifacts.store import MANIFEST, ArtifactStore, safe_relpath
 from registry.errors import InvalidInput
+from registry.packaging.manifest import Manifest
 
 __all__ = ["export_version"]
 
@@ -30,9 +31,9 @@ def export_version(
         raise InvalidInput(f"cannot create export directory {target}: {exc.strerror}") from exc
     staging = target / ".floe-export"
     try:
-        for rel, _expected in manifest["files"].items():
+        for rel, _expected in manifest.files.items():
             artifacts.download_file(version_id, safe_relpath(rel), staging / rel)
-        artifacts.verify(staging, manifest["files"], version_id)
+        artifacts.verify(staging, manifest.files, version_id)
         artifacts.download_file(version_id, MANIFEST, staging / MANIFEST)
         if full:
             shutil.copyfile(_ENTRY, staging / "predict.py")
@@ -44,11 +45,11 @@ def export_version(
     return target
 
 
-def _readme(manifest: dict) -> str:  # type: ignore[type-arg]
-    functions = ", ".join(f["name"] for f in manifest["functions"])
+def _readme(manifest: Manifest) -> str:
+    functions = ", ".join(f.name for f in manifest.functions)
     return (
         "# Exported Floe model version\n\n"
-        f"Framework: {manifest['framework']}; functions: {functions}.\n\n"
+        f"Framework: {manifest.framework}; functions: {functions}.\n\n"
         "```\n"
         "conda env create -f env/conda.yml   # or: pip install -r env/requirements.txt\n"
         "python predict.py INPUT.parquet OUTPUT.parquet [--function NAME]\n"

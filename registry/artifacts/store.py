@@ -22,13 +22,12 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
-import yaml
 
 from registry.errors import IntegrityError, InvalidInput, NotFound
+from registry.packaging.manifest import FileEntry, Manifest, parse_manifest
 
 __all__ = [
     "MANIFEST",
@@ -107,7 +106,7 @@ def redact_uri(root: str) -> str:
 
 def verify_files(
     local: Path,
-    files: Mapping[str, Mapping[str, Any]],
+    files: Mapping[str, FileEntry],
     version_id: str,
     *,
     where: str = "",
@@ -120,7 +119,7 @@ def verify_files(
         if path.is_symlink() or not path.is_file():
             bad.append(f"{rel} (missing)")
             continue
-        if digest_file(path).sha256 != expected["sha256"]:
+        if digest_file(path).sha256 != expected.sha256:
             bad.append(f"{rel} (sha256 differs)")
     if bad:
         raise IntegrityError(
@@ -158,14 +157,14 @@ class ArtifactStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def publish(self, version_id: str, staged: Path, manifest: Mapping[str, Any]) -> str:
+    def publish(self, version_id: str, staged: Path, manifest: Manifest) -> str:
         """Copy a staged version to the root, manifest last; return the manifest's sha256."""
         dest = self.version_dir(version_id)
-        manifest_bytes = yaml.safe_dump(dict(manifest), sort_keys=False).encode()
+        manifest_bytes = manifest.to_yaml()
         try:
             if self.has_dirs:
                 self.fs.create_dir(dest, recursive=True)
-            for rel in manifest["files"]:
+            for rel in manifest.files:
                 self._upload(staged / rel, f"{dest}/{rel}")
             with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
                 out.write(manifest_bytes)
@@ -193,7 +192,7 @@ class ArtifactStore:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def read_manifest(self, version_id: str, expected_sha256: str) -> dict[str, Any]:
+    def read_manifest(self, version_id: str, expected_sha256: str) -> Manifest:
         path = f"{self.version_dir(version_id)}/{MANIFEST}"
         self._refuse_symlink(path)
         try:
@@ -211,14 +210,11 @@ class ArtifactStore:
                 f"{actual[:12]}… != {expected_sha256[:12]}…); nothing was loaded: restore the "
                 "artifact root from a backup or delete the version"
             )
-        doc = yaml.safe_load(data)
-        if not isinstance(doc, dict) or "files" not in doc:
-            raise IntegrityError(f"the manifest of version {version_id} is malformed")
-        return doc
+        return parse_manifest(data, version_id=version_id)
 
-    def materialize(self, version_id: str, manifest: Mapping[str, Any], cache_dir: Path) -> Path:
+    def materialize(self, version_id: str, manifest: Manifest, cache_dir: Path) -> Path:
         """A local directory holding the version's files, every one checked against its hash."""
-        files: Mapping[str, Mapping[str, Any]] = manifest["files"]
+        files = manifest.files
         if self.is_local:
             local = Path(self.version_dir(version_id))
             self.verify(local, files, version_id)
@@ -233,7 +229,7 @@ class ArtifactStore:
         return local
 
     def _download_all(
-        self, version_id: str, files: Mapping[str, Mapping[str, Any]], local: Path
+        self, version_id: str, files: Mapping[str, FileEntry], local: Path
     ) -> bool:
         """Download into a temporary folder, verify, then move it to ``local``: the cache only
         ever receives checked copies. False when another process placed its copy first."""
@@ -257,7 +253,7 @@ class ArtifactStore:
     def verify(
         self,
         local: Path,
-        files: Mapping[str, Mapping[str, Any]],
+        files: Mapping[str, FileEntry],
         version_id: str,
         *,
         where: str = "",

@@ -145,7 +145,7 @@ def _call(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> np.ndarra
 
 def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> dict[str, np.ndarray]:
     """Call the model once on the whole batch; return its output columns by name."""
-    if fn.name == EXPLAIN_FUNCTION and loaded.manifest.get("explain"):
+    if fn.name == EXPLAIN_FUNCTION and loaded.manifest and loaded.manifest.explain:
         return loaded.explainer().explain(batch)
     result = _call(loaded, fn, batch)
     label = loaded.label

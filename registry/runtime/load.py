@@ -23,7 +23,8 @@ from registry.artifacts.store import ArtifactStore, safe_relpath, verify_files
 from registry.errors import FloeError, InvalidInput, ModelError
 from registry.handlers import Handler, handler_named
 from registry.packaging.environment import check_environment
-from registry.packaging.tasks import Task
+from registry.packaging.manifest import Manifest
+from registry.packaging.options import LoadOptions, parse_load_options
 from registry.runtime.explain import Explainer, build_explainer, read_background
 from registry.runtime.functions import ModelFunctionInfo
 
@@ -40,7 +41,7 @@ class LoadedModel:
     label: str
     model: object
     handler: Handler
-    manifest: Mapping[str, Any]
+    manifest: Manifest | None  # None while staging, before the manifest exists
     functions: dict[str, ModelFunctionInfo] = field(default_factory=dict)
     local_dir: Path | None = None
     _explainer: Explainer | None = field(default=None, repr=False)
@@ -50,8 +51,8 @@ class LoadedModel:
         """The version's SHAP explainer, built once (background: the stored sample)."""
         with self._explainer_lock:
             if self._explainer is None:
-                spec = self.manifest.get("explain")
-                if not spec:
+                spec = self.manifest.explain if self.manifest is not None else None
+                if spec is None or self.manifest is None:
                     raise InvalidInput(
                         f"{self.label} has no explain function; log it with a known task= and "
                         "sample_input_data= (and without enable_explainability=False)"
@@ -60,9 +61,9 @@ class LoadedModel:
                     assert self.local_dir is not None
                     background = read_background(self.local_dir)
                 self._explainer = build_explainer(
-                    self.handler, self.model, task=Task(self.manifest["task"]),
-                    background=background, feature_names=list(spec["features"]),
-                    predict_method=spec["explains"],
+                    self.handler, self.model, task=self.manifest.task,
+                    background=background, feature_names=list(spec.features),
+                    predict_method=spec.explains,
                 )
             return self._explainer
 
@@ -79,47 +80,46 @@ def load_version(
     label: str,
     cache_dir: Path,
     force: bool = False,
-    options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | LoadOptions | None = None,
 ) -> LoadedModel:
     """The version's model, loaded once per process; hashes checked before deserialising."""
-    options = dict(options or {})
-    use_gpu = bool(options.get("use_gpu", False))
-    key = (version_id, use_gpu)
+    opts = parse_load_options(options)
+    key = (version_id, opts.use_gpu)
     cached = _cache.get(key)
-    if cached is not None:
-        check_environment(cached.manifest["env"], force=force, what=label)
+    if cached is not None and cached.manifest is not None:
+        check_environment(cached.manifest.env, force=force, what=label)
         return cached
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is not None:
-            check_environment(cached.manifest["env"], force=force, what=label)
+        if cached is not None and cached.manifest is not None:
+            check_environment(cached.manifest.env, force=force, what=label)
             return cached
         manifest = artifacts.read_manifest(version_id, manifest_sha256)
-        check_environment(manifest["env"], force=force, what=label)
+        check_environment(manifest.env, force=force, what=label)
         local = artifacts.materialize(version_id, manifest, cache_dir)
-        loaded = load_local(local, manifest, version_id=version_id, label=label, options=options)
+        loaded = load_local(local, manifest, version_id=version_id, label=label, options=opts)
         _cache[key] = loaded
         return loaded
 
 
 def load_local(
     local: Path,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     *,
     version_id: str,
     label: str,
-    options: Mapping[str, Any],
+    options: LoadOptions,
 ) -> LoadedModel:
     """Deserialise a version from a local directory whose every file was already verified."""
-    handler = handler_named(manifest["framework"])
-    _add_code_paths(local, manifest.get("code_paths", []))
+    handler = handler_named(manifest.framework)
+    _add_code_paths(local, list(manifest.code_paths))
     try:
-        model = handler.load(local, manifest["model"], options)
+        model = handler.load(local, manifest.model, options.model_dump())
     except FloeError:
         raise
     except Exception as exc:
         raise ModelError(f"{label} failed to load: {type(exc).__name__}: {exc}") from exc
-    functions = {f["name"]: ModelFunctionInfo.from_dict(f) for f in manifest.get("functions", [])}
+    functions = {f.name: ModelFunctionInfo.from_manifest(f) for f in manifest.functions}
     return LoadedModel(version_id, label, model, handler, manifest, functions, local)
 
 
@@ -129,18 +129,21 @@ def read_payload(
     """A version as plain data (manifest and verified file bytes) for Ray's object store, so
     workers load it without access to the catalog or the artifact root."""
     manifest = artifacts.read_manifest(version_id, manifest_sha256)
-    check_environment(manifest["env"], force=force, what=label)
+    check_environment(manifest.env, force=force, what=label)
     with tempfile.TemporaryDirectory(prefix="floe-payload-") as tmp:
         local = artifacts.materialize(version_id, manifest, Path(tmp))
-        files = {rel: (local / rel).read_bytes() for rel in manifest["files"]}
+        files = {rel: (local / rel).read_bytes() for rel in manifest.files}
     return {"version_id": version_id, "label": label, "manifest": manifest, "files": files}
 
 
-def load_payload(payload: Mapping[str, Any], options: Mapping[str, Any]) -> LoadedModel:
+def load_payload(
+    payload: Mapping[str, Any], options: Mapping[str, Any] | LoadOptions
+) -> LoadedModel:
     """Load a version shipped by ``read_payload``: files are written to a private directory
     and checked against the manifest again before anything is deserialised."""
     version_id, manifest = payload["version_id"], payload["manifest"]
-    key = (version_id, bool(options.get("use_gpu", False)))
+    opts = parse_load_options(options)
+    key = (version_id, opts.use_gpu)
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None:
@@ -150,10 +153,10 @@ def load_payload(payload: Mapping[str, Any], options: Mapping[str, Any]) -> Load
             path = local / safe_relpath(rel)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        verify_files(local, manifest["files"], version_id, where=" (shipped to a worker)",
+        verify_files(local, manifest.files, version_id, where=" (shipped to a worker)",
                      fix="re-run the job; the object store copy was corrupted")
         loaded = load_local(local, manifest, version_id=version_id, label=payload["label"],
-                            options=options)
+                            options=opts)
         _cache[key] = loaded
         return loaded
 

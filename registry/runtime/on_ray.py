@@ -130,7 +130,7 @@ def run_dataset(
     """A lazy Dataset: ``ds``'s rows scored by the version (see ``run.run_function``)."""
     import ray
 
-    functions = {f["name"]: f for f in payload["manifest"].get("functions", [])}
+    functions = {f.name: f for f in payload["manifest"].functions}
     name = function_name
     if name is None and len(functions) == 1:
         name = next(iter(functions))
@@ -140,9 +140,9 @@ def run_dataset(
         raise InvalidInput(
             f"{payload['label']} has no function {name!r}; pass function_name= one of: {listed}"
         )
-    if fn.get("is_partitioned") and partition_column is None:
+    if fn.is_partitioned and partition_column is None:
         raise InvalidInput(f"{name} of {payload['label']} is partitioned; pass partition_column=")
-    if partition_column is not None and not fn.get("is_partitioned"):
+    if partition_column is not None and not fn.is_partitioned:
         raise InvalidInput(f"{name} of {payload['label']} is not a partitioned function; "
                            "partition_column applies to @partitioned_api functions only")
     payload_ref = ray.put(dict(payload))
