@@ -80,7 +80,7 @@ def load_version(
     label: str,
     cache_dir: Path,
     force: bool = False,
-    options: Mapping[str, Any] | LoadOptions | None = None,
+    options: Mapping[str, object] | LoadOptions | None = None,
 ) -> LoadedModel:
     """The version's model, loaded once per process; hashes checked before deserialising."""
     opts = parse_load_options(options)
@@ -137,7 +137,7 @@ def read_payload(
 
 
 def load_payload(
-    payload: Mapping[str, Any], options: Mapping[str, Any] | LoadOptions
+    payload: Mapping[str, Any], options: Mapping[str, object] | LoadOptions
 ) -> LoadedModel:
     """Load a version shipped by ``read_payload``: files are written to a private directory
     and checked against the manifest again before anything is deserialised."""
