@@ -46,10 +46,10 @@ class EnvironmentSpec(BaseModel):
     """The Python version, ``3.11.7`` (or the ``python_version=`` given, ``3.11``)."""
     frameworks: Mapping[str, str]
     """Installed version of every distribution the model needs to load, by name."""
-    conda_dependencies: tuple[str, ...] = ()
-    pip_requirements: tuple[str, ...] = ()
-    conda: str = "env/conda.yml"
-    requirements: str = "env/requirements.txt"
+    conda_dependencies: tuple[str, ...]
+    pip_requirements: tuple[str, ...]
+    conda: str
+    requirements: str
 
 
 @functools.cache
@@ -85,6 +85,8 @@ def capture_environment(
         frameworks=frameworks,
         conda_dependencies=tuple(conda),
         pip_requirements=tuple(pip),
+        conda="env/conda.yml",
+        requirements="env/requirements.txt",
     )
 
 

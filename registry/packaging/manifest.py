@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -57,6 +58,17 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Md5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 
+def _check_relpath(path: str) -> str:
+    parts = path.split("/")
+    if "\\" in path or "\x00" in path or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{path!r} is not a plain '/'-separated path inside the version")
+    return path
+
+
+RelPath = Annotated[str, AfterValidator(_check_relpath)]
+"""A path inside the version, as Floe writes it: relative, no '.', '..' or empty parts."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -74,13 +86,13 @@ class FeatureEntry(_Section):
 
     name: str
     dtype: DataType
-    shape: tuple[NonNegativeInt, ...] | None = None
-    nullable: bool = True
+    shape: tuple[NonNegativeInt, ...] | None
+    nullable: bool
 
 
 class SignatureEntry(_Section):
     inputs: tuple[FeatureEntry, ...]
-    outputs: tuple[FeatureEntry, ...] = ()
+    outputs: tuple[FeatureEntry, ...]
 
 
 class FunctionEntry(_Section):
@@ -88,14 +100,15 @@ class FunctionEntry(_Section):
 
     name: str
     target_method: str
-    is_partitioned: bool = False
-    signature: SignatureEntry | None = None
+    is_partitioned: bool
+    signature: SignatureEntry | None
 
 
 class Manifest(_Section):
-    """The whole ``MANIFEST.yml``; field order is the order the YAML is written in."""
+    """The whole ``MANIFEST.yml``; field order is the order the YAML is written in. Every key
+    is required: Floe has always written all of them."""
 
-    manifest_version: Literal[1] = MANIFEST_VERSION
+    manifest_version: Literal[1]
     version_id: str
     created_on: AwareDatetime
     framework: str
@@ -104,12 +117,12 @@ class Manifest(_Section):
     """The handler's own section: what ``Handler.save`` returned."""
     task: Task
     functions: tuple[FunctionEntry, ...]
-    explain: ExplainSpec | None = None
-    code_paths: tuple[str, ...] = ()
-    user_files: tuple[str, ...] = ()
+    explain: ExplainSpec | None
+    code_paths: tuple[RelPath, ...]
+    user_files: tuple[RelPath, ...]
     env: EnvironmentSpec
     platform: str
-    files: Mapping[str, FileEntry]
+    files: Mapping[RelPath, FileEntry]
     """Every file of the version but the manifest, by POSIX path relative to the version."""
 
     @field_serializer("created_on")

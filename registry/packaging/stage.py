@@ -25,7 +25,7 @@ from registry.artifacts.store import ArtifactStore, hash_tree
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler, handler_for
 from registry.packaging.environment import capture_environment, conda_yaml, requirements_txt
-from registry.packaging.manifest import FileEntry, Manifest
+from registry.packaging.manifest import MANIFEST_VERSION, FileEntry, Manifest
 from registry.packaging.options import LogOptions, parse_log_options
 from registry.packaging.tasks import Task
 from registry.runtime.explain import (
@@ -123,6 +123,7 @@ def stage_version(
         user = _copy_user_files(user_files, root / "user_files")
         files = hash_tree(root)
         manifest = Manifest(
+            manifest_version=MANIFEST_VERSION,
             version_id=version_id,
             created_on=datetime.now(UTC),
             framework=handler.framework,

@@ -58,8 +58,9 @@ class ExplainSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    function: str = EXPLAIN_FUNCTION
-    background: str = BACKGROUND_PATH
+    function: str
+    """The function's name (``explain``)."""
+    background: str
     """The stored background data, relative to the version."""
     features: tuple[str, ...]
     """The features explained, in signature order."""

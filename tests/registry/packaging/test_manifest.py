@@ -154,6 +154,14 @@ def _unknown_task(doc: dict[str, Any]) -> None:
     doc["task"] = "CLUSTERING"
 
 
+def _drop_code_paths(doc: dict[str, Any]) -> None:
+    del doc["code_paths"]  # Floe has always written every key
+
+
+def _file_outside_the_version(doc: dict[str, Any]) -> None:
+    doc["files"]["../../elsewhere.pkl"] = doc["files"].pop("env/conda.yml")
+
+
 def _plant(
     tmp_path: Path, damage: Callable[[dict[str, Any]], None] | None
 ) -> tuple[Registry, str, Path, bytes]:
@@ -204,6 +212,8 @@ def test_the_planted_pickle_is_unpickled_when_the_manifest_is_sound(tmp_path: Pa
         (_extra_top_level_key, r"relax_version: Extra inputs are not permitted"),
         (_extra_env_key, r"env\.cuda: Extra inputs are not permitted"),
         (_unknown_task, r"task: Input should be"),
+        (_drop_code_paths, r"code_paths: Field required"),
+        (_file_outside_the_version, r"'\.\./\.\./elsewhere\.pkl' is not a plain '/'-separated path"),
     ],
 )
 def test_a_malformed_manifest_fails_at_read_with_integrity_error(
