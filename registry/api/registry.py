@@ -156,7 +156,7 @@ class Registry:
                         framework=staged.handler.framework, task=staged.task.value,
                         manifest_sha256=manifest_sha, size_bytes=staged.size_bytes,
                         user_data={"framework": staged.handler.framework,
-                                   "model_class": staged.manifest["model"].get("class")},
+                                   "model_class": staged.manifest.model.get("class")},
                     ),
                     version_name=version,
                     metrics=clean_metrics,
@@ -266,11 +266,13 @@ class Registry:
             if path and rel != path and not rel.startswith(path + "/"):
                 continue
             info = infos[rel]
-            recorded: Mapping[str, Any] | None = manifest["files"].get(rel)
-            if recorded is None and rel != MANIFEST:
+            entry = manifest.files.get(rel)
+            if entry is None and rel != MANIFEST:
                 continue  # not part of the version (left by hand); never listed or served
-            if recorded is None:
-                recorded = self._manifest_digests(mv, row.id, row.manifest_sha256)
+            recorded = (
+                self._manifest_digests(mv, row.id, row.manifest_sha256) if entry is None
+                else {"md5": entry.md5, "sha256": entry.sha256}
+            )
             records.append(
                 {
                     "name": prefix + rel,
@@ -311,7 +313,7 @@ class Registry:
         artifacts.ownership.check()
         row = self._ctx.store.get_version(mv.id)
         manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
-        hashes = {rel: str(entry["sha256"]) for rel, entry in manifest["files"].items()}
+        hashes = {rel: entry.sha256 for rel, entry in manifest.files.items()}
         hashes[MANIFEST] = row.manifest_sha256
         if path in hashes:  # one file: into local_dir, under its own name
             files = {path: (path.rsplit("/", 1)[-1], hashes[path])}

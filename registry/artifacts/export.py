@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from registry.artifacts.exported_predict import LOADABLE_FORMATS
 from registry.artifacts.store import MANIFEST, ArtifactStore, safe_relpath
 from registry.errors import InvalidInput
+from registry.packaging.manifest import Manifest
 
 __all__ = ["export_version"]
 
@@ -45,10 +44,10 @@ def export_version(
         raise InvalidInput(f"cannot create export directory {target}: {exc.strerror}") from exc
     staging = target / _STAGING
     try:
-        for rel in manifest["files"]:
-            clean = safe_relpath(str(rel))
+        for rel in manifest.files:
+            clean = safe_relpath(rel)
             artifacts.download_file(version_id, clean, staging / clean)
-        artifacts.verify(staging, manifest["files"], version_id)
+        artifacts.verify(staging, manifest.files, version_id)
         artifacts.download_file(version_id, MANIFEST, staging / MANIFEST)
         if full:
             shutil.copyfile(_ENTRY, staging / "predict.py")
@@ -65,8 +64,8 @@ def export_version(
     return target
 
 
-def _refuse_unrunnable(manifest: Mapping[str, Any]) -> None:
-    fmt = str(manifest["model"].get("format"))
+def _refuse_unrunnable(manifest: Manifest) -> None:
+    fmt = str(manifest.model.get("format"))
     if fmt not in LOADABLE_FORMATS:
         why = (
             "a CustomModel's pickle refers to Floe's own classes"
@@ -74,11 +73,11 @@ def _refuse_unrunnable(manifest: Mapping[str, Any]) -> None:
             else "predict.py has no loader for it"
         )
         raise InvalidInput(
-            f"cannot export a {manifest['framework']} model (format {fmt!r}) with "
+            f"cannot export a {manifest.framework} model (format {fmt!r}) with "
             f"ExportMode.FULL: {why}, so it cannot run without Floe; export it with "
             "ExportMode.MODEL (floe export without --full) and run it where Floe is installed"
         )
-    partitioned = [str(f["name"]) for f in manifest["functions"] if f.get("is_partitioned")]
+    partitioned = [f.name for f in manifest.functions if f.is_partitioned]
     if partitioned:
         raise InvalidInput(
             f"cannot export with ExportMode.FULL: functions {', '.join(partitioned)} are "
@@ -87,11 +86,11 @@ def _refuse_unrunnable(manifest: Mapping[str, Any]) -> None:
         )
 
 
-def _readme(manifest: Mapping[str, Any]) -> str:
-    functions = ", ".join(str(f["name"]) for f in manifest["functions"])
+def _readme(manifest: Manifest) -> str:
+    functions = ", ".join(f.name for f in manifest.functions)
     return (
         "# Exported Floe model version\n\n"
-        f"Framework: {manifest['framework']}; functions: {functions}.\n\n"
+        f"Framework: {manifest.framework}; functions: {functions}.\n\n"
         "```\n"
         "conda env create -f env/conda.yml   # or: pip install -r env/requirements.txt\n"
         "python predict.py INPUT.parquet OUTPUT.parquet [--function NAME]\n"

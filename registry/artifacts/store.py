@@ -31,14 +31,12 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
-import yaml
 
 from registry.artifacts.ownership import RootOwnership
 from registry.artifacts.verified import (
@@ -54,6 +52,7 @@ from registry.artifacts.verified import (
     unlisted_code,
 )
 from registry.errors import IntegrityError, InvalidInput, NotFound
+from registry.packaging.manifest import Manifest
 
 __all__ = [
     "MANIFEST",
@@ -146,7 +145,7 @@ def verify_files(
         if path.is_symlink() or not path.is_file():
             bad.append(f"{rel} (missing)")
             continue
-        if digest_file(path).sha256 != expected["sha256"]:
+        if digest_file(path).sha256 != expected.sha256:
             bad.append(f"{rel} (sha256 differs)")
     refuse(bad, version_id, where, fix)
 
@@ -187,18 +186,18 @@ class ArtifactStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def publish(self, version_id: str, staged: Path, manifest: Mapping[str, Any]) -> str:
+    def publish(self, version_id: str, staged: Path, manifest: Manifest) -> str:
         """Copy a staged version to the root, manifest last; return the manifest's sha256.
 
         The first publish into a root records this catalog as its owner (``ownership``)."""
         self.ownership.claim()
         dest = self.version_dir(version_id)
-        manifest_bytes = yaml.safe_dump(dict(manifest), sort_keys=False).encode()
+        manifest_bytes = manifest.to_yaml()
         try:
             with self.os_errors(dest, "check that the artifact root is writable"):
                 if self.has_dirs:
                     self.fs.create_dir(dest, recursive=True)
-                for rel in manifest["files"]:
+                for rel in manifest.files:
                     self._upload(staged / rel, f"{dest}/{rel}")
                 with self.fs.open_output_stream(f"{dest}/{MANIFEST}") as out:
                     out.write(manifest_bytes)
@@ -255,11 +254,11 @@ class ArtifactStore:
             ) from exc
         return data
 
-    def read_manifest(self, version_id: str, expected_sha256: str) -> dict[str, Any]:
+    def read_manifest(self, version_id: str, expected_sha256: str) -> Manifest:
         """The manifest, parsed from the very bytes whose sha256 matched the catalog's."""
         return parse_manifest(self.read_manifest_bytes(version_id), version_id, expected_sha256)
 
-    def materialize(self, version_id: str, manifest: Mapping[str, Any], cache_dir: Path) -> Path:
+    def materialize(self, version_id: str, manifest: Manifest, cache_dir: Path) -> Path:
         """A private verified copy of the version: a new 0700 directory that the caller owns
         (and removes), holding the manifest's files exactly as they were read and hashed.
 
@@ -267,7 +266,7 @@ class ArtifactStore:
         from its sha256, or ``code/`` holds a file the manifest does not list. From an object
         store the copy is made from the local cache under ``cache_dir``, filled (verified) on
         first use."""
-        files: Files = manifest["files"]
+        files: Files = manifest.files
         self._refuseunlisted_code(version_id, files)
         if self.is_local:
             source = Path(self.version_dir(version_id))
@@ -292,7 +291,7 @@ class ArtifactStore:
                 except FileNotFoundError:
                     bad.append(f"{rel} (missing)")
                     continue
-                if sha != expected["sha256"]:
+                if sha != expected.sha256:
                     bad.append(f"{rel} (sha256 differs)")
             refuse(bad, version_id, where, fix)
         except BaseException:
@@ -300,10 +299,10 @@ class ArtifactStore:
             raise
         return dest
 
-    def read_files(self, version_id: str, manifest: Mapping[str, Any]) -> dict[str, bytes]:
+    def read_files(self, version_id: str, manifest: Manifest) -> dict[str, bytes]:
         """The version's files in memory, each checked against its sha256 as it was read (for
         Ray's object store: a worker checks them again with ``check_bytes``)."""
-        files: Files = manifest["files"]
+        files: Files = manifest.files
         self._refuseunlisted_code(version_id, files)
         root = self.version_dir(version_id)
         out: dict[str, bytes] = {}
@@ -323,7 +322,7 @@ class ArtifactStore:
             except FileNotFoundError:
                 bad.append(f"{rel} (missing)")
                 continue
-            if sha != expected["sha256"]:
+            if sha != expected.sha256:
                 bad.append(f"{rel} (sha256 differs)")
             out[rel] = b"".join(parts)
         refuse(bad, version_id, "", RESTORE)
@@ -344,7 +343,7 @@ class ArtifactStore:
                 f"delete the files Floe did not write, or {RESTORE}")
 
     def _download_all(
-        self, version_id: str, files: Mapping[str, Mapping[str, Any]], local: Path
+        self, version_id: str, files: Files, local: Path
     ) -> bool:
         """Download into a temporary folder, verify, then move it to ``local``: the cache only
         ever receives checked copies. False when another process placed its copy first."""

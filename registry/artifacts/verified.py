@@ -15,11 +15,11 @@ import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
-
-import yaml
+from typing import IO
 
 from registry.errors import IntegrityError
+from registry.packaging.manifest import FileEntry, Manifest
+from registry.packaging.manifest import parse_manifest as parse_manifest_document
 
 __all__ = [
     "CODE",
@@ -37,7 +37,7 @@ __all__ = [
 
 CODE = "code/"
 RESTORE = "restore the artifact root from a backup or delete the version"
-Files = Mapping[str, Mapping[str, Any]]  # the manifest's ``files``: path -> size, sha256, md5
+Files = Mapping[str, FileEntry]  # the manifest's ``files``: path -> size, sha256, md5
 _CHUNK = 1 << 20
 
 
@@ -48,18 +48,16 @@ def private_dir(prefix: str) -> Path:
 
 def parse_manifest(
     data: bytes, version_id: str, expected_sha256: str, *, where: str = ""
-) -> dict[str, Any]:
-    """The manifest parsed from exactly ``data``, once its sha256 matches the catalog's."""
+) -> Manifest:
+    """The typed manifest parsed from exactly ``data``, once its sha256 matches the catalog's;
+    ``IntegrityError`` for a manifest that does not match or does not parse."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected_sha256:
         raise IntegrityError(
             f"the manifest of version {version_id}{where} was modified after logging (sha256 "
             f"{actual[:12]}… != {expected_sha256[:12]}…); nothing was loaded: {RESTORE}"
         )
-    doc = yaml.safe_load(data)
-    if not isinstance(doc, dict) or not isinstance(doc.get("files"), dict):
-        raise IntegrityError(f"the manifest of version {version_id} is malformed; {RESTORE}")
-    return doc
+    return parse_manifest_document(data, version_id=version_id)
 
 
 def check_bytes(
@@ -70,7 +68,7 @@ def check_bytes(
     bad = [f"{rel} (missing)" for rel in files if rel not in data]
     bad += [
         f"{rel} (sha256 differs)" for rel, body in data.items()
-        if rel in files and hashlib.sha256(body).hexdigest() != files[rel]["sha256"]
+        if rel in files and hashlib.sha256(body).hexdigest() != files[rel].sha256
     ]
     bad += [f"{rel} (not in the manifest)" for rel in data if rel not in files]
     refuse(bad, version_id, where, fix)

@@ -1,6 +1,7 @@
 """A version's environment: what it was logged under, and whether the current one can load it.
 
-Recorded in the manifest and written as ``env/conda.yml`` and ``env/requirements.txt``.
+Recorded in the manifest as an ``EnvironmentSpec`` and written as ``env/conda.yml`` and
+``env/requirements.txt``.
 Loading under a different Python minor version, or a different major version of the model's
 framework, is refused with ``EnvironmentMismatch`` naming both; ``force=True`` loads anyway.
 """
@@ -13,13 +14,14 @@ import logging
 import platform
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from registry.errors import EnvironmentMismatch, InvalidInput
 
 __all__ = [
+    "EnvironmentSpec",
     "EnvironmentWarning",
     "capture_environment",
     "check_environment",
@@ -33,6 +35,21 @@ log = logging.getLogger(__name__)
 
 class EnvironmentWarning(UserWarning):
     """Loading went ahead with ``force=True`` in an environment that differs from the logged one."""
+
+
+class EnvironmentSpec(BaseModel):
+    """The manifest's ``env`` section: what the version was logged under."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    python: str
+    """The Python version, ``3.11.7`` (or the ``python_version=`` given, ``3.11``)."""
+    frameworks: Mapping[str, str]
+    """Installed version of every distribution the model needs to load, by name."""
+    conda_dependencies: tuple[str, ...]
+    pip_requirements: tuple[str, ...]
+    conda: str
+    requirements: str
 
 
 @functools.cache
@@ -50,7 +67,7 @@ def capture_environment(
     conda_dependencies: Iterable[str] | None,
     pip_requirements: Iterable[str] | None,
     python_version: str | None,
-) -> dict[str, Any]:
+) -> EnvironmentSpec:
     """The manifest's ``env`` section for a model that needs ``distributions`` to load."""
     current_python = platform.python_version()
     python = python_version or current_python
@@ -63,14 +80,14 @@ def capture_environment(
             frameworks[dist] = version
     conda = _clean_list(conda_dependencies, "conda_dependencies")
     pip = _clean_list(pip_requirements, "pip_requirements")
-    return {
-        "python": python,
-        "frameworks": frameworks,
-        "conda_dependencies": conda,
-        "pip_requirements": pip,
-        "conda": "env/conda.yml",
-        "requirements": "env/requirements.txt",
-    }
+    return EnvironmentSpec(
+        python=python,
+        frameworks=frameworks,
+        conda_dependencies=tuple(conda),
+        pip_requirements=tuple(pip),
+        conda="env/conda.yml",
+        requirements="env/requirements.txt",
+    )
 
 
 def _clean_list(values: Iterable[str] | None, what: str) -> list[str]:
@@ -86,10 +103,10 @@ def _clean_list(values: Iterable[str] | None, what: str) -> list[str]:
     return out
 
 
-def _pinned(env: Mapping[str, Any]) -> list[str]:
-    pins = [f"{dist}=={ver}" for dist, ver in sorted(env["frameworks"].items())]
+def _pinned(env: EnvironmentSpec) -> list[str]:
+    pins = [f"{dist}=={ver}" for dist, ver in sorted(env.frameworks.items())]
     named = {p.split("==")[0].lower() for p in pins}
-    extra = [p for p in env["pip_requirements"] if _dist_name(p) not in named]
+    extra = [p for p in env.pip_requirements if _dist_name(p) not in named]
     return pins + extra
 
 
@@ -99,28 +116,28 @@ def _dist_name(spec: str) -> str:
     return spec.strip().lower()
 
 
-def requirements_txt(env: Mapping[str, Any]) -> str:
+def requirements_txt(env: EnvironmentSpec) -> str:
     return "".join(f"{line}\n" for line in _pinned(env))
 
 
-def conda_yaml(env: Mapping[str, Any]) -> str:
-    python = ".".join(str(env["python"]).split(".")[:2])
-    deps: list[Any] = [f"python=={python}.*"]
-    deps += list(env["conda_dependencies"])
+def conda_yaml(env: EnvironmentSpec) -> str:
+    python = ".".join(env.python.split(".")[:2])
+    deps: list[str | dict[str, list[str]]] = [f"python=={python}.*"]
+    deps += list(env.conda_dependencies)
     deps.append("pip")
     deps.append({"pip": _pinned(env)})
     doc = {"name": "floe-model", "channels": ["conda-forge"], "dependencies": deps}
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def check_environment(env: Mapping[str, Any], *, force: bool, what: str) -> None:
+def check_environment(env: EnvironmentSpec, *, force: bool, what: str) -> None:
     """Refuse (or, with ``force``, warn about) a Python minor or framework major mismatch."""
     problems = []
-    logged_py = ".".join(str(env.get("python", "")).split(".")[:2])
+    logged_py = ".".join(env.python.split(".")[:2])
     current_py = ".".join(platform.python_version().split(".")[:2])
     if logged_py and logged_py != current_py:
         problems.append(f"Python {logged_py} (logged) vs {current_py} (here)")
-    for dist, logged in sorted(dict(env.get("frameworks", {})).items()):
+    for dist, logged in sorted(env.frameworks.items()):
         here = distribution_version(dist)
         if here is None:
             problems.append(f"{dist} {logged} (logged) vs not installed (here)")

@@ -1,6 +1,7 @@
 """Turn a model object into a version: save, infer functions, write the manifest, publish.
 
-Files are staged in a private temporary directory, copied to the artifact root (manifest
+``log_model``'s options are validated here (``LogOptions``) before anything is saved, and the
+manifest is built as a typed ``Manifest``. Files are staged in a private temporary directory, copied to the artifact root (manifest
 last), and only then is the catalog row committed. A failure at any step removes what was
 written; a crash leaves an invisible orphan for ``floe gc``.
 """
@@ -17,7 +18,6 @@ import types
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
@@ -25,9 +25,13 @@ from registry.artifacts.store import ArtifactStore, hash_tree
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler, handler_for
 from registry.packaging.environment import capture_environment, conda_yaml, requirements_txt
+from registry.packaging.manifest import MANIFEST_VERSION, FileEntry, Manifest
+from registry.packaging.options import LogOptions, parse_log_options
 from registry.packaging.tasks import Task
 from registry.runtime.explain import (
     EXPLAIN_FUNCTION,
+    ExplainSpec,
+    build_explainer,
     is_explainable,
     predict_method_for,
     write_background,
@@ -47,29 +51,28 @@ from registry.runtime.signatures import (
 __all__ = ["StagedVersion", "stage_version"]
 
 log = logging.getLogger(__name__)
-MANIFEST_VERSION = 1
 _SAMPLE_ROWS = 100
 
 
 class StagedVersion:
     """A version written to a local staging directory, ready to publish."""
 
-    def __init__(self, root: Path, manifest: dict[str, Any], handler: Handler) -> None:
+    def __init__(self, root: Path, manifest: Manifest, handler: Handler) -> None:
         self.root = root
         self.manifest = manifest
         self.handler = handler
 
     @property
     def functions(self) -> list[ModelFunctionInfo]:
-        return [ModelFunctionInfo.from_dict(f) for f in self.manifest["functions"]]
+        return [ModelFunctionInfo.from_manifest(f) for f in self.manifest.functions]
 
     @property
     def task(self) -> Task:
-        return Task(self.manifest["task"])
+        return self.manifest.task
 
     @property
     def size_bytes(self) -> int:
-        return sum(int(f["size"]) for f in self.manifest["files"].values())
+        return self.manifest.size_bytes
 
     def publish(self, artifacts: ArtifactStore, version_id: str) -> str:
         return artifacts.publish(version_id, self.root, self.manifest)
@@ -82,10 +85,10 @@ def stage_version(
     model: object,
     *,
     version_id: str,
-    sample_input_data: Any | None,
+    sample_input_data: object | None,
     signatures: Mapping[str, ModelSignature] | None,
     task: Task | str | None,
-    options: Mapping[str, Any] | None,
+    options: Mapping[str, object] | LogOptions | None,
     code_paths: Sequence[str | Path] | None,
     ext_modules: Sequence[types.ModuleType] | None,
     conda_dependencies: Sequence[str] | None,
@@ -93,17 +96,17 @@ def stage_version(
     python_version: str | None,
     user_files: Mapping[str, Sequence[str | Path]] | None,
 ) -> StagedVersion:
+    opts = parse_log_options(options)  # before anything is written
     handler = handler_for(model)
-    options = dict(options or {})
     root = Path(tempfile.mkdtemp(prefix="floe-stage-"))
     try:
         code = _copy_code_paths(code_paths, root / "code")
         with _pickled_by_value(ext_modules):
             model_spec = handler.save(model, root / "model")
-        functions = _infer_functions(handler, model, sample_input_data, signatures, options)
+        functions = _infer_functions(handler, model, sample_input_data, signatures, opts)
         resolved_task = _resolve_task(task, handler, model)
         explain = None
-        if sample_input_data is not None and is_explainable(resolved_task, options):
+        if sample_input_data is not None and is_explainable(resolved_task, opts):
             explain, explain_fn = _add_explain(
                 handler, model, resolved_task, to_arrow(sample_input_data), functions, root
             )
@@ -119,23 +122,23 @@ def stage_version(
         (root / "env" / "requirements.txt").write_text(requirements_txt(env))
         user = _copy_user_files(user_files, root / "user_files")
         files = hash_tree(root)
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "version_id": version_id,
-            "created_on": datetime.now(UTC).isoformat(),
-            "framework": handler.framework,
-            "model": model_spec,
-            "task": resolved_task.value,
-            "functions": [f.to_dict() for f in functions],
-            "explain": explain,
-            "code_paths": code,
-            "user_files": user,
-            "env": env,
-            "platform": platform.platform(),
-            "files": {
-                rel: {"size": d.size, "sha256": d.sha256, "md5": d.md5} for rel, d in files.items()
+        manifest = Manifest(
+            manifest_version=MANIFEST_VERSION,
+            version_id=version_id,
+            created_on=datetime.now(UTC),
+            framework=handler.framework,
+            model=model_spec,
+            task=resolved_task,
+            functions=tuple(f.to_manifest() for f in functions),
+            explain=explain,
+            code_paths=tuple(code),
+            user_files=tuple(user),
+            env=env,
+            platform=platform.platform(),
+            files={
+                rel: FileEntry(size=d.size, sha256=d.sha256, md5=d.md5) for rel, d in files.items()
             },
-        }
+        )
         return StagedVersion(root, manifest, handler)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
@@ -155,12 +158,12 @@ def _resolve_task(task: Task | str | None, handler: Handler, model: object) -> T
 def _infer_functions(
     handler: Handler,
     model: object,
-    sample: Any | None,
+    sample: object | None,
     signatures: Mapping[str, ModelSignature] | None,
-    options: Mapping[str, Any],
+    options: LogOptions,
 ) -> list[ModelFunctionInfo]:
     methods = handler.target_methods(model)
-    wanted = options.get("target_methods")
+    wanted = options.target_methods
     if wanted is not None:
         unknown = [m for m in wanted if m not in methods]
         if unknown:
@@ -198,7 +201,7 @@ def _infer_functions(
         batch = prepare_batch(sample_table.to_pandas(), inputs, what="sample_input_data")
         try:
             columns = call_function(
-                LoadedModel("staged", "the model", model, handler, {}),
+                LoadedModel("staged", "the model", model, handler, None),
                 ModelFunctionInfo(method, method, None, method in partitioned),
                 batch,
             )
@@ -228,7 +231,7 @@ def _add_explain(
     sample: pa.Table,
     functions: list[ModelFunctionInfo],
     root: Path,
-) -> tuple[dict[str, Any], ModelFunctionInfo]:
+) -> tuple[ExplainSpec, ModelFunctionInfo]:
     """Store the background data and describe the ``explain`` function by running it."""
     names = [f.name for f in functions]
     if EXPLAIN_FUNCTION in names:
@@ -241,20 +244,16 @@ def _add_explain(
     inputs = predict.signature.inputs
     background = validate_input(sample.slice(0, _SAMPLE_ROWS), inputs, what="sample_input_data")
     path = write_background(background, root)
-    spec = {
-        "function": EXPLAIN_FUNCTION,
-        "background": path,
-        "features": [f.name for f in inputs],
-        "explains": predict.target_method,
-    }
-    loaded = LoadedModel("staged", "the model", model, handler, {"explain": spec, "task": task.value})
-    explainer = loaded.explainer(background.to_pandas())
-    spec["kind"] = explainer.kind
-    columns = call_function(
-        loaded,
-        ModelFunctionInfo(EXPLAIN_FUNCTION, EXPLAIN_FUNCTION, None),
-        prepare_batch(background.slice(0, 3).to_pandas(), inputs),
+    features = tuple(f.name for f in inputs)
+    explainer = build_explainer(
+        handler, model, task=task, background=background.to_pandas(),
+        feature_names=features, predict_method=predict.target_method,
     )
+    spec = ExplainSpec(
+        function=EXPLAIN_FUNCTION, background=path, features=features,
+        explains=predict.target_method, kind=explainer.kind,
+    )
+    columns = explainer.explain(prepare_batch(background.slice(0, 3).to_pandas(), inputs))
     outputs = tuple(
         FeatureSpec(name=name, dtype=spec_.dtype, nullable=spec_.nullable)
         for name, spec_ in zip(columns, infer_features(pa.table(columns)), strict=True)

@@ -7,24 +7,27 @@ data is ``sample_input_data``, stored with the version. Output columns are
 ``<feature>_explanation`` per feature, or ``<feature>_<class>_explanation`` where the model
 has several outputs. Tree explainers explain the raw margin (log-odds), linear explainers
 the decision function, the agnostic one ``predict_proba`` (classifiers) or ``predict``.
-``options={"enable_explainability": False}`` turns it off.
+``options={"enable_explainability": False}`` turns it off. The manifest records what was
+built as an ``ExplainSpec``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
 
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler
+from registry.packaging.options import LogOptions
 from registry.packaging.tasks import Task
 from registry.runtime.functions import EXPLAIN_FUNCTION
 from registry.runtime.model_input import Batch
@@ -32,7 +35,9 @@ from registry.runtime.model_input import Batch
 __all__ = [
     "BACKGROUND_PATH",
     "EXPLAIN_FUNCTION",
+    "ExplainSpec",
     "Explainer",
+    "ExplainerKind",
     "build_explainer",
     "is_explainable",
     "write_background",
@@ -45,11 +50,27 @@ _BACKGROUND_ROWS = 100
 _AGNOSTIC_BACKGROUND_ROWS = 50
 
 
-def is_explainable(task: Task, options: Mapping[str, Any]) -> bool:
-    flag = options.get("enable_explainability", True)
-    if not isinstance(flag, bool):
-        raise InvalidInput(f"options['enable_explainability'] must be True or False, not {flag!r}")
-    return flag and task != Task.UNKNOWN
+ExplainerKind = Literal["tree", "linear", "permutation"]
+
+
+class ExplainSpec(BaseModel):
+    """The manifest's ``explain`` section: how the ``explain`` function was built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    function: str
+    """The function's name (``explain``)."""
+    background: str
+    """The stored background data, relative to the version."""
+    features: tuple[str, ...]
+    """The features explained, in signature order."""
+    explains: str
+    """The model method explained (what an agnostic explainer calls)."""
+    kind: ExplainerKind
+
+
+def is_explainable(task: Task, options: LogOptions) -> bool:
+    return options.enable_explainability and task != Task.UNKNOWN
 
 
 def write_background(sample: pa.Table, root: Path) -> str:
@@ -71,7 +92,7 @@ class Explainer:
     shap_explainer: Any
     feature_names: list[str]
     class_labels: list[str]
-    kind: str  # "tree", "linear" or "permutation"
+    kind: ExplainerKind
 
     @property
     def expected_value(self) -> np.ndarray:
@@ -119,7 +140,7 @@ def build_explainer(
     labels = [str(c) for c in getattr(model, "classes_", [])]
     specific = handler.explainer(model, background)
     if specific is not None:
-        kind = "linear" if isinstance(specific, shap.LinearExplainer) else "tree"
+        kind: ExplainerKind = "linear" if isinstance(specific, shap.LinearExplainer) else "tree"
         return Explainer(specific, list(feature_names), labels, kind)
     columns = list(feature_names)
     dtypes = background.dtypes

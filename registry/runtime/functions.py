@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.errors import InvalidInput, NotFound
-from registry.runtime.signatures import ModelSignature
+from registry.packaging.manifest import FeatureEntry, FunctionEntry, SignatureEntry
+from registry.runtime.signatures import FeatureSpec, ModelSignature
 
 __all__ = ["EXPLAIN_FUNCTION", "ModelFunctionInfo", "resolve_function"]
 
@@ -56,6 +57,40 @@ class ModelFunctionInfo:
             signature=ModelSignature.from_dict(sig) if sig else None,
             is_partitioned=bool(doc.get("is_partitioned", False)),
         )
+
+
+    def to_manifest(self) -> FunctionEntry:
+        """The manifest's entry for this function."""
+        signature = None
+        if self.signature is not None:
+            signature = SignatureEntry(
+                inputs=tuple(_feature_entry(f) for f in self.signature.inputs),
+                outputs=tuple(_feature_entry(f) for f in self.signature.outputs),
+            )
+        return FunctionEntry(
+            name=self.name,
+            target_method=self.target_method,
+            is_partitioned=self.is_partitioned,
+            signature=signature,
+        )
+
+    @classmethod
+    def from_manifest(cls, entry: FunctionEntry) -> ModelFunctionInfo:
+        signature = None
+        if entry.signature is not None:
+            signature = ModelSignature(
+                inputs=tuple(_feature_spec(f) for f in entry.signature.inputs),
+                outputs=tuple(_feature_spec(f) for f in entry.signature.outputs),
+            )
+        return cls(entry.name, entry.target_method, signature, entry.is_partitioned)
+
+
+def _feature_entry(spec: FeatureSpec) -> FeatureEntry:
+    return FeatureEntry(name=spec.name, dtype=spec.dtype, shape=spec.shape, nullable=spec.nullable)
+
+
+def _feature_spec(entry: FeatureEntry) -> FeatureSpec:
+    return FeatureSpec(name=entry.name, dtype=entry.dtype, shape=entry.shape, nullable=entry.nullable)
 
 
 def resolve_function(

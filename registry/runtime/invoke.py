@@ -179,9 +179,9 @@ def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> C
     outputs = _output_specs(fn)
     if len(batch) == 0 and outputs:
         return _empty_columns(outputs)
-    spec = loaded.manifest.get("explain")
-    if fn.name == EXPLAIN_FUNCTION and spec:
-        explains = str(spec["explains"])
+    spec = loaded.manifest.explain if loaded.manifest is not None else None
+    if fn.name == EXPLAIN_FUNCTION and spec is not None:
+        explains = spec.explains
         # the explained function's own input checks: explain refuses what it refuses
         _call(loaded, explains, batch, f"{label} function {fn.name} (explaining {explains})")
         return loaded.explainer().explain(batch)

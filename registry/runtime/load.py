@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import pandas as pd
 
@@ -39,7 +39,8 @@ from registry.artifacts.verified import check_bytes, parse_manifest, private_dir
 from registry.errors import FloeError, InvalidInput, ModelError
 from registry.handlers import Handler, handler_named
 from registry.packaging.environment import check_environment
-from registry.packaging.tasks import Task
+from registry.packaging.manifest import Manifest
+from registry.packaging.options import LoadOptions, parse_load_options
 from registry.runtime.code_scope import LOAD_LOCK, VersionCode, import_scope
 from registry.runtime.explain import Explainer, build_explainer, read_background
 from registry.runtime.functions import ModelFunctionInfo
@@ -70,7 +71,7 @@ class LoadedModel:
     label: str
     model: object
     handler: Handler
-    manifest: Mapping[str, Any]
+    manifest: Manifest | None  # None while staging, before the manifest exists
     functions: dict[str, ModelFunctionInfo] = field(default_factory=dict)
     local_dir: Path | None = None
     modules: dict[str, types.ModuleType] = field(default_factory=dict, repr=False)
@@ -81,8 +82,8 @@ class LoadedModel:
         """The version's SHAP explainer, built once (background: the stored sample)."""
         with self._explainer_lock:
             if self._explainer is None:
-                spec: Mapping[str, Any] | None = self.manifest.get("explain")
-                if not spec:
+                spec = self.manifest.explain if self.manifest is not None else None
+                if spec is None or self.manifest is None:
                     raise InvalidInput(
                         f"{self.label} has no explain function; log it with a known task= and "
                         "sample_input_data= (and without enable_explainability=False)"
@@ -91,9 +92,9 @@ class LoadedModel:
                     assert self.local_dir is not None
                     background = read_background(self.local_dir)
                 self._explainer = build_explainer(
-                    self.handler, self.model, task=Task(self.manifest["task"]),
-                    background=background, feature_names=list(spec["features"]),
-                    predict_method=spec["explains"],
+                    self.handler, self.model, task=self.manifest.task,
+                    background=background, feature_names=list(spec.features),
+                    predict_method=spec.explains,
                 )
             return self._explainer
 
@@ -108,7 +109,7 @@ class VersionPayload(TypedDict):
 
     version_id: str
     label: str
-    manifest: dict[str, Any]  # parsed, for the driver's checks; workers re-parse the bytes
+    manifest: Manifest  # parsed, for the driver's checks; workers re-parse the bytes
     manifest_sha256: str  # the catalog's
     manifest_bytes: bytes
     files: dict[str, bytes]
@@ -129,24 +130,24 @@ def load_version(
     label: str,
     cache_dir: Path,
     force: bool = False,
-    options: Mapping[str, Any] | None = None,
+    options: Mapping[str, object] | LoadOptions | None = None,
 ) -> LoadedModel:
     """The run path's model: loaded once per process (see ``load_fresh``), the environment
     checked again at every call, so ``force`` applies to each run."""
-    options = dict(options or {})
-    key = (version_id, bool(options.get("use_gpu", False)))
+    opts = parse_load_options(options)
+    key = (version_id, opts.use_gpu)
     cached = _run_cache.get(key)  # no lock for a hit: another version may be loading
-    if cached is not None:
-        check_environment(cached.manifest["env"], force=force, what=label)
+    if cached is not None and cached.manifest is not None:
+        check_environment(cached.manifest.env, force=force, what=label)
         return cached
     with _run_cache_lock:
         cached = _run_cache.get(key)
-        if cached is not None:
-            check_environment(cached.manifest["env"], force=force, what=label)
+        if cached is not None and cached.manifest is not None:
+            check_environment(cached.manifest.env, force=force, what=label)
             return cached
         loaded = load_fresh(
             artifacts, version_id=version_id, manifest_sha256=manifest_sha256, label=label,
-            cache_dir=cache_dir, force=force, options=options,
+            cache_dir=cache_dir, force=force, options=opts,
         )
         _run_cache[key] = loaded
         return loaded
@@ -160,14 +161,14 @@ def load_fresh(
     label: str,
     cache_dir: Path,
     force: bool = False,
-    options: Mapping[str, Any] | None = None,
+    options: Mapping[str, object] | LoadOptions | None = None,
 ) -> LoadedModel:
     """A new deserialisation of the version, from a private copy verified as it was made."""
     manifest = artifacts.read_manifest(version_id, manifest_sha256)
-    check_environment(manifest["env"], force=force, what=label)
+    check_environment(manifest.env, force=force, what=label)
     local = artifacts.materialize(version_id, manifest, cache_dir)
     return _deserialise(local, manifest, version_id=version_id, label=label,
-                        options=dict(options or {}))
+                        options=parse_load_options(options))
 
 
 def read_payload(
@@ -176,7 +177,7 @@ def read_payload(
     """The version as verified bytes in memory (manifest and files), for Ray's object store."""
     data = artifacts.read_manifest_bytes(version_id)
     manifest = parse_manifest(data, version_id, manifest_sha256)
-    check_environment(manifest["env"], force=force, what=label)
+    check_environment(manifest.env, force=force, what=label)
     return VersionPayload(
         version_id=version_id, label=label, manifest=manifest, manifest_sha256=manifest_sha256,
         manifest_bytes=data, files=artifacts.read_files(version_id, manifest),
@@ -184,7 +185,7 @@ def read_payload(
 
 
 def load_payload(
-    payload: VersionPayload, options: Mapping[str, Any], *, force: bool = False
+    payload: VersionPayload, options: Mapping[str, object] | LoadOptions, *, force: bool = False
 ) -> LoadedModel:
     """Load a version shipped by ``read_payload`` (on a worker: once per process). The manifest
     and every file are checked in memory and the environment here is checked (``force`` goes
@@ -193,13 +194,14 @@ def load_payload(
     manifest = parse_manifest(
         payload["manifest_bytes"], version_id, payload["manifest_sha256"], where=_SHIPPED
     )
-    check_environment(manifest["env"], force=force, what=label)
-    key = (version_id, bool(options.get("use_gpu", False)))
+    check_environment(manifest.env, force=force, what=label)
+    opts = parse_load_options(options)
+    key = (version_id, opts.use_gpu)
     with _run_cache_lock:
         cached = _run_cache.get(key)
         if cached is not None:
             return cached
-        check_bytes(payload["files"], manifest["files"], version_id, where=_SHIPPED, fix=_RESHIP)
+        check_bytes(payload["files"], manifest.files, version_id, where=_SHIPPED, fix=_RESHIP)
         local = private_dir(f"floe-{version_id}-")
         try:
             _write_files(payload["files"], local)
@@ -207,7 +209,7 @@ def load_payload(
             shutil.rmtree(local, ignore_errors=True)
             raise
         loaded = _deserialise(local, manifest, version_id=version_id, label=label,
-                              options=options)
+                              options=opts)
         _run_cache[key] = loaded
         return loaded
 
@@ -224,20 +226,20 @@ def _write_files(data: Mapping[str, bytes], dest: Path) -> None:
 
 def _deserialise(
     local: Path,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     *,
     version_id: str,
     label: str,
-    options: Mapping[str, Any],
+    options: LoadOptions,
 ) -> LoadedModel:
     """Deserialise a version from ``local``, a private copy whose every file was verified as
     it was written there; ``local`` is removed on failure, else once the model is gone."""
     try:
-        handler = handler_named(manifest["framework"])
-        code = VersionCode.from_files(version_id, local, manifest["files"])
+        handler = handler_named(manifest.framework)
+        code = VersionCode.from_files(version_id, local, manifest.files)
         with LOAD_LOCK, import_scope(code) as modules:
             try:
-                model = handler.load(local, manifest["model"], options)
+                model = handler.load(local, manifest.model, options.model_dump())
             except FloeError:
                 raise
             except Exception as exc:
@@ -246,7 +248,7 @@ def _deserialise(
         shutil.rmtree(local, ignore_errors=True)
         raise
     _remove_with(model, local, modules)
-    functions = {f["name"]: ModelFunctionInfo.from_dict(f) for f in manifest.get("functions", [])}
+    functions = {f.name: ModelFunctionInfo.from_manifest(f) for f in manifest.functions}
     return LoadedModel(version_id, label, model, handler, manifest, functions, local, modules)
 
 

@@ -201,7 +201,7 @@ def run_dataset(
     """A lazy Dataset: ``ds``'s rows scored by the version (see ``invoke.run_function``)."""
     import ray
 
-    functions = [ModelFunctionInfo.from_dict(f) for f in payload["manifest"].get("functions", [])]
+    functions = [ModelFunctionInfo.from_manifest(f) for f in payload["manifest"].functions]
     fn = resolve_function(functions, function_name, label=payload["label"])
     if fn.is_partitioned and partition_column is None:
         raise InvalidInput(f"{fn.name} of {payload['label']} is partitioned; pass "
