@@ -37,11 +37,12 @@ from pydantic import (
 from registry.errors import IntegrityError
 from registry.packaging.environment import EnvironmentSpec
 from registry.packaging.tasks import Task
-from registry.runtime.explain import ExplainSpec
 from registry.runtime.signatures import DataType
 
 __all__ = [
     "MANIFEST_VERSION",
+    "ExplainSpec",
+    "ExplainerKind",
     "FeatureEntry",
     "FileEntry",
     "FunctionEntry",
@@ -67,6 +68,25 @@ def _check_relpath(path: str) -> str:
 
 RelPath = Annotated[str, AfterValidator(_check_relpath)]
 """A path inside the version, as Floe writes it: relative, no '.', '..' or empty parts."""
+
+
+ExplainerKind = Literal["tree", "linear", "permutation"]
+
+
+class ExplainSpec(BaseModel):
+    """The manifest's ``explain`` section: how the ``explain`` function was built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    function: str
+    """The function's name (``explain``)."""
+    background: str
+    """The stored background data, relative to the version."""
+    features: tuple[str, ...]
+    """The features explained, in signature order."""
+    explains: str
+    """The model method explained (what an agnostic explainer calls)."""
+    kind: ExplainerKind
 
 
 class _Section(BaseModel):

@@ -25,12 +25,11 @@ from registry.artifacts.store import ArtifactStore, hash_tree
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler, handler_for
 from registry.packaging.environment import capture_environment, conda_yaml, requirements_txt
-from registry.packaging.manifest import MANIFEST_VERSION, FileEntry, Manifest
+from registry.packaging.manifest import MANIFEST_VERSION, ExplainSpec, FileEntry, Manifest
 from registry.packaging.options import LogOptions, parse_log_options
 from registry.packaging.tasks import Task
 from registry.runtime.explain import (
     EXPLAIN_FUNCTION,
-    ExplainSpec,
     build_explainer,
     is_explainable,
     predict_method_for,

@@ -17,16 +17,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler
+from registry.packaging.manifest import ExplainerKind
 from registry.packaging.options import LogOptions
 from registry.packaging.tasks import Task
 from registry.runtime.functions import EXPLAIN_FUNCTION
@@ -35,9 +35,7 @@ from registry.runtime.model_input import Batch
 __all__ = [
     "BACKGROUND_PATH",
     "EXPLAIN_FUNCTION",
-    "ExplainSpec",
     "Explainer",
-    "ExplainerKind",
     "build_explainer",
     "is_explainable",
     "write_background",
@@ -48,25 +46,6 @@ log = logging.getLogger(__name__)
 BACKGROUND_PATH = "explain/background.parquet"
 _BACKGROUND_ROWS = 100
 _AGNOSTIC_BACKGROUND_ROWS = 50
-
-
-ExplainerKind = Literal["tree", "linear", "permutation"]
-
-
-class ExplainSpec(BaseModel):
-    """The manifest's ``explain`` section: how the ``explain`` function was built."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    function: str
-    """The function's name (``explain``)."""
-    background: str
-    """The stored background data, relative to the version."""
-    features: tuple[str, ...]
-    """The features explained, in signature order."""
-    explains: str
-    """The model method explained (what an agnostic explainer calls)."""
-    kind: ExplainerKind
 
 
 def is_explainable(task: Task, options: LogOptions) -> bool:

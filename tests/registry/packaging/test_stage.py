@@ -12,10 +12,9 @@ import pytest
 
 from registry import InvalidInput, ModelFunctionInfo, NotFound, Registry, Task
 from registry.packaging.environment import EnvironmentSpec
-from registry.packaging.manifest import FileEntry, Manifest, parse_manifest
+from registry.packaging.manifest import ExplainSpec, FileEntry, Manifest, parse_manifest
 from registry.packaging.options import LogOptions
 from registry.packaging.stage import StagedVersion, stage_version
-from registry.runtime.explain import ExplainSpec
 from tests.models import iris_classifier
 
 
