@@ -34,7 +34,8 @@ def test_a_misspelt_log_option_is_refused_and_nothing_is_logged(reg: Registry, t
         reg.log_model(clf, model_name="m", sample_input_data=X[:5],
                       options={"enable_explainabilty": False})
     assert reg.models() == []
-    assert list((tmp_path / "a" / "versions").iterdir()) == []
+    versions = tmp_path / "a" / "versions"  # opening a root writes nothing: it may be absent
+    assert not versions.exists() or list(versions.iterdir()) == []
 
 
 @pytest.mark.parametrize("key", ["relax_version", "method_options", "target_platforms"])
