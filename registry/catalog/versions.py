@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from registry.catalog.base import SYSTEM_ALIASES, StoreBase, new_id, utcnow
 from registry.catalog.tables import (
@@ -133,24 +133,30 @@ class VersionOps(StoreBase):
                 raise NotFound("the model version no longer exists; list them: floe versions list")
             return row
 
-    def resolve_version(self, s: Session, model: ModelRow, name: str) -> VersionRow | None:
-        """The version that a version name or an alias (system or user) names, or None."""
-        v = VersionRow
+    def resolve_version(self, model_id: str, name: str) -> VersionRow | None:
+        """The version that a version name or an alias (system or user) of the model names,
+        or None, in one query."""
+        v, a, m = VersionRow, AliasRow, ModelRow
+        statement = select(v)
         if name == "DEFAULT":
-            return s.get(VersionRow, model.default_version_id) if model.default_version_id else None
-        if name in ("FIRST", "LAST"):
-            order: tuple[Any, Any] = (col(v.created_on), col(v.id))
+            statement = statement.join(m, col(m.default_version_id) == col(v.id)).where(
+                m.id == model_id
+            )
+        elif name in ("FIRST", "LAST"):
+            order = (col(v.created_on), col(v.id))
             if name == "LAST":
                 order = (col(v.created_on).desc(), col(v.id).desc())
-            return s.exec(select(v).where(v.model_id == model.id).order_by(*order)).first()
-        row = s.exec(select(v).where(v.model_id == model.id, v.name == name)).first()
-        if row is not None:
-            return row
-        return s.exec(
-            select(v)
-            .join(AliasRow, col(AliasRow.version_id) == col(v.id))
-            .where(AliasRow.model_id == model.id, AliasRow.name == name)
-        ).first()
+            statement = statement.where(v.model_id == model_id).order_by(*order).limit(1)
+        else:
+            # A version name and an alias never coincide within a model (the store refuses
+            # it), so at most one of the two branches matches.
+            aliased = select(a.version_id).where(a.model_id == model_id, a.name == name)
+            statement = statement.where(
+                v.model_id == model_id,
+                sa.or_(col(v.name) == name, col(v.id).in_(aliased)),
+            ).limit(1)
+        with self.read() as s:
+            return s.exec(statement).first()
 
     def delete_version(self, model_id: str, version_id: str) -> None:
         with self.write() as s:
