@@ -151,6 +151,13 @@ _SQLITE_KINDS = {
     "SQLITE_CONSTRAINT_NOTNULL": "not_null",
     "SQLITE_CONSTRAINT_CHECK": "check",
 }
+# SQLite reports an ON DELETE RESTRICT failure as SQLITE_CONSTRAINT_TRIGGER: its text decides.
+_SQLITE_TEXTS = {
+    "UNIQUE constraint failed": "unique",
+    "FOREIGN KEY constraint failed": "foreign_key",
+    "NOT NULL constraint failed": "not_null",
+    "CHECK constraint failed": "check",
+}
 
 
 def _constraint_kind(orig: BaseException) -> str:
@@ -160,7 +167,8 @@ def _constraint_kind(orig: BaseException) -> str:
     sqlite_name = getattr(orig, "sqlite_errorname", None)
     if sqlite_name in _SQLITE_KINDS:
         return _SQLITE_KINDS[sqlite_name]
-    return "other"
+    text = str(orig)
+    return next((kind for prefix, kind in _SQLITE_TEXTS.items() if prefix in text), "other")
 
 
 def _statement_target(statement: str | None) -> tuple[str, str]:
@@ -206,10 +214,12 @@ def _integrity_error(exc: sa.exc.IntegrityError) -> FloeError:
         return InvalidInput(
             f"the catalog refused the {what}: {first_line(exc.orig)}; fix the value"
         )
-    return AlreadyExists(
-        f"the catalog refused the {what} because its name is already taken (by another process "
-        "meanwhile, or a version name and an alias alike); choose another name"
-    )
+    if kind == "unique":
+        return AlreadyExists(
+            f"the catalog refused the {what} because its name is already taken (by another "
+            "process meanwhile, or a version name and an alias alike); choose another name"
+        )
+    return Conflict(f"the catalog refused the {what}: {first_line(exc.orig)}; fix the change")
 
 
 def translate_error(exc: sa.exc.SQLAlchemyError, catalog: str) -> FloeError:
