@@ -160,7 +160,7 @@ _SQLITE_TEXTS = {
 }
 
 
-def _constraint_kind(orig: BaseException) -> str:
+def _constraint_kind(orig: BaseException | None) -> str:
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate in _PG_KINDS:
         return _PG_KINDS[sqlstate]
@@ -269,9 +269,14 @@ class StoreBase:
 
     @contextlib.contextmanager
     def _session(self, *, is_write: bool) -> Iterator[Session]:
+        options: dict[str, Any] = {WRITE_OPTION: is_write}
+        if not is_write and self.engine.dialect.name == "postgresql":
+            # Under READ COMMITTED each statement takes its own snapshot, inside a
+            # transaction or not: reads skip BEGIN and ROLLBACK, two round trips each.
+            options["isolation_level"] = "AUTOCOMMIT"
         try:
             with CatalogSession(self.engine, expire_on_commit=False) as session:
-                session.connection(execution_options={WRITE_OPTION: is_write})
+                session.connection(execution_options=options)
                 yield session
                 if is_write:
                     session.commit()
@@ -374,5 +379,5 @@ class StoreBase:
         if not ids:
             return
         for table in (AliasRow, MetricRow, FunctionRow):
-            s.exec(delete(table).where(col(table.version_id).in_(ids)))  # type: ignore[attr-defined]
+            s.exec(delete(table).where(col(table.version_id).in_(ids)))
         s.exec(delete(VersionRow).where(col(VersionRow.id).in_(ids)))

@@ -143,7 +143,7 @@ class VersionOps(StoreBase):
                 m.id == model_id
             )
         elif name in ("FIRST", "LAST"):
-            order = (col(v.created_on), col(v.id))
+            order: tuple[Any, Any] = (col(v.created_on), col(v.id))
             if name == "LAST":
                 order = (col(v.created_on).desc(), col(v.id).desc())
             statement = statement.where(v.model_id == model_id).order_by(*order).limit(1)
