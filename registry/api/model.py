@@ -9,7 +9,7 @@ import pandas as pd
 
 from registry.api.context import Context, check_comment
 from registry.api.model_version import ModelVersion
-from registry.catalog.base import check_field
+from registry.catalog.base import check_field, model_label
 from registry.catalog.store import as_utc
 from registry.catalog.tables import ModelRow, ModelTagRow, VersionRow
 from registry.errors import InvalidInput, NotFound
@@ -53,10 +53,8 @@ class Model:
 
     @property
     def fully_qualified_name(self) -> str:
-        model, ns = self._ctx.store.describe_model(self._model_id)
-        return ".".join(
-            format_identifier(p) for p in (ns.database_name, ns.schema_name, model.name)
-        )
+        model, ns = self._ctx.store.describe_model(self._model_id)  # one query
+        return model_label(ns, model)
 
     @property
     def comment(self) -> str | None:

@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from registry.api.context import Context, check_comment, check_metric_name, to_json_value
+from registry.catalog.base import model_label
 from registry.catalog.tables import VersionRow
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
@@ -78,7 +79,8 @@ class ModelVersion:
 
     @property
     def fully_qualified_model_name(self) -> str:
-        return self._ctx.model_label(self._ctx.model_row(self._model_id))
+        model, ns = self._ctx.store.describe_model(self._model_id)  # one query
+        return model_label(ns, model)
 
     @property
     def version_name(self) -> str:

@@ -60,6 +60,7 @@ __all__ = [
     "StoreBase",
     "as_utc",
     "check_field",
+    "model_label",
     "new_id",
     "translate_error",
     "utcnow",
@@ -128,6 +129,11 @@ def _check_row(row: object) -> None:
         return
     for column in table.columns:
         _check_column(table.name, column, getattr(row, column.key, None))
+
+
+def model_label(ns: NamespaceRow, model: ModelRow) -> str:
+    """``DATABASE.SCHEMA.MODEL`` as every message and property shows it."""
+    return ".".join(format_identifier(p) for p in (ns.database_name, ns.schema_name, model.name))
 
 
 class CatalogSession(Session):
@@ -319,10 +325,7 @@ class StoreBase:
         return ns
 
     def model_label(self, s: Session, model: ModelRow) -> str:
-        ns = self.namespace_of(s, model)
-        return ".".join(
-            format_identifier(p) for p in (ns.database_name, ns.schema_name, model.name)
-        )
+        return model_label(self.namespace_of(s, model), model)
 
     # -- models -------------------------------------------------------------------------------
 
