@@ -21,6 +21,7 @@ message quotes the SQL statement.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import uuid
@@ -339,14 +340,9 @@ class StoreBase:
     ) -> tuple[int | None, ModelRow | None]:
         """The namespace's id (None: it does not exist) and its model ``name`` (None: it has
         none), in one query."""
-        ns, m = NamespaceRow, ModelRow
-        statement = (
-            select(ns.id, m)
-            .outerjoin(m, sa.and_(col(m.namespace_id) == col(ns.id), col(m.name) == name))
-            .where(ns.database_name == database, ns.schema_name == schema)
-        )
+        params = {"database": database, "schema": schema, "name": name}
         with self.read() as s:
-            found = s.exec(statement).first()
+            found = s.exec(_locate_model(), params=params).first()
         if found is None:
             return None, None
         namespace_id, model = found
@@ -384,3 +380,18 @@ class StoreBase:
         for table in (AliasRow, MetricRow, FunctionRow):
             s.exec(delete(table).where(col(table.version_id).in_(ids)))
         s.exec(delete(VersionRow).where(col(VersionRow.id).in_(ids)))
+
+
+@functools.cache
+def _locate_model() -> Any:
+    """Namespace ``database.schema`` LEFT JOIN its model ``name`` (parameters), built once."""
+    ns, m = NamespaceRow, ModelRow
+    name = sa.bindparam("name", type_=sa.String)
+    return (
+        select(ns.id, m)
+        .outerjoin(m, sa.and_(col(m.namespace_id) == col(ns.id), col(m.name) == name))
+        .where(
+            col(ns.database_name) == sa.bindparam("database", type_=sa.String),
+            col(ns.schema_name) == sa.bindparam("schema", type_=sa.String),
+        )
+    )
