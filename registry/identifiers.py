@@ -2,8 +2,12 @@
 
 * An unquoted identifier starts with a letter or ``_`` and holds letters, digits, ``_`` and
   ``$``. It is case-insensitive and stored upper-cased: ``my_model`` is ``MY_MODEL``.
-* A double-quoted identifier keeps its case and may hold any character but a control
-  character; a ``"`` inside it is written ``""``: ``"My Model"`` is ``My Model``.
+* A double-quoted identifier keeps its case and may hold any character that prints; a ``"``
+  inside it is written ``""``: ``"My Model"`` is ``My Model``. Characters that do not print,
+  so that a name could look like another (``"IRIS\u200b"`` like ``IRIS``) or break a listing,
+  are refused, naming the code point: control (Cc), format (Cf: zero-width, bidi overrides),
+  line and paragraph separators (Zl, Zp), spaces other than U+0020 (Zs), private-use,
+  surrogate and unassigned code points, and the invisible fillers and variation selectors.
 * At most 255 characters.
 
 ``parse_identifier`` turns user text into the *resolved* name that the catalog stores;
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +38,22 @@ IdentifierKind = Literal["database", "schema", "model", "version", "alias", "tag
 _MAX_LENGTH = 255
 _UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _UPPER_UNQUOTED = re.compile(r"[A-Z_][A-Z0-9_$]*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Printable by Python's rule (str.isprintable) yet invisible: the combining grapheme joiner,
+# Hangul and Khmer fillers, Mongolian and other variation selectors, the braille blank.
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+    "\U000e0100-\U000e01ef]"
+)
+_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "a format character that does not print",
+    "Cs": "a surrogate",
+    "Co": "a private-use character",
+    "Cn": "an unassigned code point",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+    "Zs": "a space other than U+0020",
+}
 
 
 def _rules(kind: str) -> str:
@@ -92,8 +112,16 @@ def _check_resolved(name: str, text: str, kind: str) -> None:
         raise InvalidIdentifier(
             f"invalid {kind} name: {len(name)} characters, at most {_MAX_LENGTH} are allowed"
         )
-    if _CONTROL.search(name):
-        raise InvalidIdentifier(f"invalid {kind} name {text!r}: control characters are not allowed")
+    if not name.isprintable() or _INVISIBLE.search(name):
+        ch = next(c for c in name if not c.isprintable() or _INVISIBLE.match(c))
+        what = _CATEGORIES.get(unicodedata.category(ch), "an invisible character")
+        label = unicodedata.name(ch, "")
+        shown = _INVISIBLE.sub(lambda m: ascii(m.group())[1:-1], repr(text))
+        raise InvalidIdentifier(
+            f"invalid {kind} name {shown}: U+{ord(ch):04X}{f' ({label})' if label else ''} is "
+            f"{what}, so the name could look like another; remove it (names may hold only "
+            "characters that print)"
+        )
 
 
 def format_identifier(name: str) -> str:

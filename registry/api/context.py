@@ -1,10 +1,15 @@
 """What ``Registry``, ``Model`` and ``ModelVersion`` share: the catalog, the artifact root and
-the namespace the registry was opened on."""
+the namespace the registry was opened on, and the checks of the metadata they write.
+
+Opening a namespace writes nothing: it may not exist yet. Reads of a namespace that does not
+exist find nothing; the first write into it (a logged model, a rename into it) creates it.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,27 +17,67 @@ from typing import Any
 import numpy as np
 
 from registry.artifacts.store import ArtifactStore
+from registry.catalog.base import check_field
 from registry.catalog.store import CatalogStore
-from registry.catalog.tables import ModelRow, NamespaceRow
+from registry.catalog.tables import MetricRow, ModelRow, VersionRow
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
 
-__all__ = ["Context", "to_json_value"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "Context",
+    "Namespace",
+    "check_comment",
+    "check_metric_name",
+    "check_metrics",
+    "to_json_value",
+]
+
+MAX_JSON_DEPTH = 64  # lists and dicts inside a metric value; both databases parse far deeper
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """``DATABASE.SCHEMA``, resolved (as stored)."""
+
+    database_name: str
+    schema_name: str
+
+    def __str__(self) -> str:
+        return f"{format_identifier(self.database_name)}.{format_identifier(self.schema_name)}"
 
 
 @dataclass
 class Context:
     store: CatalogStore
     artifacts: ArtifactStore
-    namespace: NamespaceRow
+    namespace: Namespace
     cache_dir: Path
+    # The namespace's row id once it is known to exist (namespaces are never deleted).
+    namespace_id: int | None = None
 
     @property
     def namespace_label(self) -> str:
-        return (
-            f"{format_identifier(self.namespace.database_name)}."
-            f"{format_identifier(self.namespace.schema_name)}"
-        )
+        return str(self.namespace)
+
+    def find_namespace_id(self) -> int | None:
+        """The namespace's id, or None while it does not exist (a read never creates it)."""
+        if self.namespace_id is None:
+            row = self.store.find_namespace(
+                self.namespace.database_name, self.namespace.schema_name
+            )
+            self.namespace_id = row.id if row is not None else None
+        return self.namespace_id
+
+    def ensure_namespace_id(self) -> int:
+        """The namespace's id, created now if absent: for writes into it."""
+        if self.namespace_id is None:
+            row = self.store.ensure_namespace(
+                self.namespace.database_name, self.namespace.schema_name
+            )
+            assert row.id is not None
+            self.namespace_id = row.id
+        return self.namespace_id
 
     def model_row(self, model_id: str) -> ModelRow:
         return self.store.get_model(model_id)
@@ -42,42 +87,105 @@ class Context:
             return self.store.model_label(s, model)
 
     def find_model(self, name: str) -> ModelRow:
-        """The model called ``name`` (an identifier, resolved) in this registry's namespace."""
+        """The model called ``name`` (an identifier, resolved) in this registry's namespace,
+        found with its namespace in one query."""
         resolved = parse_identifier(name, "model")
-        assert self.namespace.id is not None
-        with self.store.read() as s:
-            row = self.store.find_model(s, self.namespace.id, resolved)
+        ns = self.namespace
+        namespace_id, row = self.store.locate_model(ns.database_name, ns.schema_name, resolved)
+        if namespace_id is not None:
+            self.namespace_id = namespace_id
         if row is None:
+            missing = "" if namespace_id is not None else f" ({ns} does not exist yet)"
             raise NotFound(
-                f"{self.namespace_label} has no model {format_identifier(resolved)}; list them: "
-                f"floe models list --database {format_identifier(self.namespace.database_name)} "
-                f"--schema {format_identifier(self.namespace.schema_name)}"
+                f"{ns} has no model {format_identifier(resolved)}; list them: "
+                f"floe models list --database {format_identifier(ns.database_name)} "
+                f"--schema {format_identifier(ns.schema_name)}{missing}"
             )
         return row
 
 
+# -- checks of the metadata the API writes ------------------------------------------------------
+
+
+def check_comment(value: object, row_type: type[ModelRow] | type[VersionRow]) -> str | None:
+    """A model's or version's comment is text (or None) that the catalog can store."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"a comment is a string, not {type(value).__name__}")
+    check_field(row_type, "comment", value)
+    return value
+
+
+def check_metric_name(name: object) -> str:
+    """A metric name is a non-empty string that fits its column, without NUL characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"a metric name is a non-empty string, not {name!r}")
+    check_field(MetricRow, "name", name)
+    return name
+
+
+def check_metrics(metrics: object) -> dict[str, Any]:
+    """``log_model(metrics=...)``: a mapping of metric names to JSON values, checked and
+    converted (``to_json_value``) before anything is saved."""
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise InvalidInput(
+            f"metrics must be a mapping of metric names to values, such as "
+            f'{{"accuracy": 0.93}}, not {type(metrics).__name__}'
+        )
+    return {
+        check_metric_name(name): to_json_value(value, what=f"metric {name!r}")
+        for name, value in metrics.items()
+    }
+
+
 def to_json_value(value: Any, *, what: str = "metric") -> Any:
-    """``value`` as plain JSON: numpy scalars become numbers, arrays nested lists."""
+    """``value`` as plain JSON: numpy scalars become numbers, arrays nested lists.
+
+    Refused (``InvalidInput``): non-finite floats, keys that are not strings, values that
+    JSON cannot hold, nesting deeper than ``MAX_JSON_DEPTH`` and a list or dict that
+    contains itself.
+    """
+    return _to_json(value, what, depth=0, path=set())
+
+
+def _to_json(value: Any, what: str, *, depth: int, path: set[int]) -> Any:
     if isinstance(value, np.ndarray):
-        return to_json_value(value.tolist(), what=what)
-    if isinstance(value, np.generic):
-        return to_json_value(value.item(), what=what)
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInput(f"{what} keys must be strings, not {type(key).__name__}")
-            out[key] = to_json_value(item, what=what)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [to_json_value(item, what=what) for item in value]
+        value = value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in path:
+            raise InvalidInput(
+                f"{what} value contains itself (a list or dict that refers to itself); "
+                "store a copy without the cycle"
+            )
+        if depth >= MAX_JSON_DEPTH:
+            raise InvalidInput(
+                f"{what} value nests lists or dicts deeper than {MAX_JSON_DEPTH} levels; "
+                "flatten it"
+            )
+        path.add(id(value))
+        try:
+            if isinstance(value, dict):
+                out = {}
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        raise InvalidInput(
+                            f"{what} keys must be strings, not {type(key).__name__}"
+                        )
+                    out[key] = _to_json(item, what, depth=depth + 1, path=path)
+                return out
+            return [_to_json(item, what, depth=depth + 1, path=path) for item in value]
+        finally:
+            path.discard(id(value))
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidInput(f"{what} value {value} is not valid JSON; store finite numbers or None")
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     try:
         json.dumps(value)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise InvalidInput(
             f"{what} value of type {type(value).__name__} is not JSON-serialisable; pass "
             "numbers, strings, lists, dicts or numpy values"

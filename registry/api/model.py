@@ -7,10 +7,11 @@ import logging
 
 import pandas as pd
 
-from registry.api.context import Context
+from registry.api.context import Context, check_comment
 from registry.api.model_version import ModelVersion
+from registry.catalog.base import check_field, model_label
 from registry.catalog.store import as_utc
-from registry.catalog.tables import ModelRow, VersionRow
+from registry.catalog.tables import ModelRow, ModelTagRow, VersionRow
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
 
@@ -52,7 +53,8 @@ class Model:
 
     @property
     def fully_qualified_name(self) -> str:
-        return self._ctx.model_label(self._row())
+        model, ns = self._ctx.store.describe_model(self._model_id)  # one query
+        return model_label(ns, model)
 
     @property
     def comment(self) -> str | None:
@@ -60,24 +62,19 @@ class Model:
 
     @comment.setter
     def comment(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise InvalidInput(f"a comment is a string, not {type(value).__name__}")
-        self._ctx.store.set_model_comment(self._model_id, value)
+        self._ctx.store.set_model_comment(self._model_id, check_comment(value, ModelRow))
 
     description = comment
 
     def rename(self, model_name: str) -> None:
         """Rename the model; ``DB.SCHEMA.NAME`` moves it to another namespace (created if new)."""
         target = parse_qualified_name(model_name, "model")
-        ns = self._ctx.namespace
+        model, ns = self._ctx.store.describe_model(self._model_id)
         if target.schema is not None:
-            current = self._ctx.store.namespace_of_id(self._row().namespace_id)
-            database = target.database or current.database_name
+            database = target.database or ns.database_name
             ns = self._ctx.store.ensure_namespace(database, target.schema)
-        else:
-            ns = self._ctx.store.namespace_of_id(self._row().namespace_id)
         assert ns.id is not None
-        self._ctx.store.rename_model(self._model_id, ns.id, target.name)
+        self._ctx.store.rename_model(model.id, ns.id, target.name)
 
     # -- tags ---------------------------------------------------------------------------------
 
@@ -86,6 +83,7 @@ class Model:
             raise InvalidInput(
                 f"a tag value is a string, not {type(tag_value).__name__}; pass str(value)"
             )
+        check_field(ModelTagRow, "value", tag_value)
         self._ctx.store.set_tag(self._model_id, parse_identifier(tag_name, "tag"), tag_value)
 
     def get_tag(self, tag_name: str) -> str | None:
@@ -107,14 +105,13 @@ class Model:
     def versions(self) -> list[ModelVersion]:
         """Every version, oldest first."""
         return [
-            ModelVersion(self._ctx, self._model_id, row.id)
+            ModelVersion(self._ctx, self._model_id, row.id, row=row)
             for row in self._ctx.store.list_versions(self._model_id)
         ]
 
     def show_versions(self) -> pd.DataFrame:
-        row = self._row()
+        row, ns = self._ctx.store.describe_model(self._model_id)
         details = self._ctx.store.version_details(self._model_id)
-        ns = self._ctx.store.namespace_of_id(row.namespace_id)
         records = []
         for version, aliases, metrics, functions in details:
             records.append(
@@ -137,24 +134,21 @@ class Model:
         return pd.DataFrame.from_records(records, columns=SHOW_VERSIONS_COLUMNS)
 
     def version(self, version_or_alias: str) -> ModelVersion:
-        """A version by name, user alias, or system alias (DEFAULT, FIRST, LAST)."""
-        return ModelVersion(self._ctx, self._model_id, self._resolve(version_or_alias).id)
+        """A version by name, user alias, or system alias (DEFAULT, FIRST, LAST), found in
+        one query."""
+        row = self._resolve(version_or_alias)
+        return ModelVersion(self._ctx, self._model_id, row.id, row=row)
 
     def _resolve(self, version_or_alias: str) -> VersionRow:
         name = parse_identifier(version_or_alias, "version")
-        store = self._ctx.store
-        with store.read() as s:
-            model = s.get(ModelRow, self._model_id)
-            if model is None:
-                raise NotFound("the model no longer exists; list models: floe models list")
-            found = store.resolve_version(s, model, name)
-            if found is None:
-                label = store.model_label(s, model)
-                raise NotFound(
-                    f"{label} has no version or alias {format_identifier(name)}; list them: "
-                    f"floe versions list {label}"
-                )
-            return found
+        found = self._ctx.store.resolve_version(self._model_id, name)
+        if found is None:
+            label = self.fully_qualified_name  # NotFound here when the model is gone
+            raise NotFound(
+                f"{label} has no version or alias {format_identifier(name)}; list them: "
+                f"floe versions list {label}"
+            )
+        return found
 
     @property
     def default(self) -> ModelVersion:

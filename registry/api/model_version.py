@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, overload
 import pandas as pd
 import pyarrow as pa
 
-from registry.api.context import Context, to_json_value
+from registry.api.context import Context, check_comment, check_metric_name, to_json_value
+from registry.catalog.base import model_label
 from registry.catalog.tables import VersionRow
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
@@ -38,11 +39,16 @@ class ExportMode(StrEnum):
 class ModelVersion:
     """A reference to a version in the catalog (not a copy of the model object)."""
 
-    def __init__(self, ctx: Context, model_id: str, version_id: str) -> None:
+    def __init__(
+        self, ctx: Context, model_id: str, version_id: str, *, row: VersionRow | None = None
+    ) -> None:
         self._ctx = ctx
         self._model_id = model_id
         self._version_id = version_id
         self._load_args: tuple[str, str] | None = None
+        # The row as last read: its name, hashes and creation never change, so properties
+        # that show them need no catalog read. Mutable fields (comment) are read each time.
+        self._fixed = row
 
     def __repr__(self) -> str:
         return f"ModelVersion({self.fully_qualified_model_name}, {self.version_name})"
@@ -62,7 +68,12 @@ class ModelVersion:
         return self._version_id
 
     def _row(self) -> VersionRow:
-        return self._ctx.store.get_version(self._version_id)
+        self._fixed = self._ctx.store.get_version(self._version_id)
+        return self._fixed
+
+    def _fixed_row(self) -> VersionRow:
+        """The version's row for its immutable fields, read at most once per object."""
+        return self._fixed if self._fixed is not None else self._row()
 
     @property
     def model_name(self) -> str:
@@ -70,11 +81,12 @@ class ModelVersion:
 
     @property
     def fully_qualified_model_name(self) -> str:
-        return self._ctx.model_label(self._ctx.model_row(self._model_id))
+        model, ns = self._ctx.store.describe_model(self._model_id)  # one query
+        return model_label(ns, model)
 
     @property
     def version_name(self) -> str:
-        return format_identifier(self._row().name)
+        return format_identifier(self._fixed_row().name)
 
     @property
     def comment(self) -> str | None:
@@ -82,20 +94,21 @@ class ModelVersion:
 
     @comment.setter
     def comment(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise InvalidInput(f"a comment is a string, not {type(value).__name__}")
-        self._ctx.store.set_version_comment(self._version_id, value)
+        self._ctx.store.set_version_comment(self._version_id, check_comment(value, VersionRow))
 
     description = comment
 
     # -- metrics ------------------------------------------------------------------------------
 
     def set_metric(self, metric_name: str, value: Any) -> None:
-        self._ctx.store.set_metric(self._version_id, _metric_name(metric_name), to_json_value(value))
+        name = check_metric_name(metric_name)
+        self._ctx.store.set_metric(
+            self._version_id, name, to_json_value(value, what=f"metric {name!r}")
+        )
 
     def get_metric(self, metric_name: str) -> Any:
+        name = check_metric_name(metric_name)
         metrics = self.show_metrics()
-        name = _metric_name(metric_name)
         if name not in metrics:
             raise NotFound(
                 f"{self} has no metric {name!r}; its metrics are: {', '.join(metrics) or 'none'}"
@@ -106,7 +119,7 @@ class ModelVersion:
         return self._ctx.store.list_metrics(self._version_id)
 
     def delete_metric(self, metric_name: str) -> None:
-        name = _metric_name(metric_name)
+        name = check_metric_name(metric_name)
         if not self._ctx.store.delete_metric(self._version_id, name):
             raise NotFound(
                 f"{self} has no metric {name!r}; list them: floe metrics list "
@@ -302,9 +315,3 @@ class ModelVersion:
             target=Path(target_path).expanduser(),
             full=ExportMode(export_mode) == ExportMode.FULL,
         )
-
-
-def _metric_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"a metric name is a non-empty string, not {name!r}")
-    return name

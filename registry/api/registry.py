@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from registry.api.context import Context, to_json_value
+from registry.api.context import Context, Namespace, check_comment, check_metrics
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
 from registry.artifacts.deliver import deliver_files, destination_dir
@@ -59,7 +59,11 @@ def _store_for(url: str) -> CatalogStore:
 
 
 class Registry:
-    """The models of one namespace. Opening a namespace creates it when absent."""
+    """The models of one namespace (``DATABASE.SCHEMA``).
+
+    Opening writes nothing: a namespace that does not exist reads as empty, and the first
+    write into it (``log_model``, or a rename into it) creates it.
+    """
 
     def __init__(
         self,
@@ -77,9 +81,10 @@ class Registry:
         self._ctx = Context(
             store=store,
             artifacts=ArtifactStore(
-                self.artifact_root, catalog_id=store.catalog_id, catalog_label=self.catalog_url
+                self.artifact_root, catalog_id=store.catalog_id,
+                catalog_label=redact_uri(self.catalog_url),
             ),
-            namespace=store.ensure_namespace(database, schema),
+            namespace=Namespace(database, schema),
             cache_dir=floe_home() / "cache",
         )
 
@@ -93,6 +98,10 @@ class Registry:
     @property
     def schema_name(self) -> str:
         return format_identifier(self._ctx.namespace.schema_name)
+
+    def exists(self) -> bool:
+        """Whether the namespace exists in the catalog (a model was logged or moved into it)."""
+        return self._ctx.find_namespace_id() is not None
 
     # -- logging ------------------------------------------------------------------------------
 
@@ -120,11 +129,8 @@ class Registry:
         version = parse_identifier(version_name, "version") if version_name is not None else None
         if version in SYSTEM_ALIASES:
             raise InvalidInput(f"{version} is a system alias; choose another version_name")
-        if comment is not None and not isinstance(comment, str):
-            raise InvalidInput(f"a comment is a string, not {type(comment).__name__}")
-        clean_metrics = {
-            str(k): to_json_value(v, what=f"metric {k!r}") for k, v in (metrics or {}).items()
-        }
+        check_comment(comment, VersionRow)
+        clean_metrics = check_metrics(metrics)
         if version is not None:
             self._refuse_taken_version(name, version)
         version_id = new_id()
@@ -142,9 +148,8 @@ class Registry:
             python_version=python_version,
             user_files=user_files,
         )
-        ns_id = self._ctx.namespace.id
-        assert ns_id is not None
         try:
+            ns_id = self._ctx.ensure_namespace_id()
             manifest_sha = staged.publish(self._ctx.artifacts, version_id)
             try:
                 model_row, _ = self._ctx.store.add_version(
@@ -200,15 +205,19 @@ class Registry:
         return Model(self._ctx, self._ctx.find_model(model_name).id)
 
     def models(self) -> list[Model]:
-        ns_id = self._ctx.namespace.id
-        assert ns_id is not None
+        """Every model of the namespace, ordered by name ([] while it does not exist)."""
+        ns_id = self._ctx.find_namespace_id()
+        if ns_id is None:
+            return []
         return [Model(self._ctx, row.id) for row in self._ctx.store.list_models(ns_id)]
 
     def show_models(self) -> pd.DataFrame:
         """One row per model: created_on, name, database_name, schema_name, owner, comment,
-        versions (JSON array), default_version_name, aliases (JSON object alias→version)."""
-        ns_id = self._ctx.namespace.id
-        assert ns_id is not None
+        versions (JSON array), default_version_name, aliases (JSON object alias→version).
+        Empty, with these columns, while the namespace does not exist."""
+        ns_id = self._ctx.find_namespace_id()
+        if ns_id is None:
+            return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)
         listing = self._ctx.store.model_listing(ns_id)
         if len(listing) == 0:
             return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from registry.errors import CatalogError
 
-__all__ = ["WRITE_OPTION", "create_catalog_engine", "head_revision", "migrate"]
+__all__ = ["WRITE_OPTION", "create_catalog_engine", "first_line", "head_revision", "migrate"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,10 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA busy_timeout = 60000")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:  # a read-only file keeps its journal mode
+            log.debug("journal_mode unchanged on %s: %s", url, exc)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -76,6 +80,12 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
 
     return engine
+
+
+def first_line(error: object) -> str:
+    """The first line of an error's text: a driver's detail lines and statement stay out."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _alembic_config(conn: Connection) -> Any:
@@ -150,8 +160,15 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         except sa.exc.OperationalError as exc:
             raise CatalogError(
                 f"cannot open the catalog at {engine.url.render_as_string(hide_password=True)}: "
-                f"{exc.orig}; check that the database server runs and the URL is right "
-                "(FLOE_CATALOG_URL)"
+                f"{first_line(exc.orig)}; check that the database server runs and the URL is "
+                "right (FLOE_CATALOG_URL)"
+            ) from exc
+        except sa.exc.SQLAlchemyError as exc:  # never the statement: it is not the user's
+            raise CatalogError(
+                f"cannot migrate the catalog at "
+                f"{engine.url.render_as_string(hide_password=True)}: "
+                f"{first_line(getattr(exc, 'orig', None) or exc)}; check that the user may "
+                "create tables there, or let an administrator open it once"
             ) from exc
         if revision == "head":
             _migrated.add(key)

@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "FIELD_LABELS",
+    "TABLE_LABELS",
     "AliasRow",
     "CatalogRow",
     "FunctionRow",
@@ -28,6 +30,33 @@ __all__ = [
 
 metadata = SQLModel.metadata
 _TS = sa.DateTime(timezone=True)
+
+# What a user calls each table's row and each column that holds user text: errors name these.
+TABLE_LABELS = {
+    "floe_namespace": "namespace",
+    "floe_model": "model",
+    "floe_version": "model version",
+    "floe_alias": "alias",
+    "floe_metric": "metric",
+    "floe_model_tag": "tag",
+    "floe_function": "function",
+}
+FIELD_LABELS = {
+    ("floe_namespace", "database_name"): "database name",
+    ("floe_namespace", "schema_name"): "schema name",
+    ("floe_model", "name"): "model name",
+    ("floe_model", "comment"): "model comment",
+    ("floe_model", "owner"): "model owner",
+    ("floe_version", "name"): "version name",
+    ("floe_version", "comment"): "version comment",
+    ("floe_version", "created_by"): "version creator (created_by)",
+    ("floe_alias", "name"): "alias name",
+    ("floe_metric", "name"): "metric name",
+    ("floe_model_tag", "name"): "tag name",
+    ("floe_model_tag", "value"): "tag value",
+    ("floe_function", "name"): "function name",
+    ("floe_function", "target_method"): "function target method",
+}
 
 
 class NamespaceRow(SQLModel, table=True):

@@ -9,12 +9,14 @@ concurrent writers; the unique constraints in ``tables`` back them up.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from registry.catalog.base import SYSTEM_ALIASES, StoreBase, new_id, utcnow
 from registry.catalog.tables import (
@@ -135,24 +137,12 @@ class VersionOps(StoreBase):
                 raise NotFound("the model version no longer exists; list them: floe versions list")
             return row
 
-    def resolve_version(self, s: Session, model: ModelRow, name: str) -> VersionRow | None:
-        """The version that a version name or an alias (system or user) names, or None."""
-        v = VersionRow
-        if name == "DEFAULT":
-            return s.get(VersionRow, model.default_version_id) if model.default_version_id else None
-        if name in ("FIRST", "LAST"):
-            order: tuple[Any, Any] = (col(v.created_on), col(v.id))
-            if name == "LAST":
-                order = (col(v.created_on).desc(), col(v.id).desc())
-            return s.exec(select(v).where(v.model_id == model.id).order_by(*order)).first()
-        row = s.exec(select(v).where(v.model_id == model.id, v.name == name)).first()
-        if row is not None:
-            return row
-        return s.exec(
-            select(v)
-            .join(AliasRow, col(AliasRow.version_id) == col(v.id))
-            .where(AliasRow.model_id == model.id, AliasRow.name == name)
-        ).first()
+    def resolve_version(self, model_id: str, name: str) -> VersionRow | None:
+        """The version that a version name or an alias (system or user) of the model names,
+        or None, in one query."""
+        kind = name if name in SYSTEM_ALIASES else "NAME"
+        with self.read() as s:
+            return s.exec(_resolution(kind), params={"model_id": model_id, "name": name}).first()
 
     def delete_version(self, model_id: str, version_id: str) -> None:
         with self.write() as s:
@@ -365,3 +355,28 @@ def _fresh_name(taken: set[str]) -> str:
             return name
     raise CatalogError("could not generate a free version name; pass version_name")
 
+
+@functools.cache
+def _resolution(kind: str) -> SelectOfScalar[VersionRow]:
+    """The query that finds a version by ``kind``: DEFAULT, FIRST, LAST, or NAME (a version
+    name or a user alias), with parameters ``model_id`` and ``name``. Built once: building a
+    statement costs more than a round trip to a local database."""
+    v, a, m = VersionRow, AliasRow, ModelRow
+    model_id = sa.bindparam("model_id", type_=sa.String)
+    statement = select(v)
+    if kind == "DEFAULT":
+        return statement.join(m, col(m.default_version_id) == col(v.id)).where(
+            col(m.id) == model_id
+        )
+    if kind in ("FIRST", "LAST"):
+        order: tuple[Any, Any] = (col(v.created_on), col(v.id))
+        if kind == "LAST":
+            order = (col(v.created_on).desc(), col(v.id).desc())
+        return statement.where(col(v.model_id) == model_id).order_by(*order).limit(1)
+    # A version name and an alias never coincide within a model (the store refuses it), so
+    # at most one of the two branches matches.
+    name = sa.bindparam("name", type_=sa.String)
+    aliased = select(a.version_id).where(col(a.model_id) == model_id, col(a.name) == name)
+    return statement.where(
+        col(v.model_id) == model_id, sa.or_(col(v.name) == name, col(v.id).in_(aliased))
+    ).limit(1)

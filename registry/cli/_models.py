@@ -45,9 +45,11 @@ _VERSION_COLUMNS = ["created_on", "name", "aliases", "comment", "functions", "me
 def list_models(
     ctx: typer.Context, database: Database = None, schema: Schema = None, as_json: AsJson = False
 ) -> None:
-    """List the models of a namespace."""
+    """List the models of a namespace (none, with a note on stderr, if it does not exist)."""
     reg = scope_of(ctx, database, schema).registry()
     records = frame_records(reg.show_models(), json_columns=("versions", "aliases"))
+    if not records and not reg.exists():
+        typer.echo(f"note: {reg.database_name}.{reg.schema_name} does not exist", err=True)
     if as_json:
         echo_json(records)
         return

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from registry.errors import InvalidIdentifier
@@ -64,3 +66,37 @@ def test_generated_version_names_are_valid_identifiers() -> None:
         assert parse_identifier(name, "version") == name
         adjective, animal, number = name.split("_")
         assert adjective.isalpha() and animal.isalpha() and number.isdigit()
+
+
+@pytest.mark.parametrize(
+    ("text", "code_point"),
+    [
+        ('"IRIS\u200b"', "U+200B"),  # zero-width space: looks like IRIS
+        ('"a\x85b"', "U+0085"),  # next line (Cc outside ASCII)
+        ('"a\u2028b"', "U+2028"),  # line separator (Zl)
+        ('"a\u2029b"', "U+2029"),  # paragraph separator (Zp)
+        ('"abc\u202e"', "U+202E"),  # right-to-left override (bidi, Cf)
+        ('"a\u2066b"', "U+2066"),  # left-to-right isolate (bidi, Cf)
+        ('"\ufeffa"', "U+FEFF"),  # byte order mark / zero-width no-break space (Cf)
+        ('"a\u00a0b"', "U+00A0"),  # no-break space: looks like "a b"
+        ('"a\u3164"', "U+3164"),  # Hangul filler: printable by Python's rule, yet invisible
+        ('"a\ufe0f"', "U+FE0F"),  # variation selector
+        ('"a\ue000"', "U+E000"),  # private use
+    ],
+)
+def test_characters_that_do_not_print_are_refused_naming_the_code_point(
+    text: str, code_point: str
+) -> None:
+    for kind in ("model", "version", "alias", "tag", "database", "schema"):
+        with pytest.raises(InvalidIdentifier, match=rf"{kind} name .*{re.escape(code_point)}.*remove it"):
+            parse_identifier(text, kind)  # type: ignore[arg-type]
+    with pytest.raises(InvalidIdentifier, match=re.escape(code_point)):
+        parse_qualified_name(f"db.{text}.m")
+    with pytest.raises(InvalidIdentifier) as raised:
+        parse_identifier(text)
+    assert raised.value.message.isprintable()  # the message shows the name escaped
+
+
+def test_names_that_print_are_kept() -> None:
+    for text in ['"Modèle für 日本"', '"a b"', '"ø-1.5 (beta)"', '"Ωmega"']:
+        assert parse_identifier(text) == text[1:-1]

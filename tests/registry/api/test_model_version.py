@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -240,3 +243,54 @@ def test_xgboost_round_trip(reg: Registry, kind: str) -> None:
     out = mv.run(X, function_name="predict")
     np.testing.assert_allclose(out["output_feature_0"].to_numpy(), expected, rtol=1e-6)
     assert type(mv.load()).__name__ == type(model).__name__
+
+
+def test_metadata_the_catalog_cannot_store_is_refused_alike(
+    reg: Registry, artifact_root: Path
+) -> None:
+    # PostgreSQL raised a raw DataError for each (SQLite stored them): InvalidInput on both.
+    mv = _log(reg, "m", "v1")
+    m = reg.get_model("m")
+    nul = r"holds a NUL character \(U\+0000\), which the catalog cannot store; remove it"
+    with pytest.raises(InvalidInput, match=f"version comment {nul}"):
+        mv.comment = "a\x00b"
+    with pytest.raises(InvalidInput, match=f"model comment {nul}"):
+        m.comment = "a\x00b"
+    with pytest.raises(InvalidInput, match=f"tag value {nul}"):
+        m.set_tag("t", "a\x00b")
+    for call in (mv.set_metric, mv.get_metric, mv.delete_metric):
+        with pytest.raises(InvalidInput, match=f"metric name {nul}"):
+            call("a\x00", *([1] if call == mv.set_metric else []))
+    with pytest.raises(InvalidInput, match="metric name is 300 characters long, at most 255"):
+        mv.set_metric("x" * 300, 1)
+    assert (mv.comment, m.comment, m.show_tags(), mv.show_metrics()) == (None, None, {}, {})
+
+    clf, X = iris_classifier()
+    stored = set((artifact_root / "versions").iterdir())
+    for kwargs, message in [
+        ({"comment": "a\x00"}, f"version comment {nul}"),
+        ({"metrics": {"x" * 256: 1}}, "metric name is 256 characters long, at most 255"),
+        ({"metrics": [1, 2]}, "metrics must be a mapping of metric names to values"),
+    ]:
+        with pytest.raises(InvalidInput, match=message):
+            reg.log_model(clf, model_name="m", sample_input_data=X[:5], **kwargs)
+    assert set((artifact_root / "versions").iterdir()) == stored  # refused before saving
+    assert [v.version_name for v in m.versions()] == ["V1"]
+
+
+def test_metric_values_that_nest_too_deep_or_contain_themselves(reg: Registry) -> None:
+    mv = _log(reg, "m", "v1")
+    deep: list[Any] = []
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(InvalidInput, match="deeper than 64 levels; flatten it"):
+        mv.set_metric("deep", deep)  # RecursionError before
+    loop: dict[str, Any] = {"a": 1}
+    loop["self"] = loop
+    with pytest.raises(InvalidInput, match="'loop' value contains itself"):
+        mv.set_metric("loop", loop)  # RecursionError before
+    clf, X = iris_classifier()
+    with pytest.raises(InvalidInput, match="contains itself"):
+        reg.log_model(clf, model_name="m", metrics={"loop": loop}, sample_input_data=X[:5])
+    mv.set_metric("ok", {"a": [1, {"b": np.float32(0.5)}]})
+    assert mv.show_metrics() == {"ok": {"a": [1, {"b": 0.5}]}}
