@@ -38,7 +38,7 @@ lint: $(STAMP) ## ruff and the import contract
 	$(BIN)/ruff check .
 	$(BIN)/python tools/lint_imports.py
 
-typecheck: $(STAMP) ## mypy on registry and pipelines
+typecheck: $(STAMP) ## mypy --strict (pyproject.toml) on registry and pipelines
 	$(BIN)/mypy -p registry -p pipelines
 
 test: $(STAMP) lint typecheck ## lint, mypy, then the whole test suite (extra flags: PYTEST_ARGS=...)
