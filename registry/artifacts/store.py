@@ -34,7 +34,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
 
@@ -119,14 +118,28 @@ def safe_relpath(path: str, *, what: str = "artifact path") -> str:
 
 
 def redact_uri(root: str) -> str:
-    """``root`` with the secret of ``s3://ACCESS_KEY:SECRET_KEY@bucket/...`` replaced by ***."""
-    if "://" not in root:
+    """``root`` with its secrets replaced by ``***``: the password of
+    ``scheme://USER:PASSWORD@host/...`` (whatever characters it holds, ``/`` and ``@``
+    included) and the values of secret query parameters (``?secret_key=...``,
+    ``session_token``, ``password``, ``token``). Text that is not a URI comes back as it was."""
+    scheme, sep, rest = root.partition("://")
+    if not sep:
         return root
-    parts = urlsplit(root)
-    if not parts.password:
-        return root
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
+    rest, qmark, query = rest.partition("?")
+    if "@" in rest:  # the userinfo ends at the last '@': a password may hold '/' and '@'
+        userinfo, host = rest.rsplit("@", 1)
+        if ":" in userinfo:
+            rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    if qmark:
+        pairs = []
+        for pair in query.split("&"):
+            key, eq, _value = pair.partition("=")
+            pairs.append(f"{key}=***" if eq and key.lower() in _SECRET_PARAMS else pair)
+        query = "&".join(pairs)
+    return f"{scheme}{sep}{rest}{qmark}{query}"
+
+
+_SECRET_PARAMS = frozenset({"secret_key", "session_token", "password", "token", "access_token"})
 
 
 def verify_files(

@@ -23,6 +23,7 @@ from registry import (
     InvalidInput,
     NotFound,
     Registry,
+    redact_uri,
 )
 from registry.packaging.environment import EnvironmentWarning
 from tests.models import iris_classifier
@@ -81,26 +82,35 @@ def test_list_and_get_artifacts(logged, tmp_path: Path, artifact_root: Path) -> 
         reg.list_artifacts("floe://model/m/versions/v1/nope.txt")
 
 
+_DOTDOT = r"leaves its version \('\.\.'\); remove the '\.\.' parts"
+_ENCODED = r"holds a percent-encoded separator, dot or NUL; write the path plainly"
+_WRITE_AS = r"; write it as floe://model/<model>/versions/<version or alias>/\[path\]"
+
+
 @pytest.mark.parametrize(
-    "url",
+    ("url", "fix"),
     [
-        "floe://model/m/versions/v1/../v2/model/model.pkl",
-        "floe://model/m/versions/v1/model/../../x",
-        "floe://model/m/versions/v1//etc/passwd",
-        "floe://model/m/versions/v1/%2e%2e/x",
-        "floe://model/m/versions/v1/model%2Fmodel.pkl",
-        "floe://model/m/versions/v1/..%2f..%2fetc",
-        "floe://model/m/versions/v1/model\\..\\x",
-        "floe://model/m/versions/v1/a%00b",
-        "snow://model/m/versions/v1/",
-        "floe://model/m/v1/",
+        ("floe://model/m/versions/v1/../v2/model/model.pkl", _DOTDOT),
+        ("floe://model/m/versions/v1/model/../../x", _DOTDOT),
+        ("floe://model/m/versions/v1//etc/passwd",
+         r"is absolute; give a path relative to the version"),
+        ("floe://model/m/versions/v1/%2e%2e/x", _ENCODED),
+        ("floe://model/m/versions/v1/model%2Fmodel.pkl", _ENCODED),
+        ("floe://model/m/versions/v1/..%2f..%2fetc", _ENCODED),
+        ("floe://model/m/versions/v1/model\\..\\x",
+         r"holds a backslash or NUL; use '/'-separated names"),
+        ("floe://model/m/versions/v1/a%00b", _ENCODED),
+        ("snow://model/m/versions/v1/", r"is not a Floe artifact URL" + _WRITE_AS),
+        ("floe://model/m/v1/", r"is malformed" + _WRITE_AS),
     ],
 )
-def test_urls_that_leave_their_version_are_refused(logged, url: str, tmp_path: Path) -> None:
+def test_urls_that_leave_their_version_are_refused(
+    logged, url: str, fix: str, tmp_path: Path
+) -> None:
     reg = logged[0]
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match=fix):
         reg.list_artifacts(url)
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match=fix):
         reg.get_artifact(url, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -112,7 +122,9 @@ def test_symlinks_in_a_version_are_refused(logged, artifact_root: Path, tmp_path
     os.symlink(secret, artifact_root / "versions" / mv.id / "model" / "leak.txt")
     with pytest.raises(InvalidInput, match="symbolic link"):
         reg.list_artifacts("floe://model/m/versions/v1/")
-    with pytest.raises((InvalidInput, NotFound)):
+    with pytest.raises((InvalidInput, NotFound),
+                       match=r"names no file or folder of .*; list them: floe artifacts list"
+                       r"|is a symbolic link; Floe never follows links"):
         reg.get_artifact("floe://model/m/versions/v1/model/leak.txt", tmp_path / "out")
     assert not (tmp_path / "out" / "leak.txt").exists()
 
@@ -136,7 +148,8 @@ def test_tampered_artifact_is_detected_before_unpickling(
     with pytest.raises(IntegrityError, match=r"model/model.pkl \(sha256 differs\)"):
         mv.load()
     assert not marker.exists()
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match=r"model/model\.pkl \(sha256 differs\); nothing was loaded: "
+                                             r"restore the artifact root from a backup"):
         mv.run(X, function_name="predict")
 
 
@@ -255,11 +268,27 @@ def test_failed_log_removes_what_it_wrote(reg: Registry, artifact_root: Path) ->
     clf, X = iris_classifier()
     reg.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
     before = {p.name for p in (artifact_root / "versions").iterdir()}
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="value inf is not valid JSON; store finite numbers or None"):
         reg.log_model(clf, model_name="m", version_name="v2", sample_input_data=X[:5],
                       metrics={"bad": float("inf")})
-    with pytest.raises(InvalidInput):
+    with pytest.raises(InvalidInput, match="/does/not/exist is not a file; pass existing file paths"):
         reg.log_model(clf, model_name="m", version_name="v2", sample_input_data=X[:5],
                       user_files={"data": ["/does/not/exist"]})
     assert {p.name for p in (artifact_root / "versions").iterdir()} == before
     assert [v.version_name for v in reg.get_model("m").versions()] == ["V1"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "redacted"),
+    [
+        ("s3://AK:SE/CR@ET@bucket/p?endpoint_override=h", "s3://AK:***@bucket/p?endpoint_override=h"),
+        ("postgresql+psycopg://u:pw@h:5432/db", "postgresql+psycopg://u:***@h:5432/db"),
+        ("s3://bucket/p?access_key=AK&secret_key=SK&region=eu",
+         "s3://bucket/p?access_key=AK&secret_key=***&region=eu"),
+        ("s3://[x", "s3://[x"),
+        ("/a/local/path", "/a/local/path"),
+    ],
+)
+def test_redact_uri_hides_every_secret(uri: str, redacted: str) -> None:
+    """Regression: a password holding '/' raised ValueError, and query secrets were kept."""
+    assert redact_uri(uri) == redacted
