@@ -45,11 +45,9 @@ def postgres_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        from registry.api.registry import _stores
+        from registry.api.registry import close_catalog
 
-        store = _stores.pop(url, None)
-        if store is not None:
-            store.dispose()
+        close_catalog(url)
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -39,7 +39,7 @@ from registry.settings import (
     floe_home,
 )
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "close_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,14 @@ def _store_for(url: str) -> CatalogStore:
     if store is None:
         store = _stores[url] = CatalogStore(url)
     return store
+
+
+def close_catalog(url: str) -> None:
+    """Close this process's connections to the catalog at ``url`` (its pool is disposed); a
+    later ``Registry`` on that URL opens it anew. For a database about to be dropped."""
+    store = _stores.pop(url, None)
+    if store is not None:
+        store.dispose()
 
 
 class Registry:
