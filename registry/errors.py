@@ -15,7 +15,7 @@ Every error Floe raises is a ``FloeError``; callers catch the specific class::
     └── ModelError            500  the user's model code raised
 
 A message states the problem, then the fix. Driver errors are translated once, in
-``registry.catalog.store``, and chained with ``raise ... from exc``.
+``registry.catalog.base`` (``translate_error``), and chained with ``raise ... from exc``.
 """
 
 from __future__ import annotations

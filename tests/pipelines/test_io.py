@@ -355,7 +355,7 @@ def test_crash_between_the_two_renames_is_recovered(tmp_path: Path) -> None:
 
     # a commit that finished but did not delete the old copy: the next writer deletes it
     (tmp_path / ".out.floe-old-r8").mkdir()
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExists, match=r"already holds 12 data file\(s\).*choose another output\.path"):
         write_table(ray.data.from_items([{"id": 1}]), OutputSpec(path=str(output)), run_id="r10")
     assert _leftovers(output) == [] and _snapshot(output) == before
 

@@ -55,7 +55,7 @@ def test_qualified_names() -> None:
     assert str(parse_qualified_name('db."Odd.Schema".m')) == 'DB."Odd.Schema".M'
     with pytest.raises(InvalidIdentifier, match="DATABASE.SCHEMA.NAME"):
         parse_qualified_name("a.b.c.d")
-    with pytest.raises(InvalidIdentifier):
+    with pytest.raises(InvalidIdentifier, match=r"invalid model name 'a\.\.b'.*an unquoted identifier"):
         parse_qualified_name("a..b")
 
 

@@ -54,12 +54,13 @@ def test_identifier_case_rules(reg: Registry) -> None:
     assert quoted.name == '"Churn"'
     assert [v.version_name for v in quoted.versions()] == ['"v1"']
     assert quoted.version('"v1"').version_name == '"v1"'
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no version or alias V1; list them: floe versions list"):
         quoted.version("v1")  # V1 is not "v1"
     assert sorted(reg.show_models()["name"]) == ['"Churn"', "CHURN"]
     with pytest.raises(InvalidIdentifier, match="double-quoted"):
         reg.log_model(clf, model_name="bad-name", sample_input_data=X[:5])
-    with pytest.raises(InvalidIdentifier):
+    with pytest.raises(InvalidIdentifier,
+                       match=r"invalid model name '1st'.*an unquoted identifier \(a letter or '_'"):
         reg.get_model("1st")
 
 
@@ -133,7 +134,7 @@ def test_rename_within_and_across_namespaces_keeps_artifacts(
     m.set_tag("t", "x")
     m.rename("m2")
     assert m.name == "M2"
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="has no model M; list them: floe models list"):
         reg.get_model("m")
     assert (mv.run(X, function_name="predict")["output_feature_0"] == expected).all()
 
@@ -167,5 +168,5 @@ def test_delete_model_removes_versions_and_artifacts(reg: Registry, artifact_roo
     reg.delete_model("m")
     assert reg.show_models()["name"].tolist() == ["KEEP"]
     assert [p.name for p in (artifact_root / "versions").iterdir()] == [keep.id]
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="has no model M; list them: floe models list"):
         reg.delete_model("m")

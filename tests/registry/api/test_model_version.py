@@ -89,7 +89,7 @@ def test_user_aliases(reg: Registry) -> None:
         v2.unset_alias("DEFAULT")
     v1.set_alias('"Stable"')
     assert m.version('"Stable"') == v1
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no version or alias STABLE; list them: floe versions list"):
         m.version("stable")
     m.delete_version("v2")
     assert m.version('"Stable"') == v1  # aliases of other versions survive a delete
@@ -100,7 +100,7 @@ def test_aliases_of_a_deleted_version_go_with_it(reg: Registry) -> None:
     v2 = _log(reg, "m", "v2")
     v2.set_alias("canary")
     reg.get_model("m").delete_version("canary")  # an alias names the version to delete
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no version or alias CANARY; list them: floe versions list"):
         reg.get_model("m").version("canary")
     assert reg.get_model("m").last().version_name == "V1"
 
@@ -129,7 +129,7 @@ def test_metrics_round_trip_including_numpy(reg: Registry) -> None:
     mv.delete_metric("label")
     with pytest.raises(NotFound, match="no metric 'label'"):
         mv.get_metric("label")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="no metric 'label'; list them: floe metrics list"):
         mv.delete_metric("label")
     with pytest.raises(InvalidInput, match="not valid JSON"):
         mv.set_metric("bad", float("nan"))

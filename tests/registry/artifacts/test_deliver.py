@@ -124,6 +124,7 @@ def test_a_failure_leaves_the_directory_as_it_was(
         logged.get_artifact(URL, dest)
     assert snapshot(dest) == before
     # A new directory made for the download is removed again.
-    with pytest.raises(IntegrityError):
+    with pytest.raises(IntegrityError, match=r"nothing was written to .*fresh/dir: "
+                                             r"restore the artifact root from a backup"):
         logged.get_artifact(URL, tmp_path / "fresh" / "dir")
     assert not (tmp_path / "fresh").exists()

@@ -56,5 +56,6 @@ def test_gc_of_an_unmarked_root_holding_only_foreign_versions_is_refused(
     assert (artifact_root / "versions" / mine.id / "MANIFEST.yml").is_file()
     assert reg.gc(grace_period_s=0) == []  # the catalog that knows its versions claims it
     assert (artifact_root / ROOT_MARKER).is_file()
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match=r"two catalogs must not share a root.*give this catalog its own "
+                                       r"artifact root \(--artifact-root or FLOE_ARTIFACT_ROOT\)"):
         other.gc(grace_period_s=0)

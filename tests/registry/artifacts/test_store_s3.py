@@ -193,7 +193,7 @@ def test_a_missing_bucket_fails_the_log_and_registers_nothing(
     # One FloeError naming the root and the fix (pyarrow's raw OSError before).
     with pytest.raises(InvalidInput, match="no-such-bucket.*check that the artifact root is"):
         _log_iris(reg)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="has no model IRIS; list them: floe models list"):
         reg.get_model("iris")
 
 

@@ -106,5 +106,5 @@ def test_two_code_paths_with_one_name_are_refused(reg: Registry, tmp_path: Path)
     with pytest.raises(InvalidInput, match=r"two code paths are named 'utils'.*rename one"):
         reg.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5],
                       code_paths=[tmp_path / "a" / "utils", tmp_path / "b" / "utils"])
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match="has no model M; list them: floe models list"):
         reg.get_model("m")

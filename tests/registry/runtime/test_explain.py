@@ -16,7 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from registry import InvalidInput, ModelVersion, NotFound, Registry, Task
+from registry.artifacts.store import ArtifactStore
 from registry.runtime.load import load_version
+from registry.settings import floe_home
 
 
 @pytest.fixture
@@ -31,14 +33,24 @@ def _data(loader) -> tuple[pd.DataFrame, pd.Series]:
     return X, y
 
 
-def _explanations(mv: ModelVersion, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, features[, classes]) SHAP values from run(), and the explainer's base value."""
+def _explanations(
+    reg: Registry, mv: ModelVersion, X: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, features[, classes]) SHAP values from run(), and the explainer's base value.
+
+    The base value is that of the explainer run() used: ``load_version`` returns the run
+    path's model (a fresh load's explainer can report another base value for xgboost until
+    it has explained a batch). Its arguments come from public API only: the root from
+    ``reg.artifact_root``, the manifest's sha256 as the catalog records it from
+    ``list_artifacts`` (which refuses a manifest that differs from the catalog's)."""
     out = mv.run(X, function_name="explain")
     columns = [c for c in out.columns if c.endswith("_explanation")]
     values = out[columns].to_numpy()
+    manifest_url = f"floe://model/{mv.model_name}/versions/{mv.version_name}/MANIFEST.yml"
     loaded = load_version(
-        mv._ctx.artifacts, version_id=mv.id, manifest_sha256=mv._row().manifest_sha256,
-        label=str(mv), cache_dir=mv._ctx.cache_dir,
+        ArtifactStore(reg.artifact_root), version_id=mv.id,
+        manifest_sha256=reg.list_artifacts(manifest_url)["sha256"].iloc[0],
+        label=str(mv), cache_dir=floe_home() / "cache",
     )
     expected = loaded.explainer().expected_value
     n_outputs = len(expected)
@@ -62,7 +74,7 @@ def test_tree_explanations_add_up_to_the_raw_output(sqlite_reg: Registry, loader
     model = make().fit(X, y)
     mv = sqlite_reg.log_model(model, model_name="m", version_name="v1", sample_input_data=X[:50])
     assert "explain" in [f.name for f in mv.show_functions()]
-    values, expected = _explanations(mv, X)
+    values, expected = _explanations(sqlite_reg, mv, X)
     if isinstance(model, xgb.XGBModel):
         raw = model.predict(X, output_margin=True)
     elif hasattr(model, "predict_proba"):
@@ -78,7 +90,7 @@ def test_xgboost_booster_explanations_are_in_margin_space(sqlite_reg: Registry) 
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 3},
                         xgb.DMatrix(X, label=y), num_boost_round=20)
     mv = sqlite_reg.log_model(booster, model_name="b", version_name="v1", sample_input_data=X[:20])
-    values, expected = _explanations(mv, X)
+    values, expected = _explanations(sqlite_reg, mv, X)
     margin = booster.inplace_predict(X.to_numpy(), predict_type="margin")
     np.testing.assert_allclose(values.sum(axis=1) + expected[0], margin, rtol=1e-4, atol=1e-4)
     out = mv.run(X[:2], function_name="explain")
@@ -101,7 +113,7 @@ def test_linear_explanations_add_up_to_the_decision_function(
     model = make().fit(X, y)
     # A linear explainer is exact with respect to the mean of its background data.
     mv = sqlite_reg.log_model(model, model_name="m", version_name="v1", sample_input_data=X)
-    values, expected = _explanations(mv, X)
+    values, expected = _explanations(sqlite_reg, mv, X)
     raw = model.decision_function(X) if hasattr(model, "decision_function") else model.predict(X)
     total = values.sum(axis=1) + (expected if values.ndim == 3 else expected[0])
     np.testing.assert_allclose(total, raw, rtol=1e-6, atol=1e-6)
