@@ -9,7 +9,7 @@
 from registry.api.model import Model
 from registry.api.model_version import ExportMode, ModelVersion
 from registry.api.registry import Registry
-from registry.artifacts.store import redact_uri
+from registry.artifacts.paths import redact_uri
 from registry.errors import (
     AlreadyExists,
     CatalogError,

@@ -21,7 +21,8 @@ from registry.api.context import Context, Namespace, check_comment, check_metric
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
 from registry.artifacts.deliver import deliver_files, destination_dir
-from registry.artifacts.store import MANIFEST, ArtifactStore, redact_uri
+from registry.artifacts.paths import redact_uri
+from registry.artifacts.store import MANIFEST, ArtifactStore
 from registry.artifacts.urls import parse_artifact_url
 from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, new_id
 from registry.catalog.tables import FunctionRow, VersionRow

@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from registry.artifacts.store import ArtifactStore, digest_file
+from registry.artifacts.digests import digest_file
+from registry.artifacts.store import ArtifactStore
 from registry.errors import AlreadyExists, FloeError, IntegrityError, InvalidInput
 
 __all__ = ["deliver_files", "destination_dir"]

@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 
 from registry.artifacts.exported_predict import LOADABLE_FORMATS
-from registry.artifacts.store import MANIFEST, ArtifactStore, safe_relpath
+from registry.artifacts.paths import safe_relpath
+from registry.artifacts.store import MANIFEST, ArtifactStore
 from registry.errors import InvalidInput
 from registry.packaging.manifest import Manifest
 

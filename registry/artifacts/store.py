@@ -32,12 +32,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import pyarrow.fs as pafs
 
+from registry.artifacts.digests import FileDigest, verify_files
 from registry.artifacts.ownership import RootOwnership
+from registry.artifacts.paths import redact_uri, safe_relpath
 from registry.artifacts.verified import (
     CODE,
     RESTORE,
@@ -53,16 +54,7 @@ from registry.artifacts.verified import (
 from registry.errors import IntegrityError, InvalidInput, NotFound
 from registry.packaging.manifest import Manifest
 
-__all__ = [
-    "MANIFEST",
-    "ArtifactStore",
-    "FileDigest",
-    "digest_file",
-    "hash_tree",
-    "redact_uri",
-    "safe_relpath",
-    "verify_files",
-]
+__all__ = ["MANIFEST", "ArtifactStore"]
 
 log = logging.getLogger(__name__)
 
@@ -70,97 +62,6 @@ MANIFEST = "MANIFEST.yml"
 _CHUNK = 1 << 20
 # Object stores have no directories, only keys: creating one writes an empty marker object.
 _OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})
-
-
-@dataclass(frozen=True)
-class FileDigest:
-    size: int
-    sha256: str
-    md5: str
-
-
-def digest_file(path: Path) -> FileDigest:
-    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return FileDigest(size, sha.hexdigest(), md5.hexdigest())
-
-
-def hash_tree(root: Path) -> dict[str, FileDigest]:
-    """Digest every regular file under ``root`` by POSIX relative path; refuse symlinks."""
-    out: dict[str, FileDigest] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in sorted(dirnames + filenames):
-            full = Path(dirpath) / name
-            if full.is_symlink():
-                raise InvalidInput(
-                    f"{full} is a symbolic link; model artifacts must be regular files, copy it"
-                )
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            out[full.relative_to(root).as_posix()] = digest_file(full)
-    return out
-
-
-def safe_relpath(path: str, *, what: str = "artifact path") -> str:
-    """Normalise a path inside a version; refuse anything that could leave it."""
-    if "\\" in path or "\x00" in path:
-        raise InvalidInput(f"{what} {path!r} holds a backslash or NUL; use '/'-separated names")
-    if path.startswith("/"):
-        raise InvalidInput(f"{what} {path!r} is absolute; give a path relative to the version")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if any(p == ".." for p in parts):
-        raise InvalidInput(f"{what} {path!r} leaves its version ('..'); remove the '..' parts")
-    return "/".join(parts)
-
-
-def redact_uri(root: str) -> str:
-    """``root`` with its secrets replaced by ``***``: the password of
-    ``scheme://USER:PASSWORD@host/...`` (whatever characters it holds, ``/`` and ``@``
-    included) and the values of secret query parameters (``?secret_key=...``,
-    ``session_token``, ``password``, ``token``). Text that is not a URI comes back as it was."""
-    scheme, sep, rest = root.partition("://")
-    if not sep:
-        return root
-    rest, qmark, query = rest.partition("?")
-    if "@" in rest:  # the userinfo ends at the last '@': a password may hold '/' and '@'
-        userinfo, host = rest.rsplit("@", 1)
-        if ":" in userinfo:
-            rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    if qmark:
-        pairs = []
-        for pair in query.split("&"):
-            key, eq, _value = pair.partition("=")
-            pairs.append(f"{key}=***" if eq and key.lower() in _SECRET_PARAMS else pair)
-        query = "&".join(pairs)
-    return f"{scheme}{sep}{rest}{qmark}{query}"
-
-
-_SECRET_PARAMS = frozenset({"secret_key", "session_token", "password", "token", "access_token"})
-
-
-def verify_files(
-    local: Path,
-    files: Files,
-    version_id: str,
-    *,
-    where: str = "",
-    fix: str = RESTORE,
-) -> None:
-    """Check every file of a version under ``local`` against its recorded sha256 (for copies
-    that are not loaded from: a download, an export; loading uses ``materialize``)."""
-    bad = []
-    for rel, expected in files.items():
-        path = local / safe_relpath(rel)
-        if path.is_symlink() or not path.is_file():
-            bad.append(f"{rel} (missing)")
-            continue
-        if digest_file(path).sha256 != expected.sha256:
-            bad.append(f"{rel} (sha256 differs)")
-    refuse(bad, version_id, where, fix)
 
 
 class ArtifactStore:

@@ -11,7 +11,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from registry.artifacts.store import safe_relpath
+from registry.artifacts.paths import safe_relpath
 from registry.errors import InvalidInput
 
 __all__ = ["ArtifactURL", "parse_artifact_url"]

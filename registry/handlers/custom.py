@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from registry.artifacts.store import safe_relpath
+from registry.artifacts.paths import safe_relpath
 from registry.errors import IntegrityError, InvalidInput, ModelError
 from registry.handlers import handler_for, handler_named
 from registry.handlers.base import Handler, model_type_name

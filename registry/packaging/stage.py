@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from registry.artifacts.store import ArtifactStore, hash_tree
+from registry.artifacts.digests import hash_tree
+from registry.artifacts.store import ArtifactStore
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler, handler_for
 from registry.packaging.environment import capture_environment, conda_yaml, requirements_txt

@@ -34,7 +34,8 @@ from typing import TypedDict
 
 import pandas as pd
 
-from registry.artifacts.store import ArtifactStore, safe_relpath
+from registry.artifacts.paths import safe_relpath
+from registry.artifacts.store import ArtifactStore
 from registry.artifacts.verified import check_bytes, parse_manifest, private_dir
 from registry.errors import FloeError, InvalidInput, ModelError
 from registry.handlers import Handler, handler_named
