@@ -1,5 +1,6 @@
-"""``ExportMode.FULL``: every format Floe logs runs from the export's ``predict.py`` in a process
-that cannot import Floe, and gives what ``mv.run`` gives; what cannot run is refused at export.
+"""Export: a plain export holds no ``predict.py``; with ``ExportMode.FULL`` every format Floe logs
+runs from the export's ``predict.py`` in a process that cannot import Floe, and gives what
+``mv.run`` gives; what cannot run is refused at export.
 """
 
 from __future__ import annotations
@@ -166,3 +167,31 @@ def test_several_functions_need_a_choice(reg: Registry, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     done = predict(export, X, tmp_path, "--function", "explain")
     assert done.returncode != 0 and "explain needs Floe" in done.stderr
+
+
+def test_export_model_and_full(logged, tmp_path: Path) -> None:
+    _reg, mv, clf, X = logged
+    plain = mv.export(tmp_path / "plain")
+    assert (plain / "MANIFEST.yml").is_file() and (plain / "model" / "model.pkl").is_file()
+    assert (plain / "env" / "conda.yml").is_file()
+    assert not (plain / "predict.py").exists()
+    with pytest.raises(InvalidInput, match="not empty"):
+        mv.export(tmp_path / "plain")
+
+    full = mv.export(tmp_path / "full", export_mode=ExportMode.FULL)
+    assert (full / "predict.py").is_file() and (full / "README.md").is_file()
+    X.to_parquet(tmp_path / "in.parquet")
+    subprocess.run(
+        [sys.executable, str(full / "predict.py"), str(tmp_path / "in.parquet"),
+         str(tmp_path / "out.parquet"), "--function", "predict"],
+        check=True, capture_output=True, cwd=tmp_path,
+    )
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["output_feature_0"].tolist() == clf.predict(X).tolist()
+    (full / "model" / "model.pkl").write_bytes(b"tampered")
+    result = subprocess.run(
+        [sys.executable, str(full / "predict.py"), str(tmp_path / "in.parquet"),
+         str(tmp_path / "out2.parquet")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert result.returncode != 0 and "sha256" in result.stderr
