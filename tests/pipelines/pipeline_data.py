@@ -20,6 +20,25 @@ from tests.models import iris, iris_classifier
 REGIONS = ("EU", "US", "APAC")
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
+#: A full pipeline config, every section given: the text the config tests edit.
+GOOD = """\
+model: ML.PROD.CHURN@DEFAULT
+function: predict
+input:
+  path: /data/customers
+  filters:
+    - {column: day, op: ">=", value: 2026-11-01}
+    - {column: tag, op: "==", value: "2026-11-01"}
+output:
+  path: /data/scores
+  partition_by: [region]
+  mode: overwrite
+compute:
+  max_actors: 4
+  num_cpus: 0.5
+explain: true
+"""
+
 
 @dataclass
 class Catalog:
