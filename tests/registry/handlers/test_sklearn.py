@@ -1,4 +1,7 @@
-"""scikit-learn and xgboost: log here, load and run in a fresh process, same predictions."""
+"""scikit-learn: log here, load and run in a fresh process, same predictions.
+
+The one round trip also logs two xgboost models (a Booster and an XGBClassifier) beside the
+three scikit-learn ones: it lives here, where most of it belongs."""
 
 from __future__ import annotations
 
