@@ -126,10 +126,11 @@ def prepare(config: ConfigLike) -> PreparedRun:
 
 def _resolve(config: ConfigLike) -> PreparedRun:
     cfg = to_config(config)
-    io.check_output_path(cfg.output, inputs=[cfg.input])
     ref = cfg.model_ref
     registry = Registry(ref.database, ref.schema, catalog_url=cfg.catalog_url,
                         artifact_root=cfg.artifact_root)
+    io.check_output_path(cfg.output, inputs=[cfg.input],
+                         protected={"the artifact root": registry.artifact_root})
     version = registry.get_model(ref.name).version(ref.selector)
     fn = version.get_function(cfg.function, argument="function:")
     functions = {f.name for f in version.show_functions()}

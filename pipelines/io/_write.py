@@ -33,7 +33,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -63,8 +63,15 @@ SUCCESS = "_SUCCESS"
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
-def check_output_path(output: OutputSpec, *, inputs: Sequence[InputSpec] = ()) -> None:
-    """Refuse an output that has no parent to stage in, or that overlaps an input."""
+def check_output_path(
+    output: OutputSpec,
+    *,
+    inputs: Sequence[InputSpec] = (),
+    protected: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse an output that has no parent to stage in, or that overlaps an input or one of
+    the ``protected`` locations (what each is, by path: the registry's artifact root), which
+    an ``overwrite`` would replace."""
     out = resolve_location(output.path, what="output path")
     if not out.parent or out.path == "/":
         raise InvalidInput(
@@ -79,6 +86,14 @@ def check_output_path(output: OutputSpec, *, inputs: Sequence[InputSpec] = ()) -
                 "inside the other, once symlinks, '..' and URI spellings are resolved): writing "
                 "would replace or mix with the data being read; give output.path a separate "
                 "directory"
+            )
+    for what, path in (protected or {}).items():
+        kept = resolve_location(path, what=what)
+        if overlaps(kept, out):
+            raise InvalidInput(
+                f"output {out.display} overlaps {what} {kept.display} (one is, holds or is "
+                "inside the other): writing there could replace or delete what it holds; give "
+                "output.path a directory outside it"
             )
 
 

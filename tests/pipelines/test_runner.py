@@ -138,6 +138,19 @@ def test_prepare_names_what_is_missing_and_how_to_list_it(
         pipelines.prepare(pipeline_config(data, data / "scores", catalog))
 
 
+def test_an_output_overlapping_the_artifact_root_is_refused(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """Regression: mode overwrite into the registry's artifact root would replace the stored
+    versions; prepare refuses it before anything runs, however the path is spelled."""
+    data, root = tmp_path / "data", Path(catalog.artifact_root)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    for out in (root / "scores", root, f"file://{root}/../{root.name}/x"):
+        with pytest.raises(InvalidInput, match=r"overlaps the artifact root .*outside it"):
+            pipelines.prepare(pipeline_config(data, out, catalog))
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
 @pytest.mark.usefixtures("ray_local")
 def test_a_feature_listed_in_passthrough_stays_model_input(
     tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
