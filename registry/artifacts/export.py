@@ -14,6 +14,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from registry.artifacts.digests import verify_files
 from registry.artifacts.exported_predict import LOADABLE_FORMATS
 from registry.artifacts.paths import safe_relpath
 from registry.artifacts.store import MANIFEST, ArtifactStore
@@ -48,7 +49,7 @@ def export_version(
         for rel in manifest.files:
             clean = safe_relpath(rel)
             artifacts.download_file(version_id, clean, staging / clean)
-        artifacts.verify(staging, manifest.files, version_id)
+        verify_files(staging, manifest.files, version_id)
         artifacts.download_file(version_id, MANIFEST, staging / MANIFEST)
         if full:
             shutil.copyfile(_ENTRY, staging / "predict.py")

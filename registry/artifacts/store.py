@@ -181,7 +181,7 @@ class ArtifactStore:
         store the copy is made from the local cache under ``cache_dir``, filled (verified) on
         first use."""
         files: Files = manifest.files
-        self._refuseunlisted_code(version_id, files)
+        self._refuse_unlisted_code(version_id, files)
         if self.is_local:
             source = Path(self.version_dir(version_id))
             where, fix = "", RESTORE
@@ -217,7 +217,7 @@ class ArtifactStore:
         """The version's files in memory, each checked against its sha256 as it was read (for
         Ray's object store: a worker checks them again with ``check_bytes``)."""
         files: Files = manifest.files
-        self._refuseunlisted_code(version_id, files)
+        self._refuse_unlisted_code(version_id, files)
         root = self.version_dir(version_id)
         out: dict[str, bytes] = {}
         bad = []
@@ -242,7 +242,7 @@ class ArtifactStore:
         refuse(bad, version_id, "", RESTORE)
         return out
 
-    def _refuseunlisted_code(self, version_id: str, files: Files) -> None:
+    def _refuse_unlisted_code(self, version_id: str, files: Files) -> None:
         """Refuse a version whose stored ``code/`` holds a file its manifest does not list:
         Floe never imports unlisted code, and such a file means someone changed the root."""
         root = self.version_dir(version_id)
@@ -267,7 +267,7 @@ class ArtifactStore:
             for rel in files:
                 clean = safe_relpath(rel)
                 self.download_file(version_id, clean, tmp / clean)
-            self.verify(tmp, files, version_id)
+            verify_files(tmp, files, version_id)
             try:
                 os.replace(tmp, local)
             except OSError:
@@ -277,17 +277,6 @@ class ArtifactStore:
             return True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-
-    def verify(
-        self,
-        local: Path,
-        files: Files,
-        version_id: str,
-        *,
-        where: str = "",
-        fix: str = RESTORE,
-    ) -> None:
-        verify_files(local, files, version_id, where=where, fix=fix)
 
     def download_file(self, version_id: str, rel: str, dest: Path) -> None:
         """Copy one stored file to a new local file ``dest`` (never through a link, never over

@@ -137,14 +137,12 @@ def load_version(
     checked again at every call, so ``force`` applies to each run."""
     opts = parse_load_options(options)
     key = (version_id, opts.use_gpu)
-    cached = _run_cache.get(key)  # no lock for a hit: another version may be loading
-    if cached is not None and cached.manifest is not None:
-        check_environment(cached.manifest.env, force=force, what=label)
+    cached = _cached_run_model(key, force=force, label=label)  # no lock: another may be loading
+    if cached is not None:
         return cached
     with _run_cache_lock:
-        cached = _run_cache.get(key)
-        if cached is not None and cached.manifest is not None:
-            check_environment(cached.manifest.env, force=force, what=label)
+        cached = _cached_run_model(key, force=force, label=label)
+        if cached is not None:
             return cached
         loaded = load_fresh(
             artifacts, version_id=version_id, manifest_sha256=manifest_sha256, label=label,
@@ -152,6 +150,16 @@ def load_version(
         )
         _run_cache[key] = loaded
         return loaded
+
+
+def _cached_run_model(key: tuple[str, bool], *, force: bool, label: str) -> LoadedModel | None:
+    """The run path's model for ``key`` if this process has it, its environment checked again
+    (so ``force`` applies to each run)."""
+    cached = _run_cache.get(key)
+    if cached is not None and cached.manifest is not None:  # cached models have a manifest
+        check_environment(cached.manifest.env, force=force, what=label)
+        return cached
+    return None
 
 
 def load_fresh(
