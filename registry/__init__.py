@@ -8,6 +8,7 @@
 
 from registry.api.model import Model
 from registry.api.model_version import ExportMode, ModelVersion
+from registry.api.prepared import PreparedModel
 from registry.api.registry import Registry
 from registry.artifacts.paths import redact_uri
 from registry.errors import (
@@ -22,6 +23,12 @@ from registry.errors import (
     ModelError,
     NotFound,
     PermissionDenied,
+)
+from registry.identifiers import (
+    QualifiedName,
+    format_identifier,
+    parse_identifier,
+    parse_qualified_name,
 )
 from registry.packaging.custom_model import (
     CustomModel,
@@ -57,9 +64,14 @@ __all__ = [
     "ModelVersion",
     "NotFound",
     "PermissionDenied",
+    "PreparedModel",
+    "QualifiedName",
     "Registry",
     "Task",
+    "format_identifier",
     "inference_api",
+    "parse_identifier",
+    "parse_qualified_name",
     "partitioned_api",
     "redact_uri",
     "unwrap_ray_error",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, overload
 import pandas as pd
 import pyarrow as pa
 
+from registry.api.prepared import PreparedModel
 from registry.api.context import Context, check_comment, check_metric_name, to_json_value
 from registry.catalog.base import model_label
 from registry.catalog.tables import VersionRow
@@ -212,6 +213,19 @@ class ModelVersion:
             force=force,
             options=options,
         ).model
+
+    def prepare(
+        self, *, force: bool = False, options: Mapping[str, Any] | None = None
+    ) -> PreparedModel:
+        """Load the version once into this process for many runs (a serving replica does this):
+        the stored files are checked against their hashes before anything is deserialised, and
+        the environment is checked (``force=True`` runs anyway, with an ``EnvironmentWarning``).
+        ``options`` are load options (``use_gpu``). Preparing a version again in the same
+        process with the same options reuses the loaded model."""
+        loaded = self._loaded(force=force, options=options)
+        return PreparedModel(
+            loaded, model_name=self.fully_qualified_model_name, version_name=self.version_name
+        )
 
     @overload
     def run(
