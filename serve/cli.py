@@ -1,0 +1,231 @@
+"""``floe serve``: the HTTP front and its endpoints on a Ray cluster.
+
+    floe serve start [--host 127.0.0.1] [--port 8000] [--address RAY] [--detach]
+    floe serve deploy REF [--min-replicas 1] [--max-replicas 1] ... ; floe serve undeploy REF
+    floe serve list [--json] ; floe serve status ; floe serve apply configs/serve.yaml
+    floe serve shutdown
+
+The Ray cluster is ``--address``, else ``RAY_ADDRESS``, else the one ``floe serve start
+--detach`` started (recorded in ``$FLOE_HOME/serve.json``). Commands only raise: the ``floe``
+command's one error edge prints the one ``error:`` line. Only this module prints in serve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from registry import InvalidInput, NotFound
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="serve",
+    help="Serve registered versions as HTTP endpoints on Ray Serve (Snowflake, MLflow and "
+    "Open Inference Protocol formats).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Address = Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: "
+                                             "RAY_ADDRESS, else the one start --detach started).")]
+RefArg = Annotated[str, typer.Argument(metavar="REF", help="NAME (its DEFAULT version), "
+                                       "NAME@ALIAS or NAME/VERSION, plain or qualified.")]
+Database = Annotated[str | None, typer.Option("--database", help="Namespace of plain names.")]
+Schema = Annotated[str | None, typer.Option("--schema", help="Namespace of plain names.")]
+
+
+def _state_file() -> Path:
+    home = Path(os.environ.get("FLOE_HOME") or Path.home() / ".floe").expanduser()
+    return home / "serve.json"
+
+
+def _state() -> dict[str, Any]:
+    try:
+        return dict(json.loads(_state_file().read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def _address(address: str | None) -> str | None:
+    return address or os.environ.get("RAY_ADDRESS") or _state().get("address")
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@app.command()
+def start(
+    host: Annotated[str, typer.Option(help="Interface to bind; loopback unless --allow-remote.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
+    address: Address = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Return once the front answers; "
+                                         "stop it with floe serve shutdown.")] = False,
+    allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback "
+                                               "host (endpoints are unauthenticated).")] = False,
+    max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body.")] = 64.0,
+) -> None:
+    """Start Serve's HTTP front; in the foreground until Ctrl-C or SIGTERM."""
+    import serve
+    from serve.control import is_loopback
+
+    if not is_loopback(host) and not allow_remote:
+        raise InvalidInput(f"host {host} is not loopback: endpoints are unauthenticated; bind "
+                           "127.0.0.1, or pass --allow-remote on purpose")
+    if not is_loopback(host):
+        _err(f"warning: serving on {host}:{port}; endpoints are unauthenticated until access "
+             "control lands: anyone who reaches this port can call every endpoint")
+    target = _address(address) if detach or address else address or os.environ.get("RAY_ADDRESS")
+    started_ray = False
+    if detach and not target:
+        target = _start_ray_head()
+        started_ray = True
+    url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
+                      max_body_mb=max_body_mb)
+    if detach:
+        _state_file().parent.mkdir(parents=True, exist_ok=True)
+        _state_file().write_text(json.dumps({"address": target, "url": url,
+                                             "started_ray": started_ray}))
+        print(url)
+        return
+    _err(f"serving at {url} (Ctrl-C to stop)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _err("shutting down")
+        serve.shutdown()
+        import ray
+
+        ray.shutdown()
+
+
+@app.command()
+def shutdown(address: Address = None) -> None:
+    """Stop the front and every endpoint (and the Ray that start --detach started)."""
+    import serve
+
+    state = _state()
+    target = _address(address)
+    if not target:
+        raise NotFound("no Floe front to stop: none was started with --detach here; pass "
+                       "--address of its Ray cluster")
+    serve.shutdown(address=target)
+    if state.get("started_ray") and state.get("address") == target:
+        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop"],
+                       check=False, capture_output=True)
+    _state_file().unlink(missing_ok=True)
+
+
+@app.command()
+def deploy(
+    ref: RefArg,
+    min_replicas: Annotated[int, typer.Option("--min-replicas")] = 1,
+    max_replicas: Annotated[int, typer.Option("--max-replicas")] = 1,
+    target_ongoing_requests: Annotated[float, typer.Option("--target-ongoing-requests")] = 2.0,
+    upscale_delay_s: Annotated[float, typer.Option("--upscale-delay-s")] = 5.0,
+    downscale_delay_s: Annotated[float, typer.Option("--downscale-delay-s")] = 60.0,
+    num_cpus: Annotated[float, typer.Option("--num-cpus")] = 1.0,
+    num_gpus: Annotated[float, typer.Option("--num-gpus")] = 0.0,
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="1 turns batching off.")] = 64,
+    batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms")] = 2.0,
+    max_ongoing_requests: Annotated[int, typer.Option("--max-ongoing-requests")] = 8,
+    max_queued_requests: Annotated[int, typer.Option("--max-queued-requests")] = 64,
+    database: Database = None,
+    schema: Schema = None,
+    address: Address = None,
+) -> None:
+    """Deploy (or update) the endpoint for REF; returns once it answers."""
+    import serve
+
+    doc = serve.deploy(
+        ref, database=database, schema=schema, address=_address(address),
+        min_replicas=min_replicas, max_replicas=max_replicas,
+        target_ongoing_requests=target_ongoing_requests, upscale_delay_s=upscale_delay_s,
+        downscale_delay_s=downscale_delay_s, num_cpus=num_cpus, num_gpus=num_gpus,
+        max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms,
+        max_ongoing_requests=max_ongoing_requests, max_queued_requests=max_queued_requests,
+    )
+    print(f"{doc['ref']} serves {doc['version']} ({', '.join(doc['functions'])})")
+
+
+@app.command()
+def undeploy(ref: RefArg, database: Database = None, schema: Schema = None,
+             address: Address = None) -> None:
+    """Remove the endpoint for REF only."""
+    import serve
+
+    serve.undeploy(ref, database=database, schema=schema, address=_address(address))
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json")] = False, address: Address = None) -> None:
+    """The endpoints: reference, version served, aliases, functions, replicas."""
+    import serve
+
+    rows = [{"name": r.get("model"), "endpoint": r.get("ref", r["app_name"]),
+             "version": r.get("version"), "aliases": r.get("aliases", []),
+             "functions": r.get("functions", []), "replicas": r["replicas"]}
+            for r in serve.status(address=_address(address))]
+    if as_json:
+        print(json.dumps({"models": rows}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("endpoint", "version", "aliases", "functions", "replicas")
+    for r in rows:
+        table.add_row(str(r["endpoint"]), str(r["version"]), ", ".join(r["aliases"]),
+                      ", ".join(r["functions"]), str(r["replicas"]))
+    Console().print(table)
+
+
+@app.command()
+def status(address: Address = None) -> None:
+    """Serve's status of every endpoint, with the options it was deployed with (JSON)."""
+    import serve
+
+    print(json.dumps(serve.status(address=_address(address)), indent=2, default=str))
+
+
+@app.command()
+def apply(
+    path: Annotated[str, typer.Argument(metavar="CONFIG", help="A serve YAML file.")],
+    database: Database = None,
+    schema: Schema = None,
+    address: Address = None,
+) -> None:
+    """Make the running endpoints match CONFIG: add, update, remove."""
+    import serve
+
+    changes = serve.apply(path, database=database, schema=schema, address=_address(address))
+    for kind in ("added", "updated", "removed", "unchanged"):
+        for ref in changes[kind]:
+            print(f"{kind}: {ref}")
+
+
+def _start_ray_head() -> str:
+    """A Ray head for a detached front (it must outlive this process)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--include-dashboard=false",
+         "--disable-usage-stats"], capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0:
+        raise InvalidInput(f"cannot start a Ray head: {done.stderr.strip().splitlines()[-1:]}; "
+                           "start one (ray start --head) and pass --address")
+    return "auto"

@@ -1,0 +1,298 @@
+"""The HTTP front: one FastAPI ingress for every endpoint (OpenAPI at ``/openapi.json``,
+docs at ``/docs``). It finds the endpoint a path names and forwards the request's bytes to
+one of its replicas through a Serve handle; errors leave through ``serve.errors``.
+
+Routes: Floe's (Snowflake's and MLflow's bodies) ``POST /models/{model}[/versions/{v}]/{function}``,
+MLflow's ``POST /models/{model}[/versions/{v}]/invocations``, the Open Inference Protocol's
+``/v2/...``, ``GET /models`` and ``GET /-/healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from ray import serve as ray_serve
+from ray.util import metrics
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry import InvalidInput, NotFound, parse_identifier, parse_qualified_name
+from serve.errors import BodyTooLarge, error_reply
+from serve.messages import InferRequest, Protocol
+from serve.refs import APP_PREFIX
+
+__all__ = ["FRONT_APP", "Front", "app"]
+
+log = logging.getLogger(__name__)
+
+#: The front's Serve application name.
+FRONT_APP = "floe"
+_LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10]
+
+app = FastAPI(
+    title="Floe",
+    description="Registered model versions as HTTP endpoints: Snowflake's service format, "
+    "MLflow's scoring formats and the Open Inference Protocol (KServe v2).",
+)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kind = "NotFound" if exc.status_code == 404 else "HTTPError"
+    message = f"no route {request.method} {request.url.path}; see /docs" if exc.status_code == 404 else str(exc.detail)
+    return JSONResponse({"error": message, "type": kind}, status_code=exc.status_code)
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": f"malformed request: {exc.errors()}", "type": "InvalidInput"},
+                        status_code=400)
+
+
+@dataclass
+class _Known:
+    """An endpoint the front routes to."""
+
+    app_name: str
+    database: str
+    schema: str
+    name: str
+    selector: str
+    ref: str
+    handle: Any
+
+
+@ray_serve.deployment(
+    name="front", max_ongoing_requests=10_000, ray_actor_options={"num_cpus": 0},
+)
+@ray_serve.ingress(app)
+class Front:
+    def __init__(self, max_body_mb: float = 64.0, refresh_s: float = 1.0) -> None:
+        self._max_body = int(max_body_mb * 1024 * 1024)
+        self._refresh_s = refresh_s
+        self._known: dict[str, _Known] = {}
+        self._refreshed_at = 0.0
+        self._lock = asyncio.Lock()
+        self._requests = metrics.Counter(
+            "floe_requests_total", description="Requests to Floe endpoints, by status.",
+            tag_keys=("endpoint", "status"),
+        )
+        self._latency = metrics.Histogram(
+            "floe_request_latency_seconds", description="Latency of Floe endpoint requests.",
+            boundaries=_LATENCY_BUCKETS, tag_keys=("endpoint",),
+        )
+
+    # -- finding endpoints -----------------------------------------------------------------
+
+    async def _refresh(self, *, force: bool = False) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if not force and now - self._refreshed_at < self._refresh_s:
+                return
+            statuses = await asyncio.to_thread(ray_serve.status)
+            names = {n for n in statuses.applications if n.startswith(APP_PREFIX)}
+            for gone in set(self._known) - names:
+                del self._known[gone]
+            for name in names - set(self._known):
+                try:
+                    handle = ray_serve.get_app_handle(name)
+                    doc = await asyncio.wait_for(handle.describe.remote(), timeout=10)
+                except Exception:  # not up yet: found on a later refresh
+                    log.debug("endpoint %s not answering yet", name, exc_info=True)
+                    continue
+                self._known[name] = _Known(name, doc["database"], doc["schema"], doc["name"],
+                                           doc["selector"], doc["ref"], handle)
+            self._refreshed_at = time.monotonic()
+
+    async def _find(self, model: str, selector: str) -> _Known:
+        qualified = parse_qualified_name(model, "model")
+        wanted = parse_identifier(selector, "version")
+        for attempt in (0, 1):
+            if attempt:
+                await self._refresh()
+            found = [k for k in self._known.values() if k.name == qualified.name
+                     and k.selector == wanted
+                     and qualified.schema in (None, k.schema)
+                     and qualified.database in (None, k.database)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidInput(f"{model} names several endpoints ({', '.join(k.ref for k in found)}); "
+                                   "qualify it: DB.SCHEMA.NAME")
+        same_model = sorted(k.ref for k in self._known.values() if k.name == qualified.name)
+        hint = (f"deployed for it: {', '.join(same_model)}" if same_model
+                else "list them: GET /models or floe serve list")
+        target = f"{model}@{selector}" if wanted == "DEFAULT" else f"{model}/{selector}"
+        raise NotFound(f"no endpoint serves {target}; {hint}; deploy one: floe serve deploy {target}")
+
+    # -- forwarding -------------------------------------------------------------------------
+
+    async def _forward(self, request: Request, model: str, selector: str,
+                       function: str | None, protocol: Protocol) -> Response:
+        started = time.perf_counter()
+        ref = "unknown"
+        try:
+            known = await self._find(model, selector)
+            ref = known.ref
+            body = await _read_body(request, self._max_body)
+            header_length = request.headers.get("inference-header-content-length")
+            message = InferRequest(
+                protocol=protocol, body=body, function=function,
+                content_type=request.headers.get("content-type"),
+                header_length=_header_length(header_length),
+            )
+            reply = await known.handle.infer.remote(message)
+            response = Response(reply.body, headers=reply.headers)
+        except Exception as exc:
+            err = error_reply(exc, mlflow=protocol is Protocol.MLFLOW)
+            response = Response(err.body, status_code=err.status, headers=err.headers)
+        self._requests.inc(tags={"endpoint": ref, "status": str(response.status_code)})
+        self._latency.observe(time.perf_counter() - started, tags={"endpoint": ref})
+        return response
+
+    async def _ask(self, model: str, selector: str, method: str, *args: Any) -> Response:
+        try:
+            known = await self._find(model, selector)
+            doc = await getattr(known.handle, method).remote(*args)
+            return JSONResponse(doc)
+        except Exception as exc:
+            err = error_reply(exc)
+            return Response(err.body, status_code=err.status, headers=err.headers)
+
+    # -- Floe's and MLflow's routes ---------------------------------------------------------
+
+    @app.get("/-/healthz")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/models")
+    async def list_models(self) -> Response:
+        await self._refresh(force=True)
+        statuses = await asyncio.to_thread(ray_serve.status)
+        rows = []
+        for known in sorted(self._known.values(), key=lambda k: k.ref):
+            try:
+                doc = await asyncio.wait_for(known.handle.describe.remote(), timeout=10)
+            except Exception:
+                continue
+            app_status = statuses.applications.get(known.app_name)
+            replicas = 0
+            if app_status is not None:
+                for deployment in app_status.deployments.values():
+                    replicas += deployment.replica_states.get("RUNNING", 0)
+            rows.append({"name": doc["model"], "endpoint": doc["ref"], "version": doc["version"],
+                         "aliases": doc["aliases"], "functions": doc["functions"],
+                         "replicas": replicas})
+        return JSONResponse({"models": rows})
+
+    @app.post("/models/{model}/versions/{version}/invocations")
+    async def mlflow_version(self, request: Request, model: str, version: str) -> Response:
+        return await self._forward(request, model, version, None, Protocol.MLFLOW)
+
+    @app.post("/models/{model}/invocations")
+    async def mlflow_default(self, request: Request, model: str) -> Response:
+        return await self._forward(request, model, "DEFAULT", None, Protocol.MLFLOW)
+
+    @app.post("/models/{model}/versions/{version}/{function}")
+    async def run_version(self, request: Request, model: str, version: str, function: str) -> Response:
+        return await self._forward(request, model, version, function, Protocol.FLOE)
+
+    @app.post("/models/{model}/{function}")
+    async def run_default(self, request: Request, model: str, function: str) -> Response:
+        return await self._forward(request, model, "DEFAULT", function, Protocol.FLOE)
+
+    # -- the Open Inference Protocol (KServe v2) --------------------------------------------
+
+    @app.get("/v2")
+    async def oip_server(self) -> dict[str, Any]:
+        return {"name": "floe", "version": _version(), "extensions": ["binary_tensor_data"]}
+
+    @app.get("/v2/health/live")
+    async def oip_live(self) -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def oip_ready(self) -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.get("/v2/models/{model}")
+    async def oip_metadata_default(self, model: str) -> Response:
+        return await self._ask(model, "DEFAULT", "oip_metadata")
+
+    @app.get("/v2/models/{model}/versions/{version}")
+    async def oip_metadata(self, model: str, version: str) -> Response:
+        return await self._ask(model, version, "oip_metadata")
+
+    @app.get("/v2/models/{model}/ready")
+    async def oip_model_ready_default(self, model: str) -> Response:
+        return await self._ready(model, "DEFAULT")
+
+    @app.get("/v2/models/{model}/versions/{version}/ready")
+    async def oip_model_ready(self, model: str, version: str) -> Response:
+        return await self._ready(model, version)
+
+    async def _ready(self, model: str, selector: str) -> Response:
+        response = await self._ask(model, selector, "describe")
+        if response.status_code != 200:
+            return response
+        return JSONResponse({"name": model, "ready": True})
+
+    @app.post("/v2/models/{model}/infer")
+    async def oip_infer_default(self, request: Request, model: str) -> Response:
+        return await self._forward(request, model, "DEFAULT", None, Protocol.OIP)
+
+    @app.post("/v2/models/{model}/versions/{version}/infer")
+    async def oip_infer(self, request: Request, model: str, version: str) -> Response:
+        return await self._forward(request, model, version, None, Protocol.OIP)
+
+    # -- for the deployer -------------------------------------------------------------------
+
+    async def wait_routable(self, app_name: str, timeout_s: float = 60.0) -> bool:
+        """Whether the front routes to ``app_name`` (refreshing until it does, or timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            await self._refresh(force=True)
+            if app_name in self._known:
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_large = BodyTooLarge(f"the body is over the limit of {limit // (1024 * 1024)} MiB; send "
+                             "fewer rows per request, or start the front with a larger --max-body-mb")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _header_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise InvalidInput(f"Inference-Header-Content-Length {value!r} is not a byte count; send "
+                           "the size of the JSON header in bytes")
+    return int(value)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("floe")
+    except PackageNotFoundError:
+        return "0"
