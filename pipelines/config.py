@@ -27,7 +27,6 @@ import os
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,65 +36,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines._yaml import MAX_CHARS, Loc, YamlDocument, format_loc, load_with_lines
 from pipelines.io import InputSpec, OutputSpec
-from registry import ComputeConfig, InvalidInput
+from registry import ComputeConfig, InvalidInput, ModelRef, parse_model_ref
 
 __all__ = [
-    "ModelRef",
     "PipelineConfig",
     "config_from_mapping",
     "dump_config",
     "load_config",
     "parse_config",
-    "parse_model_ref",
 ]
-
-_REF_HELP = "write NAME@ALIAS (DEFAULT, FIRST, LAST or your own) or NAME/VERSION, e.g. ML.PROD.CHURN@DEFAULT or churn/v3"
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """``NAME@ALIAS`` or ``NAME/VERSION``, parsed; the catalog resolves it when a run starts."""
-
-    database: str | None
-    schema: str | None
-    name: str
-    selector: str
-    is_alias: bool
-
-    def __str__(self) -> str:
-        qualified = ".".join(p for p in (self.database, self.schema, self.name) if p)
-        return f"{qualified}{'@' if self.is_alias else '/'}{self.selector}"
-
-
-def parse_model_ref(text: str) -> ModelRef:
-    """Split a reference on ``@`` or ``/`` and ``.`` outside double quotes; the identifiers
-    themselves are checked by the catalog."""
-    parts: list[str] = []
-    separators: list[str] = []
-    current, quoted = "", False
-    for char in text if isinstance(text, str) else "":
-        if char == '"':
-            quoted = not quoted
-        if not quoted and char in "@/.":
-            parts.append(current.strip())
-            separators.append(char)
-            current = ""
-        else:
-            current += char
-    parts.append(current.strip())
-    is_valid = (
-        not quoted
-        and 1 <= len(separators) <= 3
-        and separators[-1] in "@/"
-        and all(s == "." for s in separators[:-1])
-        and all(parts)
-    )
-    if not is_valid:
-        raise InvalidInput(f"model {text!r} is not a model reference; {_REF_HELP}")
-    *names, selector = parts
-    database, schema = ([None] * (3 - len(names)) + names)[:2]
-    return ModelRef(database, schema, names[-1], selector, is_alias=separators[-1] == "@")
-
 
 class PipelineConfig(BaseModel):
     """One batch-inference run: read ``input``, score it with ``model``, write ``output``."""

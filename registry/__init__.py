@@ -23,6 +23,7 @@ from registry.errors import (
     NotFound,
     PermissionDenied,
 )
+from registry.identifiers import ModelRef, parse_model_ref
 from registry.packaging.custom_model import (
     CustomModel,
     ModelContext,
@@ -53,6 +54,7 @@ __all__ = [
     "ModelContext",
     "ModelError",
     "ModelFunctionInfo",
+    "ModelRef",
     "ModelSignature",
     "ModelVersion",
     "NotFound",
@@ -60,6 +62,7 @@ __all__ = [
     "Registry",
     "Task",
     "inference_api",
+    "parse_model_ref",
     "partitioned_api",
     "redact_uri",
     "unwrap_ray_error",
