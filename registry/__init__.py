@@ -10,6 +10,12 @@ from registry.api.model import Model
 from registry.api.model_version import ExportMode, ModelVersion
 from registry.api.registry import Registry
 from registry.artifacts.paths import redact_uri
+from registry.config_files.validation import (
+    dump_config_yaml,
+    load_config_file,
+    parse_config_text,
+    validate_config_mapping,
+)
 from registry.errors import (
     AlreadyExists,
     CatalogError,
@@ -61,9 +67,13 @@ __all__ = [
     "PermissionDenied",
     "Registry",
     "Task",
+    "dump_config_yaml",
     "inference_api",
+    "load_config_file",
+    "parse_config_text",
     "parse_model_ref",
     "partitioned_api",
     "redact_uri",
     "unwrap_ray_error",
+    "validate_config_mapping",
 ]
