@@ -114,6 +114,20 @@ def test_load_config_reads_a_file_and_names_it(tmp_path: Path) -> None:
         load_config("/dev/zero")  # endless: read no further than the limit
 
 
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", r"^p.yaml is empty; a pipeline config is a YAML mapping$"),
+        ("- a\n- b\n", r"^p.yaml: a pipeline config is a mapping of keys \(model, input, "
+         r"output, \.\.\.\), not a list; see configs/score.yaml$"),
+        ("model: " + "x" * 1_000_001, r"more than a pipeline config holds"),
+    ],
+)
+def test_what_is_not_a_config_is_refused_as_a_pipeline_config(text: str, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        parse_config(text, source="p.yaml")
+
+
 def test_a_mapping_validates_the_same_way_without_lines() -> None:
     cfg = config_from_mapping({"model": "a@b", "input": {"path": "/i"}, "output": {"path": "/o"}})
     assert isinstance(cfg, PipelineConfig) and cfg.output.mode == "error_if_exists"
