@@ -4,7 +4,7 @@ on Ray Data, and write the results, committed only when the run completes.
     from pipelines import InputSpec, OutputSpec, read_table, write_table
 """
 
-from pipelines.config import ModelRef, PipelineConfig, load_config, parse_config
+from pipelines.config import PipelineConfig, load_config, parse_config
 from pipelines.io import (
     Filter,
     FilterOp,
@@ -29,7 +29,6 @@ __all__ = [
     "FilterValue",
     "InputSpec",
     "JobState",
-    "ModelRef",
     "OutputSpec",
     "PipelineConfig",
     "PreparedRun",

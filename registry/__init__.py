@@ -11,6 +11,12 @@ from registry.api.model_version import ExportMode, ModelVersion
 from registry.api.prepared import PreparedModel
 from registry.api.registry import Registry
 from registry.artifacts.paths import redact_uri
+from registry.config_files.validation import (
+    dump_config_yaml,
+    load_config_file,
+    parse_config_text,
+    validate_config_mapping,
+)
 from registry.errors import (
     AlreadyExists,
     CatalogError,
@@ -25,9 +31,11 @@ from registry.errors import (
     PermissionDenied,
 )
 from registry.identifiers import (
+    ModelRef,
     QualifiedName,
     format_identifier,
     parse_identifier,
+    parse_model_ref,
     parse_qualified_name,
 )
 from registry.packaging.custom_model import (
@@ -60,6 +68,7 @@ __all__ = [
     "ModelContext",
     "ModelError",
     "ModelFunctionInfo",
+    "ModelRef",
     "ModelSignature",
     "ModelVersion",
     "NotFound",
@@ -68,11 +77,16 @@ __all__ = [
     "QualifiedName",
     "Registry",
     "Task",
+    "dump_config_yaml",
     "format_identifier",
     "inference_api",
+    "load_config_file",
+    "parse_config_text",
     "parse_identifier",
+    "parse_model_ref",
     "parse_qualified_name",
     "partitioned_api",
     "redact_uri",
     "unwrap_ray_error",
+    "validate_config_mapping",
 ]

@@ -13,6 +13,10 @@
 ``parse_identifier`` turns user text into the *resolved* name that the catalog stores;
 ``format_identifier`` turns a resolved name back into text that parses to the same name
 (quoted only where it must be), which is what every property and listing shows.
+
+``parse_model_ref`` splits a config's model reference (``NAME@ALIAS`` or ``NAME/VERSION``,
+NAME possibly ``DB.SCHEMA.NAME``) without resolving its identifiers: the catalog resolves
+them when the reference is used.
 """
 
 from __future__ import annotations
@@ -23,13 +27,15 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from registry.errors import InvalidIdentifier
+from registry.errors import InvalidIdentifier, InvalidInput
 
 __all__ = [
+    "ModelRef",
     "QualifiedName",
     "format_identifier",
     "generate_version_name",
     "parse_identifier",
+    "parse_model_ref",
     "parse_qualified_name",
 ]
 
@@ -166,6 +172,68 @@ def parse_qualified_name(text: str, kind: IdentifierKind = "model") -> Qualified
     if len(parts) == 2:
         return QualifiedName(parts[1], schema=parts[0])
     return QualifiedName(parts[2], database=parts[0], schema=parts[1])
+
+
+_REF_FORMS = (
+    "NAME@ALIAS (DEFAULT, FIRST, LAST or your own) or NAME/VERSION, e.g. ML.PROD.CHURN@DEFAULT "
+    "or churn/v3"
+)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``NAME@ALIAS`` or ``NAME/VERSION``, split but not resolved: each part keeps the text it
+    was written with (quotes included), and the catalog resolves it when the reference is used."""
+
+    database: str | None
+    schema: str | None
+    name: str
+    selector: str
+    is_alias: bool
+
+    @property
+    def qualified_name(self) -> str:
+        """``DB.SCHEMA.NAME`` (as far as given), without the alias or version."""
+        return ".".join(p for p in (self.database, self.schema, self.name) if p)
+
+    def __str__(self) -> str:
+        return f"{self.qualified_name}{'@' if self.is_alias else '/'}{self.selector}"
+
+
+def parse_model_ref(text: str, *, default_alias: str | None = None) -> ModelRef:
+    """Split a reference on ``@`` or ``/`` and ``.`` outside double quotes; the identifiers
+    themselves are checked by the catalog. With ``default_alias``, a plain ``NAME`` (or
+    ``DB.SCHEMA.NAME``) is accepted and means ``NAME@{default_alias}``; without it, a plain
+    name is refused, since it would not say which version to use."""
+    parts: list[str] = []
+    separators: list[str] = []
+    current, quoted = "", False
+    for char in text if isinstance(text, str) else "":
+        if char == '"':
+            quoted = not quoted
+        if not quoted and char in "@/.":
+            parts.append(current.strip())
+            separators.append(char)
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    if default_alias is not None and "@" not in separators and "/" not in separators:
+        separators.append("@")
+        parts.append(default_alias)
+    is_valid = (
+        not quoted
+        and 1 <= len(separators) <= 3
+        and separators[-1] in "@/"
+        and all(s == "." for s in separators[:-1])
+        and all(parts)
+    )
+    if not is_valid:
+        plain = "" if default_alias is None else f"NAME (meaning NAME@{default_alias}), "
+        raise InvalidInput(f"model {text!r} is not a model reference; write {plain}{_REF_FORMS}")
+    *names, selector = parts
+    database, schema = ([None] * (3 - len(names)) + names)[:2]
+    return ModelRef(database, schema, names[-1], selector, is_alias=separators[-1] == "@")
 
 
 _ADJECTIVES = (

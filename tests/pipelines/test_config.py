@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import ModelRef, PipelineConfig, load_config, parse_config
-from pipelines.config import config_from_mapping, dump_config, parse_model_ref
-from registry import ComputeConfig, InvalidInput
+from pipelines import PipelineConfig, load_config, parse_config
+from pipelines.config import config_from_mapping, dump_config
+from registry import ComputeConfig, InvalidInput, ModelRef
 from tests.pipelines.pipeline_data import GOOD
 
 
@@ -30,29 +30,6 @@ def test_dump_config_round_trips_exactly() -> None:
     again = parse_config(dump_config(cfg), expand_env=False)
     assert again == cfg
     assert isinstance(again.input.filters[1].value, str)  # type: ignore[index]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("churn@DEFAULT", ModelRef(None, None, "churn", "DEFAULT", is_alias=True)),
-        ("churn/v3", ModelRef(None, None, "churn", "v3", is_alias=False)),
-        ("PROD.churn@LAST", ModelRef(None, "PROD", "churn", "LAST", is_alias=True)),
-        ("ML.PROD.churn@champion", ModelRef("ML", "PROD", "churn", "champion", is_alias=True)),
-        ('PROD."my.model"/"v/1"', ModelRef(None, "PROD", '"my.model"', '"v/1"', is_alias=False)),
-    ],
-)
-def test_model_references(text: str, expected: ModelRef) -> None:
-    ref = parse_model_ref(text)
-    assert ref == expected
-    assert parse_model_ref(str(ref)) == ref
-
-
-@pytest.mark.parametrize("text", ["churn", "churn@", "@DEFAULT", "a.b.c.d@x", "a@b@c", "a@b.c",
-                                  "a/b@c", '"unclosed@x'])
-def test_a_bad_model_reference_is_refused_with_the_forms_it_may_take(text: str) -> None:
-    with pytest.raises(InvalidInput, match="NAME@ALIAS .* or NAME/VERSION"):
-        parse_model_ref(text)
 
 
 def test_unknown_keys_name_their_line_the_allowed_keys_and_a_close_match() -> None:
@@ -135,6 +112,20 @@ def test_load_config_reads_a_file_and_names_it(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(InvalidInput, match=r"holds more than 1,000,000 characters"):
         load_config("/dev/zero")  # endless: read no further than the limit
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", r"^p.yaml is empty; a pipeline config is a YAML mapping$"),
+        ("- a\n- b\n", r"^p.yaml: a pipeline config is a mapping of keys \(model, input, "
+         r"output, \.\.\.\), not a list; see configs/score.yaml$"),
+        ("model: " + "x" * 1_000_001, r"more than a pipeline config holds"),
+    ],
+)
+def test_what_is_not_a_config_is_refused_as_a_pipeline_config(text: str, match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        parse_config(text, source="p.yaml")
 
 
 def test_a_mapping_validates_the_same_way_without_lines() -> None:

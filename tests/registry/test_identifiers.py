@@ -4,12 +4,14 @@ import re
 
 import pytest
 
-from registry.errors import InvalidIdentifier
+from registry.errors import InvalidIdentifier, InvalidInput
 from registry.identifiers import (
+    ModelRef,
     QualifiedName,
     format_identifier,
     generate_version_name,
     parse_identifier,
+    parse_model_ref,
     parse_qualified_name,
 )
 
@@ -100,3 +102,70 @@ def test_characters_that_do_not_print_are_refused_naming_the_code_point(
 def test_names_that_print_are_kept() -> None:
     for text in ['"Modèle für 日本"', '"a b"', '"ø-1.5 (beta)"', '"Ωmega"']:
         assert parse_identifier(text) == text[1:-1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("churn@DEFAULT", ModelRef(None, None, "churn", "DEFAULT", is_alias=True)),
+        ("churn/v3", ModelRef(None, None, "churn", "v3", is_alias=False)),
+        ("PROD.churn@LAST", ModelRef(None, "PROD", "churn", "LAST", is_alias=True)),
+        ("ML.PROD.churn@champion", ModelRef("ML", "PROD", "churn", "champion", is_alias=True)),
+        ('PROD."my.model"/"v/1"', ModelRef(None, "PROD", '"my.model"', '"v/1"', is_alias=False)),
+    ],
+)
+def test_model_references(text: str, expected: ModelRef) -> None:
+    ref = parse_model_ref(text)
+    assert ref == expected
+    assert parse_model_ref(str(ref)) == ref
+    # a default alias changes nothing for a reference that names its alias or version
+    assert parse_model_ref(text, default_alias="DEFAULT") == expected
+
+
+@pytest.mark.parametrize("text", ["churn", "churn@", "@DEFAULT", "a.b.c.d@x", "a@b@c", "a@b.c",
+                                  "a/b@c", '"unclosed@x'])
+def test_a_bad_model_reference_is_refused_with_the_forms_it_may_take(text: str) -> None:
+    with pytest.raises(InvalidInput, match="NAME@ALIAS .* or NAME/VERSION"):
+        parse_model_ref(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("churn", ModelRef(None, None, "churn", "DEFAULT", is_alias=True)),
+        (" churn ", ModelRef(None, None, "churn", "DEFAULT", is_alias=True)),
+        ("PROD.churn", ModelRef(None, "PROD", "churn", "DEFAULT", is_alias=True)),
+        ("ML.PROD.churn", ModelRef("ML", "PROD", "churn", "DEFAULT", is_alias=True)),
+        ('ML."a.b"."my.model"', ModelRef("ML", '"a.b"', '"my.model"', "DEFAULT", is_alias=True)),
+        ('"churn@v1"', ModelRef(None, None, '"churn@v1"', "DEFAULT", is_alias=True)),
+        ('"odd/name"', ModelRef(None, None, '"odd/name"', "DEFAULT", is_alias=True)),
+    ],
+)
+def test_a_plain_name_means_the_default_alias_when_one_is_given(
+    text: str, expected: ModelRef
+) -> None:
+    ref = parse_model_ref(text, default_alias="DEFAULT")
+    assert ref == expected
+    assert str(ref) == f"{ref.qualified_name}@DEFAULT"
+    assert parse_model_ref(str(ref)) == ref  # its text form needs no default
+    assert parse_model_ref(text, default_alias="champion").selector == "champion"
+
+
+@pytest.mark.parametrize(
+    "text", ["", "a.b.c.d", "a..b", ".churn", "churn.", '"unclosed', "churn@", "churn/",
+             "a.b.c.d@x", "a@b.c"]
+)
+def test_a_bad_plain_name_is_refused_naming_the_default(text: str) -> None:
+    with pytest.raises(InvalidInput, match=r"is not a model reference; write NAME \(meaning "
+                       r"NAME@DEFAULT\), NAME@ALIAS .* or NAME/VERSION"):
+        parse_model_ref(text, default_alias="DEFAULT")
+
+
+def test_a_reference_that_is_not_text_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="is not a model reference"):
+        parse_model_ref(3, default_alias="DEFAULT")  # type: ignore[arg-type]
+
+
+def test_the_qualified_name_leaves_out_the_selector() -> None:
+    assert parse_model_ref('ML.PROD."my.model"/v3').qualified_name == 'ML.PROD."my.model"'
+    assert parse_model_ref("churn@LAST").qualified_name == "churn"

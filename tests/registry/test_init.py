@@ -15,7 +15,14 @@ import registry
 
 ROOT = Path(registry.__file__).resolve().parents[1]
 # Exported for pipelines/ and serve/, not for users: each must have an importer there.
-PLUMBING = {"redact_uri", "unwrap_ray_error"}
+PLUMBING = {
+    "dump_config_yaml",
+    "load_config_file",
+    "parse_config_text",
+    "redact_uri",
+    "unwrap_ray_error",
+    "validate_config_mapping",
+}
 
 
 def test_all_lists_exactly_the_public_names() -> None:

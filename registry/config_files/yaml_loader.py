@@ -2,8 +2,8 @@
 
 ``load_with_lines`` composes the document (PyYAML's node tree keeps each node's position)
 and builds the values itself, so that later validation errors can name the line they come
-from. It is the loader for every Floe config (pipelines today; serve configs next): nothing
-in it is specific to pipelines.
+from. It is the loader for every Floe config (pipeline and serve configs alike), used through
+``registry.config_files.validation``; nothing in it is specific to one kind of config.
 
 ``safe_load`` alone is not enough for a config anyone may write. While composing, it refuses,
 each with one ``InvalidInput`` naming the line:
@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from registry import InvalidInput
+from registry.errors import InvalidInput
 
 __all__ = [
     "MAX_CHARS",
