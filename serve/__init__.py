@@ -1,0 +1,3 @@
+"""Floe serving on Ray Serve."""
+
+__all__: list[str] = []
