@@ -38,8 +38,8 @@ lint: $(STAMP) ## ruff and the import contract
 	$(BIN)/ruff check .
 	$(BIN)/python tools/lint_imports.py
 
-typecheck: $(STAMP) ## mypy --strict (pyproject.toml) on registry and pipelines
-	$(BIN)/mypy -p registry -p pipelines
+typecheck: $(STAMP) ## mypy --strict (pyproject.toml) on registry, pipelines and serve
+	$(BIN)/mypy -p registry -p pipelines -p serve
 
 test: $(STAMP) lint typecheck ## lint, mypy, then the whole test suite (extra flags: PYTEST_ARGS=...)
 	@echo "$(BIN)/python -m pytest $(PYTEST_ARGS)"
