@@ -19,7 +19,7 @@ from typing import Any
 
 from registry import InvalidInput, NotFound, Registry, load_config_file, parse_identifier
 from serve.config import EndpointConfig, ServeConfig
-from serve.refs import APP_PREFIX, EndpointRef, parse_endpoint_ref
+from serve.refs import APP_PREFIX, EndpointRef, parse_endpoint_ref, running_replicas
 
 __all__ = ["apply", "deploy", "is_loopback", "shutdown", "start", "status", "undeploy"]
 
@@ -75,7 +75,8 @@ def start(
         log.warning("serving on %s:%s: anyone who reaches it can call every endpoint", host, port)
     connect(address)
     ray_serve.start(http_options={"host": host, "port": port})
-    ray_serve.run(Front.bind(max_body_mb), name=FRONT_APP, route_prefix="/")
+    front: Any = Front  # a Serve Deployment once decorated
+    ray_serve.run(front.bind(max_body_mb), name=FRONT_APP, route_prefix="/")
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _wait_http(url + "/-/healthz", _FRONT_READY_S)
     return url
@@ -119,7 +120,8 @@ def _deploy(config: EndpointConfig, *, database: str | None, schema: str | None,
         max_batch_size=config.max_batch_size, batch_wait_ms=config.batch_wait_ms,
         use_gpu=config.num_gpus > 0, config=config.model_dump(),
     )
-    deployment = ray_serve.deployment(Endpoint, name="endpoint").options(
+    deployment: Any = ray_serve.deployment(Endpoint, name="endpoint")
+    deployment = deployment.options(
         ray_actor_options={"num_cpus": config.num_cpus, "num_gpus": config.num_gpus},
         max_ongoing_requests=config.max_ongoing_requests,
         max_queued_requests=config.max_queued_requests,
@@ -154,7 +156,7 @@ def status(*, address: str | None = None) -> list[dict[str, Any]]:
     for name, app_status in sorted(statuses.applications.items()):
         if not name.startswith(APP_PREFIX):
             continue
-        replicas = sum(d.replica_states.get("RUNNING", 0) for d in app_status.deployments.values())
+        replicas = running_replicas(app_status)
         row: dict[str, Any] = {"app_name": name, "status": str(app_status.status.value),
                                "replicas": replicas}
         try:
@@ -208,7 +210,7 @@ def shutdown(*, address: str | None = None) -> None:
     from ray import serve as ray_serve
 
     connect(address)
-    ray_serve.shutdown()
+    ray_serve.shutdown()  # type: ignore[no-untyped-call]
 
 
 # -- helpers ---------------------------------------------------------------------------------

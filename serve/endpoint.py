@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 _SNOWFLAKE_BODY = re.compile(rb'^\s*\{\s*"data"\s*:')
 _JSON = {"content-type": "application/json"}
-_BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+_BATCH_BUCKETS = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,9 @@ class Endpoint:
         self._served = self._load(self._model.version(_quoted(self.spec.selector)))
         self._follows = self._served.prepared.version_name != format_identifier(self.spec.selector)
         self._batched = self.spec.max_batch_size > 1
-        self._run_batch.set_max_batch_size(self.spec.max_batch_size)
-        self._run_batch.set_batch_wait_timeout_s(self.spec.batch_wait_ms / 1000)
+        batched: Any = self._run_batch  # Serve's batch wrapper: configured per endpoint
+        batched.set_max_batch_size(self.spec.max_batch_size)
+        batched.set_batch_wait_timeout_s(self.spec.batch_wait_ms / 1000)
         tags = {"endpoint": self.spec.ref}
         self._batch_size = metrics.Histogram(
             "floe_batch_size", description="Requests per batch a Floe endpoint ran.",

@@ -7,7 +7,6 @@ MLflow's ``POST /models/{model}[/versions/{v}]/invocations``, the Open Inference
 ``/v2/...``, ``GET /models`` and ``GET /-/healthz``.
 """
 
-from __future__ import annotations
 
 import asyncio
 import logging
@@ -25,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry import InvalidInput, NotFound, parse_identifier, parse_qualified_name
 from serve.errors import BodyTooLarge, error_reply
 from serve.messages import InferRequest, Protocol
-from serve.refs import APP_PREFIX
+from serve.refs import APP_PREFIX, running_replicas
 
 __all__ = ["FRONT_APP", "Front", "app"]
 
@@ -53,6 +52,40 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"error": f"malformed request: {exc.errors()}", "type": "InvalidInput"},
                         status_code=400)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_large = BodyTooLarge(f"the body is over the limit of {limit // (1024 * 1024)} MiB; send "
+                             "fewer rows per request, or start the front with a larger --max-body-mb")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _header_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise InvalidInput(f"Inference-Header-Content-Length {value!r} is not a byte count; send "
+                           "the size of the JSON header in bytes")
+    return int(value)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("floe")
+    except PackageNotFoundError:
+        return "0"
 
 
 @dataclass
@@ -182,10 +215,7 @@ class Front:
             except Exception:
                 continue
             app_status = statuses.applications.get(known.app_name)
-            replicas = 0
-            if app_status is not None:
-                for deployment in app_status.deployments.values():
-                    replicas += deployment.replica_states.get("RUNNING", 0)
+            replicas = running_replicas(app_status) if app_status is not None else 0
             rows.append({"name": doc["model"], "endpoint": doc["ref"], "version": doc["version"],
                          "aliases": doc["aliases"], "functions": doc["functions"],
                          "replicas": replicas})
@@ -262,37 +292,3 @@ class Front:
                 return True
             await asyncio.sleep(0.2)
         return False
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    too_large = BodyTooLarge(f"the body is over the limit of {limit // (1024 * 1024)} MiB; send "
-                             "fewer rows per request, or start the front with a larger --max-body-mb")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _header_length(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.strip().isdigit():
-        raise InvalidInput(f"Inference-Header-Content-Length {value!r} is not a byte count; send "
-                           "the size of the JSON header in bytes")
-    return int(value)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("floe")
-    except PackageNotFoundError:
-        return "0"

@@ -6,18 +6,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from registry import InvalidInput, format_identifier, parse_identifier, parse_qualified_name
+from registry import InvalidInput, format_identifier, parse_identifier, parse_model_ref
 
-__all__ = ["APP_PREFIX", "EndpointKey", "EndpointRef", "parse_endpoint_ref"]
+__all__ = ["APP_PREFIX", "EndpointKey", "EndpointRef", "parse_endpoint_ref", "running_replicas"]
 
 #: Every endpoint's Serve application name starts with this; the front is ``floe``.
 APP_PREFIX = "floe-"
-
-_HELP = (
-    "write NAME (its DEFAULT version), NAME@ALIAS or NAME/VERSION, plain or qualified, "
-    "e.g. churn, ML.PROD.CHURN@LIVE or churn/v3"
-)
 
 
 @dataclass(frozen=True)
@@ -61,24 +57,25 @@ class EndpointRef:
 
 
 def parse_endpoint_ref(text: str) -> EndpointRef:
-    """Parse a reference; ``InvalidInput`` names the accepted forms."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput(f"model {text!r} is not a model reference; {_HELP}")
-    cut, separator, quoted = -1, "", False
-    for pos, char in enumerate(text):
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char in "@/":
-            if cut >= 0:
-                raise InvalidInput(f"model {text!r} has more than one '@' or '/'; {_HELP}")
-            cut, separator = pos, char
-    name_text, selector_text = (text, "DEFAULT") if cut < 0 else (text[:cut], text[cut + 1:])
+    """Parse a reference (``registry.parse_model_ref``, plain names meaning DEFAULT) and
+    resolve its identifiers; ``InvalidInput`` names the accepted forms."""
+    ref = parse_model_ref(text, default_alias="DEFAULT")
     try:
-        qualified = parse_qualified_name(name_text.strip(), "model")
-        selector = parse_identifier(selector_text.strip(), "version")
+        key = EndpointKey(
+            parse_identifier(ref.database, "database") if ref.database else None,
+            parse_identifier(ref.schema, "schema") if ref.schema else None,
+            parse_identifier(ref.name, "model"),
+            parse_identifier(ref.selector, "version"),
+        )
     except InvalidInput as exc:
         raise InvalidInput(f"model {text!r} is not a model reference: {exc.message}") from None
-    if qualified.schema is None and qualified.database is not None:
-        raise InvalidInput(f"model {text!r} names a database without a schema; {_HELP}")
-    key = EndpointKey(qualified.database, qualified.schema, qualified.name, selector)
-    return EndpointRef(key, is_alias=separator != "/")
+    return EndpointRef(key, is_alias=ref.is_alias)
+
+
+def running_replicas(app_status: Any) -> int:
+    """Running replicas of a Serve application (its ``ApplicationStatusOverview``)."""
+    return sum(
+        count for deployment in app_status.deployments.values()
+        for state, count in deployment.replica_states.items()
+        if getattr(state, "value", state) == "RUNNING"
+    )

@@ -1,10 +1,16 @@
-"""serve/__init__.py: the package exports nothing yet; each subpackage keeps its own surface."""
+"""serve/__init__.py: ``__all__`` lists exactly the public names (as registry's does)."""
 
 from __future__ import annotations
+
+import types
 
 import serve
 
 
-def test_serve_exports_nothing_of_its_own() -> None:
-    assert serve.__all__ == []
-    assert serve.__doc__ == "Floe serving on Ray Serve."
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {
+        name for name, value in vars(serve).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert sorted(serve.__all__) == sorted(public)
+    assert {"start", "deploy", "undeploy", "status", "apply", "shutdown"} <= public
