@@ -112,6 +112,7 @@ class Front:
         self._known: dict[str, _Known] = {}
         self._refreshed_at = 0.0
         self._lock = asyncio.Lock()
+        self._refresher: asyncio.Task[None] | None = None
         self._requests = metrics.Counter(
             "floe_requests_total", description="Requests to Floe endpoints, by status.",
             tag_keys=("endpoint", "status"),
@@ -143,7 +144,22 @@ class Front:
                                            doc["selector"], doc["ref"], handle)
             self._refreshed_at = time.monotonic()
 
+    def _ensure_refresher(self) -> None:
+        if self._refresher is None:
+            self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
+
+    async def _refresh_forever(self) -> None:
+        """Endpoints removed (or added) elsewhere leave (or join) the table within
+        ``refresh_s``, whether or not a request misses."""
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self._refresh()
+            except Exception:
+                log.warning("cannot list Serve's applications", exc_info=True)
+
     async def _find(self, model: str, selector: str) -> _Known:
+        self._ensure_refresher()
         qualified = parse_qualified_name(model, "model")
         wanted = parse_identifier(selector, "version")
         for attempt in (0, 1):
