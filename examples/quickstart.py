@@ -1,10 +1,12 @@
 """Floe's quickstart: train, log, alias, list, load, run and explain a model, then the main
-job: score a Hive-partitioned table on Ray through the YAML pipeline configs/quickstart.yaml.
+job: score a Hive-partitioned table on Ray through the YAML pipeline configs/quickstart.yaml;
+last, serve the champion over HTTP on Ray Serve and ask it in three wire formats.
 
     python examples/quickstart.py        (what `make run` does)
 
 Uses FLOE_HOME (default ~/.floe): an SQLite catalog, a local artifact root and the tables under
-FLOE_HOME/data and FLOE_HOME/out; Ray runs locally. No server is needed.
+FLOE_HOME/data and FLOE_HOME/out; Ray runs locally (and is shut down at the end). No server
+is needed.
 """
 
 from __future__ import annotations
@@ -166,8 +168,60 @@ def main() -> None:
                  .agg(rows="size", mean_p_benign="mean").reset_index())
     console.print(_table("   scores by clinic  (pd.read_parquet of the output)",
                          by_clinic.round(3)))
+    _serve(X.iloc[:2])
     console.rule(f"[bold green]done[/]  (run again any time; everything is under "
                  f"{floe_home()})")
+
+
+def _serve(rows: pd.DataFrame) -> None:
+    """Step 9: the champion behind HTTP, asked once in each wire format, then shut down."""
+    import httpx
+    import ray
+    from ray import serve as ray_serve
+
+    import serve
+
+    console.print("\n[bold]9. serve[/] the champion over HTTP on Ray Serve")
+    if ray.is_initialized():  # the pipeline's; the front starts its own, quieter one
+        ray.shutdown()
+    try:
+        url = serve.start(port=_free_port())
+        console.print(f"   floe serve start  -> the front answers at {url}")
+        doc = serve.deploy("breast_cancer@champion", num_cpus=0.5)
+        console.print(f"   floe serve deploy breast_cancer@champion  -> serves {doc['version']}")
+        base = f"{url}/models/breast_cancer/versions/champion"
+        values = rows.to_numpy().tolist()
+        snowflake = httpx.post(f"{base}/predict", json={
+            "data": [[i, *row] for i, row in enumerate(values)]}, timeout=60).json()
+        mlflow = httpx.post(f"{base}/invocations", json={"dataframe_split": {
+            "columns": list(rows.columns), "data": values}}, timeout=60).json()
+        oip = httpx.post(f"{url}/v2/models/breast_cancer/versions/champion/infer", json={
+            "inputs": [{"name": c, "datatype": "FP64", "shape": [len(rows)],
+                        "data": rows[c].tolist()} for c in rows.columns]}, timeout=60).json()
+        table = Table(title="   the same two rows in three formats", title_justify="left")
+        table.add_column("format")
+        table.add_column("request")
+        table.add_column("answer")
+        table.add_row("Snowflake", "POST .../predict {data: [[i, f1..f30]]}",
+                      json.dumps(snowflake["data"]))
+        table.add_row("MLflow", "POST .../invocations {dataframe_split}",
+                      json.dumps(mlflow["predictions"]))
+        table.add_row("Open Inference", "POST /v2/.../infer",
+                      json.dumps({o["name"]: o["data"] for o in oip["outputs"]}))
+        console.print(table)
+    finally:
+        if ray.is_initialized():
+            ray_serve.shutdown()
+            ray.shutdown()
+        console.print("   shut down Serve and Ray")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _write_patients(X: pd.DataFrame, root: Path, *, rows_per_file: int) -> int:

@@ -35,12 +35,11 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipelines.config import PipelineConfig, dump_config, parse_config
 from pipelines.runner import JOB_ID_ENV, ConfigLike, to_config
-from registry import InvalidInput, NotFound, PermissionDenied
+from registry import InvalidInput, NotFound, PermissionDenied, find_ray_token
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -163,18 +162,6 @@ def wait_for_job(
         time.sleep(poll_s)
 
 
-def find_token(token: str | None = None) -> str | None:
-    """The cluster token, looked up as Ray's CLI does (see the module docstring)."""
-    if token:
-        return token
-    if os.environ.get("RAY_AUTH_TOKEN"):
-        return os.environ["RAY_AUTH_TOKEN"].strip()
-    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    with contextlib.suppress(OSError):
-        return path.expanduser().read_text().strip() or None
-    return None
-
-
 @contextlib.contextmanager
 def _client(address: str | None, token: str | None) -> Iterator[JobSubmissionClient]:
     """A Job Submission client for ``address`` (else ``$RAY_API_SERVER_ADDRESS``, then
@@ -182,7 +169,7 @@ def _client(address: str | None, token: str | None) -> Iterator[JobSubmissionCli
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
-    found = find_token(token)
+    found = find_ray_token(token)
     headers = {"Authorization": f"Bearer {found}"} if found else None
     where = address or "the default address"
     try:

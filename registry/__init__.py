@@ -47,7 +47,7 @@ from registry.packaging.custom_model import (
 from registry.packaging.tasks import Task
 from registry.runtime.compute import ComputeConfig
 from registry.runtime.functions import ModelFunctionInfo
-from registry.runtime.on_ray import unwrap_ray_error
+from registry.runtime.on_ray import find_ray_token, unwrap_ray_error
 from registry.runtime.signatures import DataType, FeatureSpec, ModelSignature
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "Registry",
     "Task",
     "dump_config_yaml",
+    "find_ray_token",
     "format_identifier",
     "inference_api",
     "load_config_file",

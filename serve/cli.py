@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +38,17 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+@app.callback()
+def _quiet() -> None:
+    """Serve logs each step at INFO on the driver's stderr; a command prints only its result
+    and, on failure, the one ``error:`` line."""
+    import logging
+
+    import ray.serve  # noqa: F401  (its import sets its logger up, at INFO)
+
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
+
 
 Address = Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: "
                                              "RAY_ADDRESS, else the one start --detach started).")]
@@ -88,16 +100,16 @@ def start(
         _err(f"warning: serving on {host}:{port}; endpoints are unauthenticated until access "
              "control lands: anyone who reaches this port can call every endpoint")
     target = _address(address) if detach or address else address or os.environ.get("RAY_ADDRESS")
-    started_ray = False
+    head_pid, metrics_port = None, None
     if detach and not target:
-        target = _start_ray_head()
-        started_ray = True
+        target, metrics_port, head_pid = _start_ray_head()
     url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
                       max_body_mb=max_body_mb)
     if detach:
         _state_file().parent.mkdir(parents=True, exist_ok=True)
         _state_file().write_text(json.dumps({"address": target, "url": url,
-                                             "started_ray": started_ray}))
+                                             "ray_head_pid": head_pid,
+                                             "metrics_port": metrics_port}))
         print(url)
         return
     _err(f"serving at {url} (Ctrl-C to stop)")
@@ -126,9 +138,11 @@ def shutdown(address: Address = None) -> None:
         raise NotFound("no Floe front to stop: none was started with --detach here; pass "
                        "--address of its Ray cluster")
     serve.shutdown(address=target)
-    if state.get("started_ray") and state.get("address") == target:
-        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop"],
-                       check=False, capture_output=True)
+    import ray
+
+    ray.shutdown()
+    if state.get("ray_head_pid") and state.get("address") == target:
+        _stop_ray_head(int(state["ray_head_pid"]))
     _state_file().unlink(missing_ok=True)
 
 
@@ -219,13 +233,62 @@ def apply(
             print(f"{kind}: {ref}")
 
 
-def _start_ray_head() -> str:
-    """A Ray head for a detached front (it must outlive this process)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--include-dashboard=false",
-         "--disable-usage-stats"], capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        raise InvalidInput(f"cannot start a Ray head: {done.stderr.strip().splitlines()[-1:]}; "
-                           "start one (ray start --head) and pass --address")
-    return "auto"
+def _start_ray_head() -> tuple[str, int, int]:
+    """A Ray head for a detached front (it must outlive this process), on free loopback
+    ports (Ray's defaults collide with other Rays on the machine, and 6379 is Redis's);
+    returns its address, its metrics port and the pid of ``ray start --block``."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(8)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        gcs, agent, agent_grpc, env_agent, metrics, client, node, objects = (
+            int(s.getsockname()[1]) for s in sockets)
+    finally:
+        for s in sockets:
+            s.close()
+    log_path = _state_file().with_name("serve-ray.log")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:  # --block: it runs until this one process is stopped
+        head = subprocess.Popen(
+            [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+             f"--port={gcs}", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
+             "--disable-usage-stats", f"--dashboard-agent-listen-port={agent}",
+             f"--dashboard-agent-grpc-port={agent_grpc}", f"--runtime-env-agent-port={env_agent}",
+             f"--metrics-export-port={metrics}", f"--ray-client-server-port={client}",
+             f"--node-manager-port={node}", f"--object-manager-port={objects}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + 60
+    while not _listening(gcs):
+        if head.poll() is not None or time.monotonic() > deadline:
+            head.kill()
+            last = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise InvalidInput(f"cannot start a Ray head: {' '.join(last)}; start one (ray start "
+                               f"--head) and pass --address (log: {log_path})")
+        time.sleep(0.2)
+    return f"127.0.0.1:{gcs}", metrics, head.pid
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _stop_ray_head(pid: int) -> None:
+    """Stop the head start --detach started (and only it: `ray stop` would stop every Ray)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)

@@ -18,6 +18,12 @@ class EndpointConfig(BaseModel):
 
     ``model`` is ``NAME`` (the DEFAULT version), ``NAME@ALIAS`` or ``NAME/VERSION``, plain or
     qualified (``DB.SCHEMA.NAME@LIVE``). An endpoint addressed by alias follows the alias.
+
+    ``max_batch_size`` counts requests (each may hold many rows) that one replica runs
+    together, waiting up to ``batch_wait_ms`` for them; a replica holds at most
+    ``max_ongoing_requests``, so its batches are never larger than that. 1 turns batching off.
+    Requests beyond ``max_ongoing_requests`` per replica wait in a queue of
+    ``max_queued_requests``; beyond that they are refused at once (503, ``Retry-After``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -12,12 +12,20 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from registry import InvalidInput, NotFound, Registry, load_config_file, parse_identifier
+from registry import (
+    InvalidInput,
+    NotFound,
+    Registry,
+    find_ray_token,
+    load_config_file,
+    parse_identifier,
+)
 from serve.config import EndpointConfig, ServeConfig
 from serve.refs import APP_PREFIX, EndpointRef, parse_endpoint_ref, running_replicas
 
@@ -42,11 +50,23 @@ def connect(address: str | None = None) -> None:
     """Join the Ray cluster at ``address`` (else ``RAY_ADDRESS``), or start a local Ray when
     neither is set. Ray's token authentication is used as configured (``RAY_AUTH_TOKEN``,
     ``RAY_AUTH_MODE``, Ray's token file)."""
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target and "RAY_AUTH_MODE" not in os.environ:
+        # A cluster from `ray start` checks a token (Ray 2.60), and ray.init(address=...) does
+        # not look for one: pass the one Ray's CLI would find (RAY_AUTH_TOKEN,
+        # RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token). Never turned off.
+        token = find_ray_token()
+        if token is not None:
+            os.environ["RAY_AUTH_MODE"] = "token"
+            os.environ.setdefault("RAY_AUTH_TOKEN", token)
+            if "ray._raylet" in sys.modules:  # Ray read its config at import: re-read it,
+                from ray._raylet import Config  # type: ignore[attr-defined]  # as Ray's own _enable_token_auth does
+
+                Config.initialize("")
     import ray
 
     if ray.is_initialized():
         return
-    target = address or os.environ.get("RAY_ADDRESS")
     if target:
         ray.init(address=target, logging_level=logging.WARNING, log_to_driver=False)
     else:
@@ -117,7 +137,9 @@ def _deploy(config: EndpointConfig, *, database: str | None, schema: str | None,
         ref=str(ref), database=ref.key.database or "", schema=ref.key.schema or "",
         name=ref.key.name, selector=ref.key.selector,
         catalog_url=registry.catalog_url, artifact_root=registry.artifact_root,
-        max_batch_size=config.max_batch_size, batch_wait_ms=config.batch_wait_ms,
+        # a replica never holds more than max_ongoing_requests, so no batch is larger
+        max_batch_size=min(config.max_batch_size, config.max_ongoing_requests),
+        batch_wait_ms=config.batch_wait_ms,
         use_gpu=config.num_gpus > 0, config=config.model_dump(),
     )
     deployment: Any = ray_serve.deployment(Endpoint, name="endpoint")

@@ -27,7 +27,8 @@ def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     out = result.stdout
     for step in ("1. train", "2. log", "3. govern", "4. models", "5. load", "6. explain",
                  "7. artifacts", "8. the main job", "floe pipeline run configs/quickstart.yaml",
-                 "resolved to ML.REGISTRY.BREAST_CANCER/V2", "done"):
+                 "resolved to ML.REGISTRY.BREAST_CANCER/V2", "9. serve", "serves V2", "Snowflake",
+                 "MLflow", "Open Inference", "shut down Serve and Ray", "done"):
         assert step in out
     scores = pd.read_parquet(home / "out" / "patient_scores")
     assert len(scores) == 4 * 2 * 2 * 4_000  # 4 clinics, months 2026-10 and 2026-11, 2 files

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, overload
 import pandas as pd
 import pyarrow as pa
 
-from registry.api.prepared import PreparedModel
 from registry.api.context import Context, check_comment, check_metric_name, to_json_value
+from registry.api.prepared import PreparedModel
 from registry.catalog.base import model_label
 from registry.catalog.tables import VersionRow
 from registry.errors import InvalidInput, NotFound

@@ -238,3 +238,21 @@ def run_dataset(
     # not as text inside Ray Data's UserCodeException; see unwrap_ray_error
     out.context.raise_original_map_exception = True
     return out
+
+
+def find_ray_token(token: str | None = None) -> str | None:
+    """A Ray cluster's auth token, looked up as Ray's CLI does: ``token``, else
+    ``$RAY_AUTH_TOKEN``, else the file at ``$RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token``
+    (where ``ray start`` writes it); None when there is none."""
+    import contextlib
+    import os
+    from pathlib import Path
+
+    if token:
+        return token
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return os.environ["RAY_AUTH_TOKEN"].strip()
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    with contextlib.suppress(OSError):
+        return path.expanduser().read_text().strip() or None
+    return None

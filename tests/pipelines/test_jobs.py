@@ -30,8 +30,8 @@ from typer.testing import CliRunner
 
 import pipelines
 from pipelines.cli import app
-from pipelines.jobs import CONFIG_ENV, config_from_env, find_token
-from registry import InvalidInput, NotFound, PermissionDenied
+from pipelines.jobs import CONFIG_ENV, config_from_env
+from registry import InvalidInput, NotFound, PermissionDenied, find_ray_token
 from tests.pipelines.pipeline_data import (
     FEATURES,
     Catalog,
@@ -228,16 +228,16 @@ def test_the_token_is_found_where_ray_looks_for_it(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
     monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
-    assert find_token() is None
+    assert find_ray_token() is None
     (tmp_path / ".ray").mkdir()
     (tmp_path / ".ray" / "auth_token").write_text("from-home\n")
-    assert find_token() == "from-home"
+    assert find_ray_token() == "from-home"
     (tmp_path / "t").write_text("from-path")
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "t"))
-    assert find_token() == "from-path"
+    assert find_ray_token() == "from-path"
     monkeypatch.setenv("RAY_AUTH_TOKEN", "from-env")
-    assert find_token() == "from-env"
-    assert find_token("given") == "given"
+    assert find_ray_token() == "from-env"
+    assert find_ray_token("given") == "given"
 
 
 def test_the_job_carries_the_config_it_was_validated_with(

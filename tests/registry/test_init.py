@@ -17,6 +17,7 @@ ROOT = Path(registry.__file__).resolve().parents[1]
 # Exported for pipelines/ and serve/, not for users: each must have an importer there.
 PLUMBING = {
     "dump_config_yaml",
+    "find_ray_token",
     "load_config_file",
     "parse_config_text",
     "redact_uri",
