@@ -1,4 +1,4 @@
-"""Every file in configs/ is a valid pipeline config, and every one runs end to end.
+"""Every pipeline config in configs/ is valid, and every one runs end to end.
 
 The examples read ``${FLOE_DATA}/iris`` and write under ``${FLOE_OUT}``; the catalog comes from
 ``FLOE_CATALOG_URL``/``FLOE_ARTIFACT_ROOT``. Here those point at a small generated table and a
@@ -19,8 +19,10 @@ from tests.ray_fixtures import ray_local  # noqa: F401
 
 ALL_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.y*ml"))
 # configs/quickstart.yaml scores the quickstart's own model and table: tests/test_quickstart.py
-# runs it the way `make run` does. Every other example scores the iris classifier below.
-RUN_ELSEWHERE = {"quickstart.yaml": "tests/test_quickstart.py"}
+# runs it the way `make run` does; configs/serve.yaml is a serve config, applied by the serve
+# tests. Every other example scores the iris classifier below.
+RUN_ELSEWHERE = {"quickstart.yaml": "tests/test_quickstart.py",
+                 "serve.yaml": "tests/serve/test_control.py"}
 CONFIGS = [p for p in ALL_CONFIGS if p.name not in RUN_ELSEWHERE]
 
 

@@ -163,6 +163,17 @@ def test_apply_adds_updates_and_removes(clean_endpoints: Served, tmp_path: Path)
         serve.apply(config, **kw)
 
 
+def test_configs_serve_yaml_applies_as_written(clean_endpoints: Served) -> None:
+    """configs/serve.yaml, applied exactly as it is written."""
+    served = clean_endpoints
+    config = Path(__file__).resolve().parents[2] / "configs" / "serve.yaml"
+    changes = serve.apply(config, catalog_url=served.catalog_url,
+                          artifact_root=served.artifact_root)
+    assert changes["added"] == ["ML.REGISTRY.IRIS@DEFAULT", "ML.REGISTRY.IRIS/V1"]
+    for path in ("models/iris/predict", "models/iris/versions/v1/predict"):
+        assert httpx.post(f"{served.url}/{path}", json=ROW).status_code == 200
+
+
 def test_undeploy_removes_only_its_endpoint(clean_endpoints: Served) -> None:
     served = clean_endpoints
     served.deploy("iris/v1")
