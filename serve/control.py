@@ -132,6 +132,7 @@ def _deploy(config: EndpointConfig, *, database: str | None, schema: str | None,
     model = registry.get_model(_quoted(ref.key.name))
     model.version(_quoted(ref.key.selector))  # NotFound now, not in a replica
     connect(address)
+    _check_gpus(config.num_gpus)
     front = _front_handle()
     spec = EndpointSpec(
         ref=str(ref), database=ref.key.database or "", schema=ref.key.schema or "",
@@ -284,6 +285,19 @@ def _find_deployed(ref: str, *, database: str | None, schema: str | None) -> dic
         raise NotFound(f"no endpoint serves {ref}; list them: floe serve list")
     raise InvalidInput(f"{ref} names several endpoints ({', '.join(r['ref'] for r in rows)}); "
                        "qualify it: DB.SCHEMA.NAME")
+
+
+def _check_gpus(num_gpus: float) -> None:
+    """Replicas asking for GPUs would wait forever on a cluster without them."""
+    import ray
+
+    if num_gpus <= 0:
+        return
+    available = float(ray.cluster_resources().get("GPU", 0))
+    if available < num_gpus:
+        raise InvalidInput(f"--num-gpus {num_gpus:g} asks for more GPUs per replica than the "
+                           f"cluster has ({available:g}); deploy on a cluster with GPU nodes, "
+                           "or serve on CPUs with --num-gpus 0")
 
 
 def _front_handle() -> Any:

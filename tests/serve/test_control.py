@@ -192,6 +192,11 @@ def test_deploy_refuses_what_cannot_be_served(clean_endpoints: Served) -> None:
         clean_endpoints.deploy("iris/v9")
     with pytest.raises(InvalidInput, match="min_replicas"):
         clean_endpoints.deploy("iris/v1", min_replicas=3, max_replicas=2)
+    with pytest.raises(InvalidInput, match="--num-gpus 0"):
+        clean_endpoints.deploy("iris/v1", num_gpus=1)
+    with pytest.raises(InvalidInput, match="unknown_option"):
+        clean_endpoints.deploy("iris/v1", unknown_option=1)
+    assert serve.status() == []
 
 
 def test_the_front_listens_on_loopback_only(served: Served) -> None:
