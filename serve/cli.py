@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -103,20 +102,25 @@ def start(
     head_pid, metrics_port = None, None
     if detach and not target:
         target, metrics_port, head_pid = _start_ray_head()
-    url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
-                      max_body_mb=max_body_mb)
     if detach:
+        url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
+                          max_body_mb=max_body_mb)
         _state_file().parent.mkdir(parents=True, exist_ok=True)
         _state_file().write_text(json.dumps({"address": target, "url": url,
                                              "ray_head_pid": head_pid,
                                              "metrics_port": metrics_port}))
         print(url)
         return
-    _err(f"serving at {url} (Ctrl-C to stop)")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from serve.control import connect
+
+    connect(target)  # ray.init installs Ray's signal handlers; ours go on top of them
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        stop.wait()
+        url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
+                          max_body_mb=max_body_mb)
+        _err(f"serving at {url} (Ctrl-C to stop)")
+        while True:
+            signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
@@ -125,6 +129,11 @@ def start(
         import ray
 
         ray.shutdown()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops the foreground front as Ctrl-C does."""
+    raise KeyboardInterrupt
 
 
 @app.command()

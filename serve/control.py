@@ -70,7 +70,9 @@ def connect(address: str | None = None) -> None:
     if target:
         ray.init(address=target, logging_level=logging.WARNING, log_to_driver=False)
     else:
-        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        # "local": a private Ray, never one a `ray start` left running on this machine
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
 
 
 def start(
@@ -229,9 +231,13 @@ def apply(
 
 
 def shutdown(*, address: str | None = None) -> None:
-    """Stop Serve (the front and every endpoint) on the cluster."""
+    """Stop Serve (the front and every endpoint) on the cluster; with no cluster to join
+    (no ``address``, no ``RAY_ADDRESS``, no Ray in this process) there is nothing to stop."""
+    import ray
     from ray import serve as ray_serve
 
+    if not (address or os.environ.get("RAY_ADDRESS") or ray.is_initialized()):
+        return
     connect(address)
     ray_serve.shutdown()  # type: ignore[no-untyped-call]
 
@@ -293,7 +299,7 @@ def _check_gpus(num_gpus: float) -> None:
 
     if num_gpus <= 0:
         return
-    available = float(ray.cluster_resources().get("GPU", 0))
+    available = float(ray.cluster_resources().get("GPU", 0))  # type: ignore[no-untyped-call]
     if available < num_gpus:
         raise InvalidInput(f"--num-gpus {num_gpus:g} asks for more GPUs per replica than the "
                            f"cluster has ({available:g}); deploy on a cluster with GPU nodes, "

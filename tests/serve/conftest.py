@@ -49,7 +49,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # Serve stops when the serve tests end
 def served(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:  # noqa: F811
     from ray import serve as ray_serve
 
@@ -67,7 +67,10 @@ def served(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         yield Served(url, reg, X, catalog_url, artifact_root)
     finally:
-        ray_serve.shutdown()
+        import ray
+
+        if ray.is_initialized():  # never start a Ray just to stop Serve
+            ray_serve.shutdown()
 
 
 @pytest.fixture

@@ -83,3 +83,35 @@ def test_a_detached_front_deploys_lists_and_shuts_down(tmp_path: Path) -> None:
             pid = json.loads(state.read_text()).get("ray_head_pid")
             if pid and _alive(int(pid)):
                 os.kill(int(pid), signal.SIGTERM)
+
+
+def test_a_foreground_front_stops_on_sigterm(tmp_path: Path) -> None:
+    import time
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("FLOE_", "RAY_ADDRESS", "RAY_AUTH"))}
+    env["FLOE_HOME"] = str(tmp_path / "home")
+    port = _free_port()
+    front = subprocess.Popen([*FLOE, "serve", "start", "--port", str(port)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert front.poll() is None, front.communicate()[1][-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/-/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the front never answered"
+            time.sleep(0.5)
+        front.send_signal(signal.SIGTERM)
+        _, err = front.communicate(timeout=120)
+        assert front.returncode == 0, err[-2000:]
+        assert "shutting down" in err and "Traceback" not in err
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        if front.poll() is None:
+            os.killpg(front.pid, signal.SIGKILL)

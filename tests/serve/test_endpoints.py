@@ -107,3 +107,28 @@ def test_models_lists_the_endpoints(iris_v1: Served) -> None:
     assert "predict" in row["functions"] and row["replicas"] >= 1
     assert json.loads(json.dumps(row))  # plain JSON
     assert np.isfinite(1.0)
+
+
+def test_functions_answer_with_dashes_and_every_function_is_routable(iris_v1: Served) -> None:
+    X = iris_v1.X[:3]
+    body = {"dataframe_split": {"columns": list(X.columns), "data": X.to_numpy().tolist()}}
+    r = httpx.post(f"{iris_v1.url}/models/iris/versions/v1/predict-proba", json=body)
+    assert r.status_code == 200, r.text
+    expected = iris_v1.reg.get_model("iris").version("v1").run(X, function_name="predict_proba")
+    got = r.json()["predictions"]
+    assert len(got) == 3 and len(got[0]) == expected.shape[1] - X.shape[1]
+
+
+def test_a_quoted_name_is_percent_encoded_in_the_path(clean_endpoints: Served) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    served = clean_endpoints
+    X, y = served.X, (served.X["sepal length (cm)"] > 5.8).astype(int)
+    served.reg.log_model(LogisticRegression(max_iter=500).fit(X, y), model_name='"Mixed"',
+                         version_name="v1", sample_input_data=X[:10])
+    served.deploy('"Mixed"/v1')
+    row = {"data": [[0, *X.iloc[0].tolist()]]}
+    assert httpx.post(f"{served.url}/models/%22Mixed%22/versions/v1/predict",
+                      json=row).status_code == 200
+    r = httpx.post(f"{served.url}/models/mixed/versions/v1/predict", json=row)
+    assert r.status_code == 404 and "MIXED" in r.json()["error"]
