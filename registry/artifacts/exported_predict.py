@@ -144,7 +144,7 @@ def load(manifest: Mapping[str, Any]) -> object:
     return loader(HERE / spec["path"], spec)
 
 
-# -- calling: what each handler's ``call`` does --------------------------------------------------
+# -- calling: what each handler's Predictor.predict does (Floe is not importable here) -------
 
 
 def call(framework: str, model: Any, method: str, frame: pd.DataFrame) -> np.ndarray:

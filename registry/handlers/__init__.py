@@ -1,5 +1,6 @@
 """Model handlers, one module per framework, behind the ``Handler`` interface in ``base``.
 
+A handler's ``load`` returns a ``Predictor``, which the run path calls.
 ``handler_for(model)`` picks the handler for a model object by its type, without importing
 any framework the model does not come from; ``handler_named(framework)`` finds the one that
 saved a version. Adding a framework means adding a module and one line in ``_HANDLERS``.
@@ -10,9 +11,9 @@ from __future__ import annotations
 import importlib
 
 from registry.errors import InvalidInput
-from registry.handlers.base import Handler
+from registry.handlers.base import Handler, Predictor
 
-__all__ = ["Handler", "handler_for", "handler_named"]
+__all__ = ["Handler", "Predictor", "handler_for", "handler_named"]
 
 # Checked in order: the first whose ``can_handle`` accepts the object wins. A CustomModel is
 # never a framework object; xgboost's and LightGBM's sklearn wrappers are sklearn estimators

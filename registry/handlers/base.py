@@ -1,19 +1,28 @@
-"""The interface every model handler implements."""
+"""The interface every model handler implements, and the ``Predictor`` its ``load`` returns.
+
+A ``Handler`` saves a framework's models and loads them back; what it loads is a
+``Predictor``: the model object (``model``, what ``ModelVersion.load`` returns), the methods it
+runs (``methods``) and whatever the handler decided when it loaded it (a torch model's
+device, whether an xgboost model is a bare booster, a custom model's context). The run path
+calls ``predictor.predict(method, batch)`` and never asks the handler again.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import numpy as np
 import pandas as pd
 
+from registry.errors import NotFound
 from registry.packaging.tasks import Task
 from registry.runtime.model_input import Batch
 
-__all__ = ["Handler", "model_type_name", "mro_modules"]
+__all__ = ["Handler", "Predictor", "model_type_name", "mro_modules"]
 
 
 def model_type_name(model: object) -> str:
@@ -25,12 +34,42 @@ def mro_modules(model: object) -> set[str]:
     return {cls.__module__.split(".")[0] for cls in type(model).__mro__}
 
 
+@dataclass(frozen=True, eq=False)
+class Predictor(ABC):
+    """A model ready to run: the object, the methods it runs, and its handler's load-time
+    decisions (each handler's subclass adds those as fields; frozen, so they stay decided).
+
+    ``predict`` runs one of ``methods`` on a validated batch and refuses any other method;
+    subclasses implement ``_predict``.
+    """
+
+    model: object
+    methods: tuple[str, ...]
+
+    @final
+    def predict(self, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
+        """Run ``method`` on a validated batch (the signature's inputs, in order): an array
+        with one row per input row, or a DataFrame whose columns name the outputs."""
+        if method not in self.methods:
+            raise NotFound(
+                f"{model_type_name(self.model)} has no method {method!r} to predict with; call "
+                f"one of its methods: {', '.join(self.methods) or 'none'}"
+            )
+        return self._predict(method, batch)
+
+    @abstractmethod
+    def _predict(self, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
+        """``predict`` once ``method`` is known to be one of ``methods``."""
+
+
 class Handler(ABC):
-    """Saves, loads and calls one framework's models.
+    """Saves and loads one framework's models.
 
     ``save`` writes under ``dest`` (a fresh local directory) and returns the manifest's
     ``model`` section; ``load`` gets that section back with a private copy of the version's
-    files, each checked against its sha256 as it was copied: read only from ``src``.
+    files, each checked against its sha256 as it was copied: read only from ``src``. It
+    returns the model's ``Predictor``; ``wrap`` makes the one of a model in memory (the object
+    ``log_model`` was given, run on the sample to infer its signatures).
     """
 
     framework: ClassVar[str]
@@ -44,16 +83,17 @@ class Handler(ABC):
     def save(self, model: object, dest: Path) -> dict[str, Any]: ...
 
     @abstractmethod
-    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object: ...
+    def load(
+        self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> Predictor: ...
+
+    @abstractmethod
+    def wrap(self, model: object) -> Predictor:
+        """The predictor of a model object in memory, its state read from the object."""
 
     @abstractmethod
     def target_methods(self, model: object) -> list[str]:
         """The model's methods that become functions, default function first."""
-
-    @abstractmethod
-    def call(self, model: object, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
-        """Run ``method`` on a validated batch (the signature's inputs, in order): an array
-        with one row per input row, or a DataFrame whose columns name the outputs."""
 
     def distributions_for(self, model: object) -> tuple[str, ...]:
         """The distributions loading ``model`` needs, recorded and checked as its environment."""

@@ -26,6 +26,7 @@ import io
 import pickle
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,13 +36,36 @@ import pandas as pd
 from registry.artifacts.paths import safe_relpath
 from registry.errors import IntegrityError, InvalidInput, ModelError
 from registry.handlers import handler_for, handler_named
-from registry.handlers.base import Handler, model_type_name
+from registry.handlers.base import Handler, Predictor, model_type_name
 from registry.packaging.custom_model import CustomModel, ModelContext, api_methods
 from registry.runtime.model_input import Batch
 
-__all__ = ["CustomHandler"]
+__all__ = ["CustomHandler", "CustomPredictor"]
 
 _PICKLE = "model.pkl"
+
+
+@dataclass(frozen=True, eq=False)
+class CustomPredictor(Predictor):
+    """A ``CustomModel`` and its ``context``: once loaded, the version's copies of its
+    artifacts and the sub-models their own handlers loaded."""
+
+    context: ModelContext
+
+    def _predict(self, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
+        # A shallow copy: a method that adds or drops columns leaves the caller's frame alone.
+        result = getattr(self.model, method)(batch.frame.copy(deep=False))
+        if isinstance(result, pd.DataFrame | np.ndarray):
+            return result
+        if isinstance(result, pd.Series):
+            return result.to_frame(method if result.name is None else str(result.name))
+        if isinstance(result, Mapping):
+            return pd.DataFrame(dict(result))
+        raise ModelError(
+            f"{type(self.model).__qualname__}.{method} returned a {type(result).__name__}; a "
+            "custom model's function must return a pandas DataFrame whose columns name the "
+            "outputs, one row per input row"
+        )
 
 
 class CustomHandler(Handler):
@@ -80,9 +104,9 @@ class CustomHandler(Handler):
             "models": models,
         }
 
-    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> Predictor:
         models = {
-            name: handler_named(str(sub["framework"])).load(src, sub["spec"], options)
+            name: handler_named(str(sub["framework"])).load(src, sub["spec"], options).model
             for name, sub in dict(spec.get("models", {})).items()
         }
         artifacts = {
@@ -104,7 +128,12 @@ class CustomHandler(Handler):
                 f"{spec['path']} holds a {model_type_name(model)}, not a CustomModel; the "
                 "version is corrupt: delete it and log the model again"
             )
-        return model
+        return CustomPredictor(model, tuple(self.target_methods(model)), context=context)
+
+    def wrap(self, model: object) -> CustomPredictor:
+        return CustomPredictor(
+            model, tuple(self.target_methods(model)), context=_context_of(model)
+        )
 
     def target_methods(self, model: object) -> list[str]:
         methods = list(api_methods(type(model)))
@@ -125,21 +154,6 @@ class CustomHandler(Handler):
         for sub in _context_of(model).model_refs.values():
             out.update(dict.fromkeys(handler_for(sub).distributions_for(sub)))
         return tuple(out)
-
-    def call(self, model: object, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
-        # A shallow copy: a method that adds or drops columns leaves the caller's frame alone.
-        result = getattr(model, method)(batch.frame.copy(deep=False))
-        if isinstance(result, pd.DataFrame | np.ndarray):
-            return result
-        if isinstance(result, pd.Series):
-            return result.to_frame(method if result.name is None else str(result.name))
-        if isinstance(result, Mapping):
-            return pd.DataFrame(dict(result))
-        raise ModelError(
-            f"{type(model).__qualname__}.{method} returned a {type(result).__name__}; a custom "
-            "model's function must return a pandas DataFrame whose columns name the outputs, "
-            "one row per input row"
-        )
 
 
 def _context_of(model: object) -> ModelContext:

@@ -15,18 +15,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 from registry.errors import IntegrityError, InvalidInput, ModelError
-from registry.handlers.base import Handler, model_type_name, mro_modules
+from registry.handlers.base import Handler, Predictor, model_type_name, mro_modules
 from registry.packaging.tasks import Task
 from registry.runtime.model_input import Batch
 
-__all__ = ["LightGBMHandler"]
+__all__ = ["LightGBMHandler", "LightGBMPredictor"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,33 @@ _REGRESSION = {"regression", "regression_l1", "huber", "fair", "poisson", "quant
 _BINARY = {"binary", "cross_entropy", "cross_entropy_lambda"}
 _MULTICLASS = {"multiclass", "multiclassova"}
 _RANKING = {"lambdarank", "rank_xendcg"}
+
+
+#: What a LightGBM model is given: a DataFrame whose text columns become pandas categories
+#: (it was trained on categories, which LightGBM maps by the frame's category columns), one
+#: numpy array (a Booster), or the DataFrame (a wrapper given a frame skips sklearn's
+#: feature-name check).
+_InputForm = Literal["categories", "numpy", "frame"]
+
+
+@dataclass(frozen=True, eq=False)
+class LightGBMPredictor(Predictor):
+    """A Booster or a wrapper, and the form of input it takes (``input_form``)."""
+
+    input_form: _InputForm
+
+    def _predict(self, method: str, batch: Batch) -> np.ndarray:
+        data: Any
+        if self.input_form == "categories":
+            frame = batch.frame
+            text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
+                    and not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+            data = frame.astype(dict.fromkeys(text, "category")) if text else frame
+        elif self.input_form == "numpy":
+            data = batch.numpy
+        else:
+            data = batch.frame
+        return np.asarray(getattr(self.model, method)(data))
 
 
 class LightGBMHandler(Handler):
@@ -64,7 +92,7 @@ class LightGBMHandler(Handler):
             spec.update(_wrapper_state(model))
         return spec
 
-    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> Predictor:
         import lightgbm as lgb
 
         cls = spec.get("class")
@@ -75,27 +103,24 @@ class LightGBMHandler(Handler):
             )
         booster = lgb.Booster(model_file=str(src / spec["path"]))
         if cls == _BOOSTER:
-            return booster
-        return _rebuild_wrapper(getattr(lgb, str(cls)), booster, spec)
+            return self.wrap(booster)
+        return self.wrap(_rebuild_wrapper(getattr(lgb, str(cls)), booster, spec))
+
+    def wrap(self, model: object) -> LightGBMPredictor:
+        booster: Any = model if _is_booster(model) else model.booster_  # type: ignore[attr-defined]
+        form: _InputForm
+        if booster.pandas_categorical:
+            form = "categories"
+        elif _is_booster(model):
+            form = "numpy"
+        else:
+            form = "frame"
+        return LightGBMPredictor(model, tuple(self.target_methods(model)), input_form=form)
 
     def target_methods(self, model: object) -> list[str]:
         if type(model).__name__ == "LGBMClassifier":
             return ["predict", "predict_proba"]
         return ["predict"]
-
-    def call(self, model: object, method: str, batch: Batch) -> np.ndarray:
-        booster: Any = model if _is_booster(model) else model.booster_  # type: ignore[attr-defined]
-        if booster.pandas_categorical:
-            # Trained on pandas categories: LightGBM maps them by the frame's category columns.
-            frame = batch.frame
-            text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])
-                    and not isinstance(frame[c].dtype, pd.CategoricalDtype)]
-            data: Any = frame.astype(dict.fromkeys(text, "category")) if text else frame
-        elif _is_booster(model):
-            data = batch.numpy
-        else:
-            data = batch.frame  # a wrapper given a frame skips sklearn's feature-name check
-        return np.asarray(getattr(model, method)(data))
 
     def infer_task(self, model: object) -> Task:
         booster: Any = model if _is_booster(model) else model.booster_  # type: ignore[attr-defined]

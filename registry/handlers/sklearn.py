@@ -7,17 +7,18 @@ checked against the manifest (``runtime.load``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from registry.handlers.base import Handler, model_type_name, mro_modules
+from registry.handlers.base import Handler, Predictor, model_type_name, mro_modules
 from registry.packaging.tasks import Task
 from registry.runtime.model_input import Batch
 
-__all__ = ["SklearnHandler"]
+__all__ = ["SklearnHandler", "SklearnPredictor"]
 
 _TREE_ENSEMBLES = frozenset(
     f"{kind}{target}"
@@ -25,6 +26,18 @@ _TREE_ENSEMBLES = frozenset(
     for target in ("Classifier", "Regressor")
 )
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
+
+
+@dataclass(frozen=True, eq=False)
+class SklearnPredictor(Predictor):
+    """An estimator; ``takes_frame``: it was fitted on a DataFrame and checks feature names,
+    so it gets one (else one numpy array)."""
+
+    takes_frame: bool
+
+    def _predict(self, method: str, batch: Batch) -> np.ndarray:
+        data: Any = batch.frame if self.takes_frame else batch.numpy
+        return np.asarray(getattr(self.model, method)(data))
 
 
 class SklearnHandler(Handler):
@@ -43,11 +56,17 @@ class SklearnHandler(Handler):
             cloudpickle.dump(model, handle)
         return {"path": "model/model.pkl", "format": "cloudpickle", "class": model_type_name(model)}
 
-    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> Predictor:
         import cloudpickle
 
         with open(src / spec["path"], "rb") as handle:
-            return cloudpickle.load(handle)
+            return self.wrap(cloudpickle.load(handle))
+
+    def wrap(self, model: object) -> SklearnPredictor:
+        return SklearnPredictor(
+            model, tuple(self.target_methods(model)),
+            takes_frame=hasattr(model, "feature_names_in_"),
+        )
 
     def target_methods(self, model: object) -> list[str]:
         out = []
@@ -60,11 +79,6 @@ class SklearnHandler(Handler):
             except AttributeError:
                 continue
         return out
-
-    def call(self, model: object, method: str, batch: Batch) -> np.ndarray:
-        # An estimator fitted on a DataFrame checks feature names, so it gets one.
-        data: Any = batch.frame if hasattr(model, "feature_names_in_") else batch.numpy
-        return np.asarray(getattr(model, method)(data))
 
     def infer_task(self, model: object) -> Task:
         from sklearn.base import is_classifier, is_regressor

@@ -15,7 +15,9 @@ unpickled from the loader's private copy, made while its sha256 was checked
 
 ``load(options={"use_gpu": True})`` puts the model on CUDA, and refuses where there is none.
 The function is ``forward``: input columns, in signature order, as one 2-D tensor of the
-model's floating dtype (integer columns keep their type, for embeddings) on its device.
+model's floating dtype (integer columns keep their type, for embeddings) on its device; both
+are decided once, when the model is loaded (or wrapped at log time), and kept in its
+``TorchPredictor``.
 """
 
 from __future__ import annotations
@@ -23,16 +25,20 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from registry.errors import IntegrityError, InvalidInput
-from registry.handlers.base import Handler, model_type_name, mro_modules
+from registry.handlers.base import Handler, Predictor, model_type_name, mro_modules
 from registry.runtime.model_input import Batch
 
-__all__ = ["TorchHandler"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["TorchHandler", "TorchPredictor"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,38 @@ _NO_CUDA = (
     "use_gpu=True but no CUDA device is visible to this process (torch.cuda.is_available() is "
     "False); load without use_gpu or run on a GPU node"
 )
+
+
+@dataclass(frozen=True, eq=False)
+class TorchPredictor(Predictor):
+    """An ``nn.Module`` with the ``device`` and floating ``dtype`` its input is given."""
+
+    device: torch.device
+    dtype: torch.dtype
+
+    def _predict(self, method: str, batch: Batch) -> np.ndarray:
+        import torch
+
+        module: Any = self.model
+        inputs = _to_tensor(batch.numpy, self.device, self.dtype)
+        # A model still in training mode (log time) is run in eval mode, then put back as it was.
+        modes = [(m, m.training) for m in module.modules()] if module.training else []
+        try:
+            if modes:
+                module.eval()
+            with torch.inference_mode():
+                out = module(inputs) if method == "forward" else getattr(module, method)(inputs)
+        finally:
+            for sub, training in modes:
+                sub.training = training
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"{method} returned a {type(out).__name__}; it must return one tensor with a row "
+                "per input row"
+            )
+        if out.dtype == torch.bfloat16:
+            out = out.float()  # numpy has no bfloat16
+        return np.asarray(out.detach().cpu().numpy())
 
 
 class TorchHandler(Handler):
@@ -73,7 +111,7 @@ class TorchHandler(Handler):
             fmt = _PICKLE
         return {"path": "model/model.pt", "format": fmt, "class": model_type_name(model)}
 
-    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> Predictor:
         import torch
 
         use_gpu = bool(options.get("use_gpu", False))
@@ -95,38 +133,17 @@ class TorchHandler(Handler):
             )
         model.to(device)
         model.eval()
-        return model
+        return self.wrap(model)
+
+    def wrap(self, model: object) -> TorchPredictor:
+        device, dtype = _placement(model)
+        return TorchPredictor(model, tuple(self.target_methods(model)), device=device, dtype=dtype)
 
     def target_methods(self, model: object) -> list[str]:
         return ["forward"]
 
-    def call(self, model: object, method: str, batch: Batch) -> np.ndarray:
-        import torch
 
-        module: Any = model
-        device, dtype = _placement(module)
-        inputs = _to_tensor(batch.numpy, device, dtype)
-        # A model still in training mode (log time) is run in eval mode, then put back as it was.
-        modes = [(m, m.training) for m in module.modules()] if module.training else []
-        try:
-            if modes:
-                module.eval()
-            with torch.inference_mode():
-                out = module(inputs) if method == "forward" else getattr(module, method)(inputs)
-        finally:
-            for sub, training in modes:
-                sub.training = training
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(
-                f"{method} returned a {type(out).__name__}; it must return one tensor with a row "
-                "per input row"
-            )
-        if out.dtype == torch.bfloat16:
-            out = out.float()  # numpy has no bfloat16
-        return np.asarray(out.detach().cpu().numpy())
-
-
-def _placement(module: Any) -> tuple[Any, Any]:
+def _placement(module: Any) -> tuple[torch.device, torch.dtype]:
     """The device of the module's first tensor and its floating dtype (defaults: CPU, float32)."""
     import torch
 

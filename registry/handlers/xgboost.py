@@ -6,6 +6,7 @@ No pickle: loading rebuilds the object from an allow-listed class and ``load_mod
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,14 +14,28 @@ import numpy as np
 import pandas as pd
 
 from registry.errors import IntegrityError
-from registry.handlers.base import Handler, model_type_name, mro_modules
+from registry.handlers.base import Handler, Predictor, model_type_name, mro_modules
 from registry.packaging.tasks import Task
 from registry.runtime.model_input import Batch
 
-__all__ = ["XGBoostHandler"]
+__all__ = ["XGBoostHandler", "XGBoostPredictor"]
 
 _CLASSES = ("Booster", "XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier",
             "XGBRFRegressor")
+
+
+@dataclass(frozen=True, eq=False)
+class XGBoostPredictor(Predictor):
+    """A ``Booster`` (``is_booster``: run with ``inplace_predict`` on one numpy array) or an
+    sklearn wrapper (its method, on the DataFrame)."""
+
+    is_booster: bool
+
+    def _predict(self, method: str, batch: Batch) -> np.ndarray:
+        model: Any = self.model
+        if self.is_booster:
+            return np.asarray(model.inplace_predict(batch.numpy))
+        return np.asarray(getattr(model, method)(batch.frame))
 
 
 class XGBoostHandler(Handler):
@@ -43,7 +58,7 @@ class XGBoostHandler(Handler):
         model.save_model(str(dest / "model.ubj"))  # type: ignore[attr-defined]
         return {"path": "model/model.ubj", "format": "xgboost-ubj", "class": cls}
 
-    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> object:
+    def load(self, src: Path, spec: Mapping[str, Any], options: Mapping[str, Any]) -> Predictor:
         import xgboost as xgb
 
         cls = spec.get("class")
@@ -51,18 +66,18 @@ class XGBoostHandler(Handler):
             raise IntegrityError(f"the manifest names an unknown xgboost class {cls!r}")
         model = getattr(xgb, cls)()
         model.load_model(str(src / spec["path"]))
-        return model
+        return self.wrap(model)
+
+    def wrap(self, model: object) -> XGBoostPredictor:
+        return XGBoostPredictor(
+            model, tuple(self.target_methods(model)), is_booster=_is_booster(model)
+        )
 
     def target_methods(self, model: object) -> list[str]:
         methods = ["predict"]
         if hasattr(model, "predict_proba") and not _is_booster(model):
             methods.append("predict_proba")
         return methods
-
-    def call(self, model: object, method: str, batch: Batch) -> np.ndarray:
-        if _is_booster(model):
-            return np.asarray(model.inplace_predict(batch.numpy))  # type: ignore[attr-defined]
-        return np.asarray(getattr(model, method)(batch.frame))
 
     def infer_task(self, model: object) -> Task:
         import json

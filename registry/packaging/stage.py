@@ -24,7 +24,7 @@ import pyarrow as pa
 from registry.artifacts.digests import hash_tree
 from registry.artifacts.store import ArtifactStore
 from registry.errors import InvalidInput, ModelError
-from registry.handlers import Handler, handler_for
+from registry.handlers import Handler, Predictor, handler_for
 from registry.packaging.environment import capture_environment, conda_yaml, requirements_txt
 from registry.packaging.manifest import MANIFEST_VERSION, ExplainSpec, FileEntry, Manifest
 from registry.packaging.options import LogOptions, parse_log_options
@@ -103,12 +103,13 @@ def stage_version(
         code = _copy_code_paths(code_paths, root / "code")
         with _pickled_by_value(ext_modules):
             model_spec = handler.save(model, root / "model")
-        functions = _infer_functions(handler, model, sample_input_data, signatures, opts)
+        predictor = handler.wrap(model)
+        functions = _infer_functions(handler, predictor, sample_input_data, signatures, opts)
         resolved_task = _resolve_task(task, handler, model)
         explain = None
         if sample_input_data is not None and is_explainable(resolved_task, opts):
             explain, explain_fn = _add_explain(
-                handler, model, resolved_task, to_arrow(sample_input_data), functions, root
+                handler, predictor, resolved_task, to_arrow(sample_input_data), functions, root
             )
             functions.append(explain_fn)
         env = capture_environment(
@@ -157,12 +158,12 @@ def _resolve_task(task: Task | str | None, handler: Handler, model: object) -> T
 
 def _infer_functions(
     handler: Handler,
-    model: object,
+    predictor: Predictor,
     sample: object | None,
     signatures: Mapping[str, ModelSignature] | None,
     options: LogOptions,
 ) -> list[ModelFunctionInfo]:
-    methods = handler.target_methods(model)
+    methods = list(predictor.methods)
     wanted = options.target_methods
     if wanted is not None:
         unknown = [m for m in wanted if m not in methods]
@@ -172,7 +173,7 @@ def _infer_functions(
                 f"{', '.join(methods)}"
             )
         methods = list(wanted)
-    partitioned = set(handler.partitioned_methods(model))
+    partitioned = set(handler.partitioned_methods(predictor.model))
     signatures = dict(signatures or {})
     unknown_sigs = [name for name in signatures if name not in methods]
     if unknown_sigs:
@@ -201,7 +202,7 @@ def _infer_functions(
         batch = prepare_batch(sample_table.to_pandas(), inputs, what="sample_input_data")
         try:
             columns = call_function(
-                LoadedModel("staged", "the model", model, handler, None),
+                LoadedModel("staged", "the model", predictor, handler, None),
                 ModelFunctionInfo(method, method, None, method in partitioned),
                 batch,
             )
@@ -226,7 +227,7 @@ def _infer_functions(
 
 def _add_explain(
     handler: Handler,
-    model: object,
+    predictor: Predictor,
     task: Task,
     sample: pa.Table,
     functions: list[ModelFunctionInfo],
@@ -246,7 +247,7 @@ def _add_explain(
     path = write_background(background, root)
     features = tuple(f.name for f in inputs)
     explainer = build_explainer(
-        handler, model, task=task, background=background.to_pandas(),
+        handler, predictor, task=task, background=background.to_pandas(),
         feature_names=features, predict_method=predict.target_method,
     )
     spec = ExplainSpec(

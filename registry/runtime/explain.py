@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from registry.errors import InvalidInput, ModelError
-from registry.handlers import Handler
+from registry.handlers import Handler, Predictor
 from registry.packaging.manifest import ExplainerKind
 from registry.packaging.options import LogOptions
 from registry.packaging.tasks import Task
@@ -106,7 +106,7 @@ class Explainer:
 
 def build_explainer(
     handler: Handler,
-    model: object,
+    predictor: Predictor,
     *,
     task: Task,
     background: pd.DataFrame,
@@ -116,6 +116,7 @@ def build_explainer(
     """The handler's own explainer where it has one, else a permutation explainer."""
     import shap
 
+    model = predictor.model
     labels = [str(c) for c in getattr(model, "classes_", [])]
     specific = handler.explainer(model, background)
     if specific is not None:
@@ -126,7 +127,7 @@ def build_explainer(
 
     def predict(x: np.ndarray) -> np.ndarray:
         frame = pd.DataFrame(x, columns=columns).astype(dtypes)
-        result = handler.call(model, predict_method, Batch(frame=frame))
+        result = predictor.predict(predict_method, Batch(frame=frame))
         return np.asarray(result, dtype=float)
 
     background_rows = background.iloc[:_AGNOSTIC_BACKGROUND_ROWS].to_numpy()

@@ -163,7 +163,7 @@ def _call(
     loaded: LoadedModel, method: str, batch: Batch, what: str
 ) -> np.ndarray[Any, Any] | pd.DataFrame:
     try:
-        return loaded.handler.call(loaded.model, method, batch)
+        return loaded.predictor.predict(method, batch)
     except FloeError:
         raise
     except Exception as exc:

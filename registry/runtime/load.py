@@ -38,7 +38,7 @@ from registry.artifacts.paths import safe_relpath
 from registry.artifacts.store import ArtifactStore
 from registry.artifacts.verified import check_bytes, parse_manifest, private_dir
 from registry.errors import FloeError, InvalidInput, ModelError
-from registry.handlers import Handler, handler_named
+from registry.handlers import Handler, Predictor, handler_named
 from registry.packaging.environment import check_environment
 from registry.packaging.manifest import Manifest
 from registry.packaging.options import LoadOptions, parse_load_options
@@ -64,13 +64,14 @@ _RESHIP = "re-run the job; the object store copy was corrupted"
 
 @dataclass
 class LoadedModel:
-    """A deserialised version: the model object, its handler and its functions; ``local_dir``
-    is the private verified copy it was loaded from, ``modules`` the version's own modules
-    that its code imported (see ``code_scope``)."""
+    """A deserialised version: its predictor (the model object and what its handler decided
+    when loading it), its handler and its functions; ``local_dir`` is the private verified
+    copy it was loaded from, ``modules`` the version's own modules that its code imported
+    (see ``code_scope``)."""
 
     version_id: str
     label: str
-    model: object
+    predictor: Predictor
     handler: Handler
     manifest: Manifest | None  # None while staging, before the manifest exists
     functions: dict[str, ModelFunctionInfo] = field(default_factory=dict)
@@ -78,6 +79,11 @@ class LoadedModel:
     modules: dict[str, types.ModuleType] = field(default_factory=dict, repr=False)
     _explainer: Explainer | None = field(default=None, repr=False)
     _explainer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def model(self) -> object:
+        """The model object, as its handler loaded it."""
+        return self.predictor.model
 
     def explainer(self, background: pd.DataFrame | None = None) -> Explainer:
         """The version's SHAP explainer, built once (background: the stored sample)."""
@@ -93,7 +99,7 @@ class LoadedModel:
                     assert self.local_dir is not None
                     background = read_background(self.local_dir)
                 self._explainer = build_explainer(
-                    self.handler, self.model, task=self.manifest.task,
+                    self.handler, self.predictor, task=self.manifest.task,
                     background=background, feature_names=list(spec.features),
                     predict_method=spec.explains,
                 )
@@ -248,7 +254,7 @@ def _deserialise(
         code = VersionCode.from_files(version_id, local, manifest.files)
         with LOAD_LOCK, import_scope(code) as modules:
             try:
-                model = handler.load(local, manifest.model, options.model_dump())
+                predictor = handler.load(local, manifest.model, options.model_dump())
             except FloeError:
                 raise
             except Exception as exc:
@@ -256,9 +262,9 @@ def _deserialise(
     except BaseException:
         shutil.rmtree(local, ignore_errors=True)
         raise
-    _remove_with(model, local, modules)
+    _remove_with(predictor.model, local, modules)
     functions = {f.name: ModelFunctionInfo.from_manifest(f) for f in manifest.functions}
-    return LoadedModel(version_id, label, model, handler, manifest, functions, local, modules)
+    return LoadedModel(version_id, label, predictor, handler, manifest, functions, local, modules)
 
 
 def _remove_with(model: object, local: Path, modules: dict[str, types.ModuleType]) -> None:

@@ -173,7 +173,7 @@ def _save_and_load(model: object, tmp_path: Path) -> tuple[dict[str, Any], objec
     handler = LightGBMHandler()
     spec = handler.save(model, tmp_path / "model")
     spec = json.loads(json.dumps(spec))  # as the manifest stores it
-    return spec, handler.load(tmp_path, spec, {})
+    return spec, handler.load(tmp_path, spec, {}).model
 
 
 def test_wrapper_params_that_are_not_json_are_dropped_by_name(tmp_path: Path) -> None:

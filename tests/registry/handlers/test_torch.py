@@ -133,7 +133,7 @@ def test_use_gpu(tmp_path: Path) -> None:
         return
     on_gpu = mv.load(options={"use_gpu": True})
     assert next(on_gpu.parameters()).is_cuda  # type: ignore[attr-defined]
-    got = TorchHandler().call(on_gpu, "forward", Batch(frame=X))
+    got = TorchHandler().wrap(on_gpu).predict("forward", Batch(frame=X))
     expected = mv.run(X, function_name="forward").iloc[:, 4:].to_numpy()  # loaded on the CPU
     np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-5, atol=1e-6)
 
