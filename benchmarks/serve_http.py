@@ -417,7 +417,7 @@ def print_report(results: list[Result], args: argparse.Namespace) -> None:
         table.add_column(h, justify="left" if i < 2 else "right")
     for row in rows:
         table.add_row(*row)
-    Console(width=max(140, Console().width)).print(table)
+    Console(width=max(180, Console().width)).print(table)
 
     for r in results:
         for why, count in r.failures.most_common(5):
