@@ -11,8 +11,8 @@ cancer data (30 features), answers one-row requests on loopback from three serve
   local Ray (2 CPUs, one replica of 0.5 CPU), sent Snowflake-format bodies, with Serve
   batching on (``max_batch_size`` 64, 2 ms wait) and off (``max_batch_size`` 1).
 
-For each server and concurrency (1, 16, 64), N asyncio workers sharing one httpx client post
-for a fixed time after a warm-up; the table shows p50/p99 latency, requests/s, failures
+For each server and concurrency (1, 16, 64), N asyncio workers, each with its own httpx client,
+post for a fixed time after a warm-up; the table shows p50/p99 latency, requests/s, failures
 (non-200s, printed) and the load generator's CPU, with ``p50 - floor p50`` and the req/s
 ratios to the floor and to MLflow. Goals: Floe's p50 at concurrency 1 at most 2 ms over the
 floor's; with batching, Floe's req/s at concurrency 64 at least the floor's and MLflow's.
@@ -143,8 +143,16 @@ def ensure_mlflow_venv() -> Path:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-r", str(MLFLOW_REQUIREMENTS)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(MLFLOW_REQUIREMENTS),
+        ],
         check=True,
     )
     stamp.write_text(wanted)
@@ -176,21 +184,36 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server_process(cmd: list[str], *, ready_url: str, log: Path, env: dict[str, str] | None = None,
-                   cwd: str | None = None, timeout_s: float = 120.0) -> Iterator[None]:
+def server_process(
+    cmd: list[str],
+    *,
+    ready_url: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    timeout_s: float = 120.0,
+) -> Iterator[None]:
     """Run ``cmd`` niced as Ray's workers are, in its own process group, until ``ready_url``
     answers 200; kill the group (``mlflow models serve`` runs uvicorn as a child) when the
     block ends, however it ends."""
     import httpx
 
     with log.open("wb") as out:
-        proc = subprocess.Popen(["nice", "-n", str(SERVER_NICENESS), *cmd], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["nice", "-n", str(SERVER_NICENESS), *cmd],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+                raise RuntimeError(
+                    f"{cmd[0]} exited ({proc.returncode}):\n{log.read_text()[-4000:]}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(ready_url, timeout=2).status_code == 200:
                     break
@@ -238,8 +261,9 @@ class Result:
         return len(self.latencies_ms) / self.window_s if self.window_s else 0.0
 
 
-async def _load(url: str, bodies: Sequence[bytes], result: Result, warmup_s: float,
-                duration_s: float) -> None:
+async def _load(
+    url: str, bodies: Sequence[bytes], result: Result, warmup_s: float, duration_s: float
+) -> None:
     """``result.concurrency`` workers, each with a client of its own and one keep-alive
     connection (one shared pool of N connections costs httpx CPU that grows with N)."""
     import httpx
@@ -257,8 +281,11 @@ async def _load(url: str, bodies: Sequence[bytes], result: Result, warmup_s: flo
                 started = time.perf_counter()
                 try:
                     response = await client.post(url, content=body, headers=JSON_HEADERS)
-                    failure = None if response.status_code == 200 else (
-                        f"HTTP {response.status_code}: {response.text[:300]}")
+                    failure = (
+                        None
+                        if response.status_code == 200
+                        else (f"HTTP {response.status_code}: {response.text[:300]}")
+                    )
                 except httpx.HTTPError as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -282,8 +309,9 @@ async def _load(url: str, bodies: Sequence[bytes], result: Result, warmup_s: flo
     await asyncio.gather(*tasks)
 
 
-def measure(server: str, batching: str, url: str, bodies: Sequence[bytes],
-            args: argparse.Namespace) -> list[Result]:
+def measure(
+    server: str, batching: str, url: str, bodies: Sequence[bytes], args: argparse.Namespace
+) -> list[Result]:
     try:
         import uvloop
 
@@ -295,9 +323,11 @@ def measure(server: str, batching: str, url: str, bodies: Sequence[bytes],
         result = Result(server, batching, n)
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(_load(url, bodies, result, args.warmup_s, args.duration_s))
-        print(f"  {server:<6} {batching:<12} c={n:<3} p50 {result.p50:7.2f} ms  "
-              f"p99 {result.p99:7.2f} ms  {result.rps:8.1f} req/s  failed {sum(result.failures.values())}",
-              flush=True)
+        print(
+            f"  {server:<6} {batching:<12} c={n:<3} p50 {result.p50:7.2f} ms  "
+            f"p99 {result.p99:7.2f} ms  {result.rps:8.1f} req/s  failed {sum(result.failures.values())}",
+            flush=True,
+        )
         results.append(result)
     return results
 
@@ -320,11 +350,20 @@ def check_answers(server: str, url: str, bodies: Sequence[bytes], expected: Sequ
 # -- the three servers ----------------------------------------------------------------------------
 
 
-def bench_floor(job: dict[str, Any], bodies: Sequence[bytes], expected: Sequence[int],
-                tmp: Path, args: argparse.Namespace) -> list[Result]:
+def bench_floor(
+    job: dict[str, Any],
+    bodies: Sequence[bytes],
+    expected: Sequence[int],
+    tmp: Path,
+    args: argparse.Namespace,
+) -> list[Result]:
     port = free_port()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--floor-worker",
-           json.dumps({**job, "port": port})]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--floor-worker",
+        json.dumps({**job, "port": port}),
+    ]
     base = f"http://127.0.0.1:{port}"
     print("floor: FastAPI + uvicorn, one process ...", flush=True)
     with server_process(cmd, ready_url=base + "/ping", log=tmp / "floor.log", env=server_env()):
@@ -332,30 +371,63 @@ def bench_floor(job: dict[str, Any], bodies: Sequence[bytes], expected: Sequence
         return measure("floor", "-", base + "/predict", bodies, args)
 
 
-def bench_mlflow(python: Path, job: dict[str, Any], bodies: Sequence[bytes],
-                 expected: Sequence[int], tmp: Path, args: argparse.Namespace) -> list[Result]:
+def bench_mlflow(
+    python: Path,
+    job: dict[str, Any],
+    bodies: Sequence[bytes],
+    expected: Sequence[int],
+    tmp: Path,
+    args: argparse.Namespace,
+) -> list[Result]:
     env = mlflow_env(python)
     dest = tmp / "mlflow-model"
     saved = subprocess.run(
-        [str(python), str(Path(__file__).resolve()), "--mlflow-save",
-         json.dumps({**job, "dest": str(dest)})],
-        capture_output=True, text=True, env=env, cwd=str(tmp),
+        [
+            str(python),
+            str(Path(__file__).resolve()),
+            "--mlflow-save",
+            json.dumps({**job, "dest": str(dest)}),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(tmp),
     )
     if saved.returncode != 0:
         raise RuntimeError(f"saving the MLflow model failed:\n{saved.stderr[-4000:]}")
     port = free_port()
-    cmd = [str(python.parent / "mlflow"), "models", "serve", "-m", str(dest), "-h", "127.0.0.1",
-           "-p", str(port), "--env-manager", "local", "-w", "1"]
+    cmd = [
+        str(python.parent / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        str(dest),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--env-manager",
+        "local",
+        "-w",
+        "1",
+    ]
     base = f"http://127.0.0.1:{port}"
     print("mlflow: mlflow models serve --env-manager local -w 1 ...", flush=True)
-    with server_process(cmd, ready_url=base + "/ping", log=tmp / "mlflow.log", env=env,
-                        cwd=str(tmp)):
+    with server_process(
+        cmd, ready_url=base + "/ping", log=tmp / "mlflow.log", env=env, cwd=str(tmp)
+    ):
         check_answers("mlflow", base + "/invocations", bodies, expected)
         return measure("mlflow", "-", base + "/invocations", bodies, args)
 
 
-def bench_floe(model: Any, sample: Any, bodies: Sequence[bytes], expected: Sequence[int],
-               tmp: Path, args: argparse.Namespace) -> list[Result]:
+def bench_floe(
+    model: Any,
+    sample: Any,
+    bodies: Sequence[bytes],
+    expected: Sequence[int],
+    tmp: Path,
+    args: argparse.Namespace,
+) -> list[Result]:
     import ray
     from ray import serve as ray_serve
 
@@ -373,15 +445,27 @@ def bench_floe(model: Any, sample: Any, bodies: Sequence[bytes], expected: Seque
     os.environ.pop("RAY_ADDRESS", None)
     logs = "/tmp/ray/session_latest/logs/serve/"
     try:
-        context = ray.init(address="local", num_cpus=2, include_dashboard=False,
-                           logging_level=logging.WARNING, log_to_driver=False)
+        context = ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
         logs = f"{context.address_info['session_dir']}/logs/serve/"  # type: ignore[attr-defined]
         url = serve.start(port=free_port())
         predict_url = f"{url}/models/bench/versions/v1/predict"
         for label, batch in (("on (64, 2 ms)", 64), ("off", 1)):
-            serve.deploy("bench/v1", catalog_url=catalog_url, artifact_root=artifact_root,
-                         num_cpus=0.5, max_batch_size=batch, batch_wait_ms=2.0,
-                         max_ongoing_requests=64, max_queued_requests=256)
+            serve.deploy(
+                "bench/v1",
+                catalog_url=catalog_url,
+                artifact_root=artifact_root,
+                num_cpus=0.5,
+                max_batch_size=batch,
+                batch_wait_ms=2.0,
+                max_ongoing_requests=64,
+                max_queued_requests=256,
+            )
             check_answers(f"floe (batching {label})", predict_url, bodies, expected)
             results += measure("floe", label, predict_url, bodies, args)
     except Exception:
@@ -403,19 +487,50 @@ def _ratio(a: float, b: float | None) -> str:
 
 def print_report(results: list[Result], args: argparse.Namespace) -> None:
     by = {(r.server, r.batching, r.concurrency): r for r in results}
-    header = ["server", "batching", "conc", "p50 ms", "p99 ms", "req/s", "ok", "failed",
-              "client CPU", "load", "p50 - floor p50", "req/s / floor", "req/s / mlflow"]
+    header = [
+        "server",
+        "batching",
+        "conc",
+        "p50 ms",
+        "p99 ms",
+        "req/s",
+        "ok",
+        "failed",
+        "client CPU",
+        "load",
+        "p50 - floor p50",
+        "req/s / floor",
+        "req/s / mlflow",
+    ]
     rows = []
     for r in results:
-        floor, mlflow = by.get(("floor", "-", r.concurrency)), by.get(("mlflow", "-", r.concurrency))
+        floor, mlflow = (
+            by.get(("floor", "-", r.concurrency)),
+            by.get(("mlflow", "-", r.concurrency)),
+        )
         added = "-" if floor is None or r.server == "floor" else f"{r.p50 - floor.p50:+.2f}"
-        rows.append([r.server, r.batching, str(r.concurrency), f"{r.p50:.2f}", f"{r.p99:.2f}",
-                     f"{r.rps:.1f}", str(len(r.latencies_ms)), str(sum(r.failures.values())),
-                     f"{r.client_cpu:.0%}", f"{r.load:.1f}", added, _ratio(r.rps, floor.rps if floor else None),
-                     _ratio(r.rps, mlflow.rps if mlflow else None) if mlflow else "n/a"])
-    title = (f"HTTP serving, 1-row requests, {TREES}-tree depth-{DEPTH} XGBClassifier "
-             f"({args.duration_s:g} s per row after {args.warmup_s:g} s warm-up; "
-             f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        rows.append(
+            [
+                r.server,
+                r.batching,
+                str(r.concurrency),
+                f"{r.p50:.2f}",
+                f"{r.p99:.2f}",
+                f"{r.rps:.1f}",
+                str(len(r.latencies_ms)),
+                str(sum(r.failures.values())),
+                f"{r.client_cpu:.0%}",
+                f"{r.load:.1f}",
+                added,
+                _ratio(r.rps, floor.rps if floor else None),
+                _ratio(r.rps, mlflow.rps if mlflow else None) if mlflow else "n/a",
+            ]
+        )
+    title = (
+        f"HTTP serving, 1-row requests, {TREES}-tree depth-{DEPTH} XGBClassifier "
+        f"({args.duration_s:g} s per row after {args.warmup_s:g} s warm-up; "
+        f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     from rich.console import Console
     from rich.table import Table
 
@@ -429,9 +544,12 @@ def print_report(results: list[Result], args: argparse.Namespace) -> None:
     for r in results:
         for why, count in r.failures.most_common(5):
             print(f"failures {r.server} {r.batching} c={r.concurrency}: {count} x {why}")
-    print(f"The load generator (one asyncio process, httpx) shares the {os.cpu_count()} cores "
-          "with the server under test; 'client CPU' is its CPU time per second of the window "
-          "(100% = one core).")
+    print(
+        f"The load generator (one asyncio process, httpx) shares the {os.cpu_count()} cores "
+        "with the server under test; 'client CPU' is its CPU time per second of the window "
+        "(100% = one core). The servers run at niceness 15 (Ray's worker default), the load "
+        "generator at 0."
+    )
     if args.no_mlflow or not any(r.server == "mlflow" for r in results):
         print("MLflow was not run: its column shows n/a.")
     floor1, mlflow64 = by.get(("floor", "-", 1)), by.get(("mlflow", "-", 64))
@@ -454,8 +572,10 @@ def print_report(results: list[Result], args: argparse.Namespace) -> None:
                 print(f"goal: Floe with batching, req/s at concurrency 64 >= {name}'s: n/a")
                 continue
             verdict = "met" if floe64.rps >= peer.rps else "NOT met"
-            print(f"goal: Floe with batching, req/s at concurrency 64 >= {name}'s: {verdict} "
-                  f"({floe64.rps:.1f} vs {peer.rps:.1f}, {floe64.rps / peer.rps:.2f}x)")
+            print(
+                f"goal: Floe with batching, req/s at concurrency 64 >= {name}'s: {verdict} "
+                f"({floe64.rps:.1f} vs {peer.rps:.1f}, {floe64.rps / peer.rps:.2f}x)"
+            )
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -513,8 +633,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 python = ensure_mlflow_venv()
             except (subprocess.CalledProcessError, OSError) as exc:
-                print(f"MLflow could not be installed ({exc}); its column shows n/a",
-                      file=sys.stderr)
+                print(
+                    f"MLflow could not be installed ({exc}); its column shows n/a", file=sys.stderr
+                )
             else:
                 try:
                     results += bench_mlflow(python, job, split, expected, tmp, args)
