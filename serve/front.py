@@ -21,7 +21,13 @@ from ray import serve as ray_serve
 from ray.util import metrics
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from registry import InvalidInput, NotFound, parse_identifier, parse_qualified_name
+from registry import (
+    InvalidInput,
+    NotFound,
+    format_identifier,
+    parse_identifier,
+    parse_qualified_name,
+)
 from serve.errors import BodyTooLarge, error_reply
 from serve.messages import InferRequest, Protocol
 from serve.refs import APP_PREFIX, running_replicas
@@ -177,7 +183,8 @@ class Front:
         same_model = sorted(k.ref for k in self._known.values() if k.name == qualified.name)
         hint = (f"deployed for it: {', '.join(same_model)}" if same_model
                 else "list them: GET /models or floe serve list")
-        target = f"{model}@{selector}" if wanted == "DEFAULT" else f"{model}/{selector}"
+        name, version = str(qualified), format_identifier(wanted)
+        target = f"{name}@{version}" if wanted == "DEFAULT" else f"{name}/{version}"
         raise NotFound(f"no endpoint serves {target}; {hint}; deploy one: floe serve deploy {target}")
 
     # -- forwarding -------------------------------------------------------------------------

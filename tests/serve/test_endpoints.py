@@ -123,7 +123,7 @@ def test_a_quoted_name_is_percent_encoded_in_the_path(clean_endpoints: Served) -
     from sklearn.linear_model import LogisticRegression
 
     served = clean_endpoints
-    X, y = served.X, (served.X["sepal length (cm)"] > 5.8).astype(int)
+    X, y = served.X, (served.X["sepal_length"] > 5.8).astype(int)
     served.reg.log_model(LogisticRegression(max_iter=500).fit(X, y), model_name='"Mixed"',
                          version_name="v1", sample_input_data=X[:10])
     served.deploy('"Mixed"/v1')
