@@ -268,7 +268,6 @@ def _replicas(config: EndpointConfig) -> dict[str, Any]:
         "target_ongoing_requests": config.target_ongoing_requests,
         "upscale_delay_s": config.upscale_delay_s,
         "downscale_delay_s": config.downscale_delay_s,
-        "metrics_interval_s": 0.5,
         "look_back_period_s": max(1.0, min(10.0, config.upscale_delay_s)),
     }}
 

@@ -132,3 +132,26 @@ def test_a_quoted_name_is_percent_encoded_in_the_path(clean_endpoints: Served) -
                       json=row).status_code == 200
     r = httpx.post(f"{served.url}/models/mixed/versions/v1/predict", json=row)
     assert r.status_code == 404 and "MIXED" in r.json()["error"]
+
+
+def test_request_and_batch_metrics_reach_rays_metrics_port(iris_v1: Served) -> None:
+    import time
+
+    import ray
+
+    node = ray._private.worker.global_worker.node
+    metrics_url = f"http://{node.node_ip_address}:{node.metrics_export_port}/metrics"
+    for _ in range(3):
+        httpx.post(f"{iris_v1.url}/models/iris/versions/v1/predict",
+                   json={"data": [[0, 5.1, 3.5, 1.4, 0.2]]})
+    wanted = ("floe_requests_total", "floe_request_latency_seconds", "floe_batch_size")
+    deadline = time.monotonic() + 60
+    text = ""
+    while time.monotonic() < deadline:
+        text = httpx.get(metrics_url, timeout=10).text
+        if all(name in text for name in wanted):
+            break
+        time.sleep(2)
+    missing = [name for name in wanted if name not in text]
+    assert not missing, missing
+    assert 'endpoint="ML.REGISTRY.IRIS/V1"' in text
