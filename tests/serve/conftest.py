@@ -43,7 +43,8 @@ class Served:
                             **options)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -63,7 +64,7 @@ def served(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                   version_name="v2", sample_input_data=X[:10])
     reg.log_model(Slow(ModelContext()), model_name="slow", version_name="v1",
                   sample_input_data=pd.DataFrame({"x": [1.0], "delay": [0.0]}))
-    url = serve.start(port=_free_port())
+    url = serve.start(port=free_port())
     try:
         yield Served(url, reg, X, catalog_url, artifact_root)
     finally:

@@ -16,14 +16,9 @@ from sklearn.linear_model import LogisticRegression
 
 from registry import Registry
 from tests.models import iris
+from tests.serve.conftest import free_port
 
 FLOE = [sys.executable, "-m", "registry.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:
@@ -48,7 +43,7 @@ def test_a_detached_front_deploys_lists_and_shuts_down(tmp_path: Path) -> None:
         return subprocess.run([*FLOE, "serve", *args], env=env, capture_output=True, text=True,
                               timeout=300)
 
-    port = _free_port()
+    port = free_port()
     refused = floe("start", "--host", "0.0.0.0", "--port", str(port))
     assert refused.returncode == 1 and "--allow-remote" in refused.stderr
     assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
@@ -91,7 +86,7 @@ def test_a_foreground_front_stops_on_sigterm(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("FLOE_", "RAY_ADDRESS", "RAY_AUTH"))}
     env["FLOE_HOME"] = str(tmp_path / "home")
-    port = _free_port()
+    port = free_port()
     front = subprocess.Popen([*FLOE, "serve", "start", "--port", str(port)], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              start_new_session=True)

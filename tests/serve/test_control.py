@@ -203,11 +203,21 @@ def test_the_front_listens_on_loopback_only(served: Served) -> None:
     port = int(served.url.rsplit(":", 1)[1])
     with pytest.raises(InvalidInput, match="--allow-remote"):
         serve.start(host="0.0.0.0", port=port)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("10.255.255.255", 1))  # no packet sent: picks the outward interface
-        outward = probe.getsockname()[0]
-    if outward.startswith("127."):
-        pytest.skip("this machine has no non-loopback interface")
-    with socket.socket() as s:
-        s.settimeout(2)
-        assert s.connect_ex((outward, port)) != 0
+    # Every listening socket on the port, as the kernel lists them: the local address must be
+    # 127.0.0.1 (no 0.0.0.0, no other interface, no IPv6 wildcard).
+    listening = _listening_addresses(port)
+    assert listening == {"127.0.0.1"}, listening
+
+
+def _listening_addresses(port: int) -> set[str]:
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                if len(address) == 8:  # IPv4, little-endian
+                    found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1]))
+                else:
+                    found.add(f"ipv6:{address}")
+    return found

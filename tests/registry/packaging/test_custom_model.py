@@ -165,7 +165,8 @@ def test_partitioned_api_is_recorded_and_called_once_per_partition(reg: Registry
 def test_xgboost_sub_model_is_saved_natively_not_pickled(
     tmp_path: Path, artifact_root: Path
 ) -> None:
-    xgb = pytest.importorskip("xgboost")
+    import xgboost as xgb
+
     X, y = breast_cancer()
     booster = xgb.XGBClassifier(n_estimators=5, max_depth=2).fit(X, y)
     model = WrapsBooster(ModelContext(models={"xgb": booster}))
