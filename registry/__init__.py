@@ -45,7 +45,7 @@ from registry.packaging.custom_model import (
     partitioned_api,
 )
 from registry.packaging.tasks import Task
-from registry.runtime.compute import ComputeConfig
+from registry.runtime.compute import ComputeConfig, ExecutionPlan, plan_execution
 from registry.runtime.functions import ModelFunctionInfo
 from registry.runtime.on_ray import find_ray_token, unwrap_ray_error
 from registry.runtime.signatures import DataType, FeatureSpec, ModelSignature
@@ -58,6 +58,7 @@ __all__ = [
     "CustomModel",
     "DataType",
     "EnvironmentMismatch",
+    "ExecutionPlan",
     "ExportMode",
     "FeatureSpec",
     "FloeError",
@@ -87,6 +88,7 @@ __all__ = [
     "parse_model_ref",
     "parse_qualified_name",
     "partitioned_api",
+    "plan_execution",
     "redact_uri",
     "unwrap_ray_error",
     "validate_config_mapping",

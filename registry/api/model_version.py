@@ -285,7 +285,8 @@ class ModelVersion:
 
         A table gives back the same kind of table: its columns, then the function's outputs
         (a partitioned function: its results per ``partition_column`` value). A Dataset gives
-        back a lazy Dataset scored on a pool of Ray actors sized by ``compute``;
+        back a lazy Dataset scored on Ray as ``compute`` says (``registry.plan_execution``:
+        fused tasks for a CPU model, a pool of actors for GPUs or when one is sized);
         ``source_column`` (such as the ``path`` column of ``read_parquet(include_paths=True)``)
         names each row's input file in validation errors and is not model input. Consuming
         that Dataset raises what a batch raised: ``registry.unwrap_ray_error(exc)`` gives the

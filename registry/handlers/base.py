@@ -61,6 +61,24 @@ class Predictor(ABC):
     def _predict(self, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
         """``predict`` once ``method`` is known to be one of ``methods``."""
 
+    def set_threads(self, count: int) -> None:
+        """Run the model with ``count`` threads from now on, in this process (a Ray worker's
+        share of the CPUs). The default limits the OpenMP and BLAS thread pools of the process
+        (threadpoolctl), which LightGBM, scikit-learn and NumPy use; frameworks with a setting
+        of their own (xgboost's ``nthread``, torch's ``set_num_threads``) set it too."""
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(limits=count)
+
+    def threads(self) -> int | None:
+        """The thread count the model runs with now, as its framework reports it (None where
+        it cannot say): the OpenMP pool's, by default."""
+        import threadpoolctl
+
+        pools = [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                 if p.get("user_api") == "openmp"]
+        return max(pools) if pools else None
+
 
 class Handler(ABC):
     """Saves and loads one framework's models.

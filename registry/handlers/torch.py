@@ -82,6 +82,17 @@ class TorchPredictor(Predictor):
             out = out.float()  # numpy has no bfloat16
         return np.asarray(out.detach().cpu().numpy())
 
+    def set_threads(self, count: int) -> None:
+        import torch
+
+        super().set_threads(count)
+        torch.set_num_threads(count)
+
+    def threads(self) -> int | None:
+        import torch
+
+        return int(torch.get_num_threads())
+
 
 class TorchHandler(Handler):
     framework: ClassVar[str] = "torch"

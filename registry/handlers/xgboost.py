@@ -37,6 +37,23 @@ class XGBoostPredictor(Predictor):
             return np.asarray(model.inplace_predict(batch.numpy))
         return np.asarray(getattr(model, method)(batch.frame))
 
+    def set_threads(self, count: int) -> None:
+        super().set_threads(count)
+        booster = self._booster()
+        booster.set_param({"nthread": count})
+        if not self.is_booster:  # the wrapper passes its n_jobs on to the booster it calls
+            self.model.set_params(n_jobs=count)  # type: ignore[attr-defined]
+
+    def threads(self) -> int | None:
+        import json
+
+        config = json.loads(self._booster().save_config())
+        return int(config["learner"]["generic_param"]["nthread"]) or None
+
+    def _booster(self) -> Any:
+        model: Any = self.model
+        return model if self.is_booster else model.get_booster()
+
 
 class XGBoostHandler(Handler):
     framework: ClassVar[str] = "xgboost"

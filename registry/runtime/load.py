@@ -22,6 +22,7 @@ stored files again and returns an object the caller owns). The run path (``load_
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import shutil
 import threading
@@ -49,7 +50,9 @@ from registry.runtime.functions import ModelFunctionInfo
 __all__ = [
     "LoadedModel",
     "VersionPayload",
+    "cached_run_model",
     "clear_loaded_models",
+    "load_counts",
     "load_fresh",
     "load_payload",
     "load_version",
@@ -77,6 +80,7 @@ class LoadedModel:
     functions: dict[str, ModelFunctionInfo] = field(default_factory=dict)
     local_dir: Path | None = None
     modules: dict[str, types.ModuleType] = field(default_factory=dict, repr=False)
+    threads: int | None = None  # what a Ray worker set (``Predictor.set_threads``); None: default
     _explainer: Explainer | None = field(default=None, repr=False)
     _explainer_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -109,6 +113,8 @@ class LoadedModel:
 # The run path's models: one per (version id, use_gpu) per process. ``load`` never sees them.
 _run_cache: dict[tuple[str, bool], LoadedModel] = {}
 _run_cache_lock = threading.Lock()
+# How many times this process deserialised each version (every path): see ``load_counts``.
+_load_counts: collections.Counter[str] = collections.Counter()
 
 
 class VersionPayload(TypedDict):
@@ -127,6 +133,24 @@ def clear_loaded_models() -> None:
     reads, verifies and deserialises it again (as a new process would)."""
     with _run_cache_lock:
         _run_cache.clear()
+
+
+def load_counts() -> dict[str, int]:
+    """How many times this process deserialised each version, by version id, on every path
+    (``load``, ``run``, Ray workers): a worker that scores many batches of a version shows 1.
+    For tests and diagnostics."""
+    return dict(_load_counts)
+
+
+def cached_run_model(
+    version_id: str, options: Mapping[str, object] | LoadOptions | None, *, force: bool,
+    label: str,
+) -> LoadedModel | None:
+    """The run path's model of the version if this process holds it (its environment checked
+    again, so ``force`` applies to each run), else None: a Ray task asks this before it
+    fetches the version's bytes."""
+    return _cached_run_model((version_id, parse_load_options(options).use_gpu), force=force,
+                             label=label)
 
 
 def load_version(
@@ -262,6 +286,7 @@ def _deserialise(
     except BaseException:
         shutil.rmtree(local, ignore_errors=True)
         raise
+    _load_counts[version_id] += 1
     _remove_with(predictor.model, local, modules)
     functions = {f.name: ModelFunctionInfo.from_manifest(f) for f in manifest.functions}
     return LoadedModel(version_id, label, predictor, handler, manifest, functions, local, modules)

@@ -1,12 +1,16 @@
-"""Run a version over a ``ray.data.Dataset``: the same run path, on a pool of Ray actors.
+"""Run a version over a ``ray.data.Dataset``: the same run path, on Ray tasks or actors.
 
 The driver reads the version once (manifest checked against the catalog, every file against
-its sha256, as bytes in memory) and puts it into Ray's object store; each actor checks those
-bytes and its own environment (``force`` travels with the job), writes them to a private
-directory, loads it once, and then runs every batch through
-``invoke.run_function``, the path in-process ``run`` uses, validation included. Workers never
-need the catalog or the artifact root. Nothing executes until the caller consumes the
-returned Dataset. Ray is imported only here, and only when a Dataset is run.
+its sha256, as bytes in memory) and puts it into Ray's object store. How the batches run is
+``compute.plan_execution``'s one decision: as plain Ray Data tasks (``_score_in_task``, which
+Ray Data fuses with the read and the write), or on a pool of actors (``_VersionActor``). Either
+way a worker process checks the shipped bytes and its own environment (``force`` travels with
+the job), writes them to a private directory and loads the version once (a task worker keeps
+it by version id for every later block: ``load.cached_run_model``), sets the model's threads
+to the CPUs it reserved, and runs every batch through ``invoke.run_function``, the path
+in-process ``run`` uses, validation included. Workers never need the catalog or the artifact
+root. Nothing executes until the caller consumes the returned Dataset. Ray is imported only
+here, and only when a Dataset is run.
 
 The Ray error edge is here too: ``unwrap_ray_error`` turns what consuming the Dataset raised
 back into the ``FloeError`` the worker raised. The returned Dataset raises the original
@@ -27,10 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.errors import FloeError, InvalidInput
-from registry.runtime.compute import ComputeConfig
+from registry.runtime.compute import ComputeConfig, plan_execution
 from registry.runtime.functions import ModelFunctionInfo, resolve_function
 from registry.runtime.invoke import run_function
-from registry.runtime.load import VersionPayload, load_payload
+from registry.runtime.load import LoadedModel, VersionPayload, cached_run_model, load_payload
 
 if TYPE_CHECKING:
     import ray.data
@@ -48,40 +52,32 @@ def is_dataset(data: object) -> bool:
     )
 
 
-class _VersionActor:
-    """One model load per actor; every batch goes through ``run_function``."""
+class _Scorer:
+    """What every batch of one run needs besides the model: the function, the columns carried
+    to the output and the file a batch came from (named in its errors)."""
 
     def __init__(
         self,
-        payload: VersionPayload | Any,  # or the ObjectRef of one
         function_name: str | None,
         partition_column: str | None,
         passthrough_columns: Sequence[str],
         source_column: str | None,
         strict: bool,
-        use_gpu: bool,
-        force: bool = False,
     ) -> None:
-        import ray
-
-        if isinstance(payload, ray.ObjectRef):  # Ray Data passes constructor refs unresolved
-            payload = ray.get(payload)
-        # Checks the shipped bytes and this worker's environment before deserialising.
-        self.loaded = load_payload(payload, {"use_gpu": use_gpu}, force=force)
         self.function_name = function_name
         self.partition_column = partition_column
         self.passthrough = list(passthrough_columns)
         self.source_column = source_column
         self.strict = strict
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def __call__(self, loaded: LoadedModel, batch: pa.Table) -> pa.Table:
         carried = list(self.passthrough)
         source = self.source_column
         if source and source in batch.column_names and source not in carried:
             carried.append(source)
         try:
             out = run_function(
-                self.loaded,
+                loaded,
                 batch,
                 self.function_name,
                 strict=self.strict,
@@ -103,6 +99,62 @@ class _VersionActor:
             return ""
         files = pc.unique(batch.column(self.source_column)).to_pylist()
         return f" (in {', '.join(str(f) for f in files[:3])}{' ...' if len(files) > 3 else ''})"
+
+
+def _use_threads(loaded: LoadedModel, threads: int) -> None:
+    """Run the model with the worker's share of the CPUs (set once per process and count)."""
+    if loaded.threads != threads:
+        loaded.predictor.set_threads(threads)
+        loaded.threads = threads
+
+
+class _VersionActor:
+    """The ``actors`` strategy: one model load per actor; every batch goes through the
+    scorer, that is ``run_function``."""
+
+    def __init__(
+        self,
+        payload: VersionPayload | Any,  # or the ObjectRef of one
+        scorer: _Scorer,
+        use_gpu: bool,
+        threads: int,
+        force: bool = False,
+    ) -> None:
+        import ray
+
+        if isinstance(payload, ray.ObjectRef):  # Ray Data passes constructor refs unresolved
+            payload = ray.get(payload)
+        # Checks the shipped bytes and this worker's environment before deserialising.
+        self.loaded = load_payload(payload, {"use_gpu": use_gpu}, force=force)
+        _use_threads(self.loaded, threads)
+        self.scorer = scorer
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return self.scorer(self.loaded, batch)
+
+
+def _score_in_task(
+    batch: pa.Table,
+    *,
+    payload: Any,  # the ObjectRef of a VersionPayload, fetched only when not loaded here
+    version_id: str,
+    label: str,
+    scorer: _Scorer,
+    use_gpu: bool,
+    threads: int,
+    force: bool,
+) -> pa.Table:
+    """The ``tasks`` strategy: a plain function Ray Data fuses with the read and the write.
+    The worker process keeps the model by version id (``load.cached_run_model``), so it
+    fetches and deserialises a version once however many blocks it scores; the environment
+    is checked at every block all the same, as on every run path."""
+    loaded = cached_run_model(version_id, {"use_gpu": use_gpu}, force=force, label=label)
+    if loaded is None:
+        import ray
+
+        loaded = load_payload(ray.get(payload), {"use_gpu": use_gpu}, force=force)
+    _use_threads(loaded, threads)
+    return scorer(loaded, batch)
 
 
 _RAY_RETRY_NOTE = "\nFailed to apply UDF transform"
@@ -209,31 +261,33 @@ def run_dataset(
     if partition_column is not None and not fn.is_partitioned:
         raise InvalidInput(f"{fn.name} of {payload['label']} is not a partitioned function; "
                            "partition_column applies to @partitioned_api functions only")
+    plan = plan_execution(compute)
     payload_ref = ray.put(dict(payload))
-    constructor = dict(
-        payload=payload_ref,
-        function_name=fn.name,
-        partition_column=partition_column,
-        passthrough_columns=list(passthrough_columns),
-        source_column=source_column,
-        strict=strict,
-        use_gpu=compute.use_gpu,
-        force=force,
-    )
-    resources: dict[str, Any] = {
-        "num_cpus": compute.num_cpus,
-        "compute": ray.data.ActorPoolStrategy(
+    scorer = _Scorer(fn.name, partition_column, passthrough_columns, source_column, strict)
+    resources: dict[str, Any] = {"num_cpus": plan.num_cpus, "batch_format": "pyarrow"}
+    if plan.num_gpus > 0:
+        resources["num_gpus"] = plan.num_gpus
+    udf: Any
+    if plan.strategy == "actors":
+        udf = _VersionActor
+        resources["compute"] = ray.data.ActorPoolStrategy(
             min_size=compute.min_actors, max_size=compute.max_actors
-        ),
-        "batch_format": "pyarrow",
-        "fn_constructor_kwargs": constructor,
-    }
-    if compute.num_gpus > 0:
-        resources["num_gpus"] = compute.num_gpus
-    if partition_column is not None:
-        out = ds.groupby(partition_column).map_groups(_VersionActor, **resources)
+        )
+        resources["fn_constructor_kwargs"] = dict(
+            payload=payload_ref, scorer=scorer, use_gpu=compute.use_gpu, threads=plan.threads,
+            force=force,
+        )
     else:
-        out = ds.map_batches(_VersionActor, batch_size=compute.batch_size, **resources)
+        udf = _score_in_task
+        resources["fn_kwargs"] = dict(
+            payload=payload_ref, version_id=payload["version_id"], label=payload["label"],
+            scorer=scorer, use_gpu=compute.use_gpu, threads=plan.threads, force=force,
+        )
+    log.info("%s runs as %s", payload["label"], plan.describe())
+    if partition_column is not None:
+        out = ds.groupby(partition_column).map_groups(udf, **resources)
+    else:
+        out = ds.map_batches(udf, batch_size=compute.batch_size, **resources)
     # a batch's FloeError reaches the consumer as itself (in RayTaskError(InvalidInput)),
     # not as text inside Ray Data's UserCodeException; see unwrap_ray_error
     out.context.raise_original_map_exception = True

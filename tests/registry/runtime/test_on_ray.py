@@ -64,7 +64,10 @@ def test_distributed_run_equals_in_process_row_for_row(scored) -> None:
                                local[outputs].to_numpy(dtype=float))
 
 
-def test_a_bad_batch_fails_with_the_in_process_error_and_its_file(scored, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["tasks", "actors"])
+def test_a_bad_batch_fails_with_the_in_process_error_and_its_file(
+    scored, tmp_path: Path, strategy: str
+) -> None:
     import ray
 
     mv, X = scored
@@ -72,7 +75,8 @@ def test_a_bad_batch_fails_with_the_in_process_error_and_its_file(scored, tmp_pa
     pq.write_table(pa.Table.from_pandas(broken, preserve_index=False), tmp_path / "b.parquet")
     ds = ray.data.read_parquet(str(tmp_path / "b.parquet"), include_paths=True)
     with pytest.raises(InvalidInput) as info:  # the worker's class, not Ray's wrapper
-        mv.run(ds, function_name="predict", source_column="path").materialize()
+        mv.run(ds, function_name="predict", source_column="path",
+               compute=ComputeConfig(strategy=strategy)).materialize()
     error = unwrap_ray_error(info.value)
     assert type(error) is InvalidInput and error.__cause__ is info.value
     with pytest.raises(InvalidInput, match="missing columns: mean_radius") as local:
@@ -113,7 +117,10 @@ class PerStore(CustomModel):
         })
 
 
-def test_partitioned_function_is_called_once_per_partition(sqlite_reg: Registry) -> None:
+@pytest.mark.parametrize("strategy", ["tasks", "actors"])
+def test_partitioned_function_is_called_once_per_partition(
+    sqlite_reg: Registry, strategy: str
+) -> None:
     import ray
 
     rng = np.random.default_rng(0)
@@ -124,7 +131,7 @@ def test_partitioned_function_is_called_once_per_partition(sqlite_reg: Registry)
     assert [f.is_partitioned for f in mv.show_functions()] == [True]
     ds = ray.data.from_pandas(frame.sample(frac=1.0, random_state=0)).repartition(5)
     out = mv.run(ds, function_name="forecast", partition_column="STORE_ID",
-                 compute=ComputeConfig(min_actors=1, max_actors=2)).to_pandas()
+                 compute=ComputeConfig(strategy=strategy, min_actors=1, max_actors=2)).to_pandas()
     assert sorted(out["STORE_ID"]) == list(range(7))
     assert out["call_id"].nunique() == 7
     expected = frame.groupby("STORE_ID")["sales"].agg(["size", "sum"])
@@ -148,13 +155,17 @@ class KillsItsActorOnce(CustomModel):
 
         if os.path.exists(self.marker):
             os.remove(self.marker)  # only once in the whole job
-            # as a node failure or the OOM killer would; Ray restarts the actor
-            ray.kill(ray.get_runtime_context().current_actor, no_restart=False)
+            # as a node failure or the OOM killer would: Ray restarts the actor, or retries
+            # the task of a worker process that died
+            if ray.get_runtime_context().get_actor_id() is not None:
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=False)
+            os._exit(1)
         return pd.DataFrame({"double": frame["x"].to_numpy() * 2})
 
 
-def test_an_actor_killed_mid_job_loses_and_duplicates_nothing(
-    sqlite_reg: Registry, tmp_path: Path
+@pytest.mark.parametrize("strategy", ["tasks", "actors"])
+def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(
+    sqlite_reg: Registry, tmp_path: Path, strategy: str
 ) -> None:
     import ray
 
@@ -165,7 +176,8 @@ def test_an_actor_killed_mid_job_loses_and_duplicates_nothing(
     marker.touch()
     ds = ray.data.from_pandas(frame).repartition(20)
     out = mv.run(ds, function_name="score", passthrough_columns=["row_id"],
-                 compute=ComputeConfig(batch_size=250, min_actors=1, max_actors=2)).to_pandas()
+                 compute=ComputeConfig(strategy=strategy, batch_size=250, min_actors=1,
+                                       max_actors=2)).to_pandas()
     assert not marker.exists()  # the kill happened
     assert len(out) == 5000
     assert sorted(out["row_id"]) == list(range(5000))

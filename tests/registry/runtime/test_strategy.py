@@ -1,0 +1,145 @@
+"""How a Dataset run executes: ``plan_execution``'s choice, a model loaded once per worker
+process, the model's threads following the CPUs reserved, the same rows either way."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import threadpoolctl
+import torch
+import xgboost as xgb
+
+from registry import (
+    ComputeConfig,
+    CustomModel,
+    ModelContext,
+    Registry,
+    inference_api,
+    plan_execution,
+)
+from registry.handlers import handler_named
+from tests.models import breast_cancer
+from tests.ray_fixtures import ray_local  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    return Registry(catalog_url=f"sqlite:///{tmp_path / 'c.db'}",
+                    artifact_root=str(tmp_path / "a"))
+
+
+def test_auto_picks_tasks_for_a_cpu_model_and_actors_for_gpus_or_a_sized_pool() -> None:
+    plan = plan_execution(ComputeConfig())
+    assert (plan.strategy, plan.num_cpus, plan.threads) == ("tasks", 1.0, 1)
+    assert "runs on CPU" in plan.reason
+    gpu = plan_execution(ComputeConfig(num_gpus=1))
+    assert (gpu.strategy, gpu.num_gpus) == ("actors", 1)
+    assert "GPUs" in gpu.reason
+    sized = plan_execution(ComputeConfig(max_actors=3))
+    assert sized.strategy == "actors" and "compute.max_actors" in sized.reason
+    assert sized.num_cpus == 0.5  # room beside the read and write tasks
+    assert plan_execution(ComputeConfig(strategy="actors")).strategy == "actors"
+    forced = plan_execution(ComputeConfig(strategy="tasks", max_actors=3, num_cpus=2))
+    assert (forced.strategy, forced.threads) == ("tasks", 2)
+    assert plan_execution(ComputeConfig(strategy="actors", num_cpus=1.5)).threads == 1
+
+
+def test_both_strategies_give_the_same_rows(reg: Registry) -> None:
+    import ray
+
+    X, y = breast_cancer()
+    clf = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
+    mv = reg.log_model(clf, model_name="bc", sample_input_data=X[:20])
+    frame = X.assign(row_id=np.arange(len(X)))
+    outputs = {}
+    for strategy in ("tasks", "actors"):
+        ds = ray.data.from_pandas(frame).repartition(4)
+        out = mv.run(ds, function_name="predict_proba", passthrough_columns=["row_id"],
+                     compute=ComputeConfig(strategy=strategy, batch_size=64))
+        outputs[strategy] = out.to_pandas().sort_values("row_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(outputs["tasks"], outputs["actors"])
+    local = mv.run(X, function_name="predict_proba")
+    np.testing.assert_array_equal(outputs["tasks"]["output_feature_1"], local["output_feature_1"])
+
+
+class ReportsItsProcess(CustomModel):
+    """Each batch's rows carry the worker's pid, how many times that process loaded each
+    version, and the OpenMP thread count the model would use there."""
+
+    @inference_api
+    def probe(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import threadpoolctl
+
+        from registry.runtime.load import load_counts
+
+        pools = [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                 if p["user_api"] == "openmp"]
+        return pd.DataFrame({
+            "pid": np.full(len(frame), os.getpid()),
+            "loads": json.dumps(load_counts()),
+            "batch": os.urandom(8).hex(),
+            "openmp_threads": max(pools) if pools else -1,
+        })
+
+
+@pytest.mark.parametrize("strategy", ["tasks", "actors"])
+def test_a_worker_loads_a_version_once_however_many_batches_it_scores(
+    reg: Registry, strategy: str
+) -> None:
+    import ray
+
+    frame = pd.DataFrame({"x": np.arange(2000, dtype=float)})
+    mv = reg.log_model(ReportsItsProcess(ModelContext()), model_name="probe",
+                       sample_input_data=frame[:10])
+    ds = ray.data.from_pandas(frame).repartition(10)
+    out = mv.run(ds, function_name="probe",
+                 compute=ComputeConfig(strategy=strategy, batch_size=50)).to_pandas()
+    assert len(out) == 2000
+    batches = out["batch"].nunique()
+    assert batches >= 40
+    assert out["pid"].nunique() < batches  # processes scored several batches each
+    for loads in out["loads"]:
+        assert json.loads(loads)[mv.id] == 1
+
+
+@pytest.mark.parametrize("num_cpus", [1, 2])
+def test_the_models_threads_in_a_task_follow_its_reserved_cpus(
+    reg: Registry, num_cpus: int
+) -> None:
+    import ray
+
+    frame = pd.DataFrame({"x": np.arange(400, dtype=float)})
+    mv = reg.log_model(ReportsItsProcess(ModelContext()), model_name="probe",
+                       sample_input_data=frame[:10])
+    ds = ray.data.from_pandas(frame).repartition(4)
+    out = mv.run(ds, function_name="probe", compute=ComputeConfig(
+        strategy="tasks", num_cpus=num_cpus, batch_size=100)).to_pandas()
+    assert set(out["openmp_threads"]) == {num_cpus}
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_framework_thread_settings_follow_set_threads(count: int) -> None:
+    X, y = breast_cancer()
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=y), num_boost_round=2)
+    wrapper = xgb.XGBClassifier(n_estimators=2).fit(X, y)
+    module = torch.nn.Linear(3, 1)
+    # set_threads limits this process's OpenMP and BLAS pools: put them back afterwards
+    with threadpoolctl.threadpool_limits(limits=None):
+        for model in (booster, wrapper):
+            predictor = handler_named("xgboost").wrap(model)
+            predictor.set_threads(count)
+            assert predictor.threads() == count
+        predictor = handler_named("torch").wrap(module)
+        before = torch.get_num_threads()
+        try:
+            predictor.set_threads(count)
+            assert predictor.threads() == torch.get_num_threads() == count
+        finally:
+            torch.set_num_threads(before)
