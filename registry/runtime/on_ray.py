@@ -143,6 +143,7 @@ def _score_in_task(
     use_gpu: bool,
     threads: int,
     force: bool,
+    batch_size: int | None = None,
 ) -> pa.Table:
     """The ``tasks`` strategy: a plain function Ray Data fuses with the read and the write.
     The worker process keeps the model by version id (``load.cached_run_model``), so it
@@ -154,7 +155,13 @@ def _score_in_task(
 
         loaded = load_payload(ray.get(payload), {"use_gpu": use_gpu}, force=force)
     _use_threads(loaded, threads)
-    return scorer(loaded, batch)
+    if batch_size is None or batch.num_rows <= batch_size:
+        return scorer(loaded, batch)
+    # Ray Data fuses a read with the map that follows only when the map takes whole blocks
+    # (no batch_size), so the block is cut into the model's batches here
+    parts = [scorer(loaded, batch.slice(start, batch_size))
+             for start in range(0, batch.num_rows, batch_size)]
+    return pa.concat_tables(parts)
 
 
 _RAY_RETRY_NOTE = "\nFailed to apply UDF transform"
@@ -282,12 +289,15 @@ def run_dataset(
         resources["fn_kwargs"] = dict(
             payload=payload_ref, version_id=payload["version_id"], label=payload["label"],
             scorer=scorer, use_gpu=compute.use_gpu, threads=plan.threads, force=force,
+            # a partition is scored whole, in one call
+            batch_size=compute.batch_size if partition_column is None else None,
         )
     log.info("%s runs as %s", payload["label"], plan.describe())
     if partition_column is not None:
         out = ds.groupby(partition_column).map_groups(udf, **resources)
-    else:
-        out = ds.map_batches(udf, batch_size=compute.batch_size, **resources)
+    else:  # tasks take whole blocks, so Ray Data fuses them with the read (see _score_in_task)
+        batch_size = compute.batch_size if plan.strategy == "actors" else None
+        out = ds.map_batches(udf, batch_size=batch_size, **resources)
     # a batch's FloeError reaches the consumer as itself (in RayTaskError(InvalidInput)),
     # not as text inside Ray Data's UserCodeException; see unwrap_ray_error
     out.context.raise_original_map_exception = True
