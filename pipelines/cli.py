@@ -11,6 +11,11 @@ Commands only raise (``FloeError``, typer's errors): the ``floe`` command's one 
 this group as for every other. ``python -m pipelines.cli ARGS`` is ``floe pipeline ARGS``.
 Only this module prints in pipelines. Results go to stdout (``--json`` for scripts),
 progress to stderr.
+
+``pipeline run`` shows Floe's lines only: the resolved version, one progress bar (rows
+written of the input's rows, rows/s, elapsed; on a terminal) and the summary. What Ray
+prints during the run goes to the run's log file, whose path the summary gives;
+``--verbose`` (or ``floe -v``) lets Ray's lines through to the terminal instead.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from pipelines._output import terminal_stream
+from pipelines._progress import Progress as RowsWritten
 from pipelines.config import PipelineConfig, load_config
 from pipelines.jobs import (
     JobState,
@@ -97,9 +107,13 @@ def run_command(
     ] = None,
     progress: Annotated[
         bool | None,
-        typer.Option("--progress/--no-progress", help="Show Ray Data's progress bars "
-                     "(default: when stderr is a terminal).", show_default=False),
+        typer.Option("--progress/--no-progress", help="Show the progress bar (default: when "
+                     "stderr is a terminal).", show_default=False),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Ray's own log lines (and Ray Data's "
+                           "progress bars) instead of sending them to the run's log file.")
+    ] = False,
     as_json: AsJson = False,
     config_env: Annotated[str | None, typer.Option("--config-env", hidden=True)] = None,
 ) -> None:
@@ -108,13 +122,23 @@ def run_command(
     prepared = prepare(cfg)
     out = Console(stderr=as_json, highlight=False, soft_wrap=True)
     out.print(Text(f"model {cfg.model} resolved to {prepared.resolved_model}"))
-    show = sys.stderr.isatty() if progress is None else progress
-    result = execute(prepared, address=address, progress=show)
+    verbose = verbose or bool(ctx.find_root().params.get("verbose"))
+    terminal = terminal_stream()
+    show = terminal.isatty() if progress is None else progress
+    try:
+        with _progress_bar(terminal, is_shown=show and not verbose) as on_progress:
+            result = execute(prepared, address=address, progress=show and verbose,
+                             is_quiet=not verbose, on_progress=on_progress)
+    finally:
+        if terminal is not sys.stderr:
+            terminal.close()
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
     out.print(_summary(result))
     out.print(Text(f"run record: {result.record_path}"))
+    if result.log_path is not None:
+        out.print(Text(f"Ray's log:  {result.log_path}"))
 
 
 @app.command("submit")
@@ -203,12 +227,46 @@ def _summary(result: RunResult) -> Table:
         ("files", result.files),
         ("rows/s", f"{result.rows_per_s:,.1f}"),
         ("wall time", f"{result.wall_time_s:.2f} s"),
+        ("first rows", f"{result.first_batch_s:.2f} s (start-up: Ray, workers, model load)"),
         ("output", result.output_path),
         ("run id", result.run_id),
     ]
     for name, value in rows:
         table.add_row(Text(name), Text(str(value)))
     return table
+
+
+class _RowsColumn(ProgressColumn):
+    """``12,000 of 64,000 rows  3,400 rows/s``: the total only where the input's footers
+    gave one, the rate over the whole run so far (start-up included, as in the summary)."""
+
+    def render(self, task: Task) -> Text:
+        done = f"{int(task.completed):,}"
+        of = f" of {int(task.total):,}" if task.total is not None else ""
+        elapsed = task.elapsed or 0.0
+        rate = f"  {task.completed / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+        return Text(f"{done}{of} rows{rate}")
+
+
+@contextmanager
+def _progress_bar(
+    terminal: TextIO, *, is_shown: bool
+) -> Iterator[Callable[[RowsWritten], None] | None]:
+    """One bar on ``terminal`` (which the run's redirection leaves alone), fed from the
+    runner's progress thread; removed when the run ends, the summary says the rest."""
+    if not is_shown:
+        yield None
+        return
+    console = Console(file=terminal, highlight=False)
+    bar = Progress(BarColumn(), _RowsColumn(), TimeElapsedColumn(), console=console,
+                   transient=True)
+    task = bar.add_task("rows", total=None)
+
+    def update(progress: RowsWritten) -> None:
+        bar.update(task, completed=progress.rows_done, total=progress.rows_total)
+
+    with bar:
+        yield update
 
 
 def _state_table(state: JobState) -> Table:

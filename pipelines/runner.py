@@ -12,6 +12,17 @@ with ``ModelVersion.run`` on a pool of Ray actors, writes it with ``io.write_tab
 pyarrow, pandas and Ray Data skip ``_``-prefixed paths and other extensions when they read
 the dataset back, and ``append`` runs keep one record each.
 
+``execute(..., is_quiet=True)`` (what ``floe pipeline run`` does without ``--verbose``) sends
+everything Ray prints during the run to the run's log file instead of the terminal
+(``pipelines._output``): ``<tmp>/floe-runs/<run_id>.log`` while it runs, moved beside the
+record as ``<run_id>.log`` once the output commits (a failed run's log stays in ``<tmp>``).
+Progress comes from the staged files' footers (``pipelines._progress``), and the record
+holds the run's fixed cost, ``first_batch_s``: from the start (Ray included) to the first
+scored rows on disk.
+
+Start-up: a running Ray is reused (``ensure_ray``); a local one is started without the
+dashboard, and Ray Data reads Parquet with tasks planned on the driver (``pipelines.io``).
+
 Columns: the function's outputs are appended to the input row. The function's features
 always go to the model. Input columns it does not take are ``passthrough`` columns: carried
 to the output, never model input. By default that is every such column (ids, Hive partition
@@ -32,9 +43,11 @@ import json
 import logging
 import os
 import platform
+import shutil
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -44,6 +57,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.fs as pafs
 
 from pipelines import io
+from pipelines._output import to_log_file
+from pipelines._progress import Progress, StagedRows
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
 from registry import InvalidInput, ModelVersion, Registry, redact_uri, unwrap_ray_error
 
@@ -93,8 +108,12 @@ class RunResult:
     files: int
     wall_time_s: float
     rows_per_s: float
+    #: Seconds from the run's start (Ray's start included) to the first scored rows on disk.
+    first_batch_s: float
     output_path: str
     record_path: str
+    #: Ray's output during the run, beside the record; ``None`` when it went to the terminal.
+    log_path: str | None
     started_at: str
     finished_at: str
     environment: dict[str, Any] = field(default_factory=dict)
@@ -160,31 +179,63 @@ def _resolve(config: ConfigLike) -> PreparedRun:
     )
 
 
-def run(config: ConfigLike, *, address: str | None = None, progress: bool = False) -> RunResult:
+def run(
+    config: ConfigLike,
+    *,
+    address: str | None = None,
+    progress: bool = False,
+    is_quiet: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
     """Run a pipeline end to end: ``pipelines.run("configs/score.yaml")``."""
-    return execute(prepare(config), address=address, progress=progress)
+    return execute(prepare(config), address=address, progress=progress, is_quiet=is_quiet,
+                   on_progress=on_progress)
 
 
 def execute(
-    prepared: PreparedRun, *, address: str | None = None, progress: bool = False
+    prepared: PreparedRun,
+    *,
+    address: str | None = None,
+    progress: bool = False,
+    is_quiet: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
-    """Score, write and record a prepared run on Ray (connected or started as needed)."""
+    """Score, write and record a prepared run on Ray (connected or started as needed).
+
+    ``progress``: Ray Data's own progress bars. ``is_quiet``: Ray's output goes to the run's
+    log file, not this process's stdout and stderr. ``on_progress`` is called, from another
+    thread, each time more rows are written.
+    """
     cfg = prepared.config
-    ensure_ray(address)
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     started_at = datetime.now(UTC)
     start = time.perf_counter()
-    log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
-    with _data_context(progress=progress), _model_errors():
+    rows_total = io.count_rows(cfg.input)
+    if on_progress is not None:
+        on_progress(Progress(0, rows_total))
+    running_log = Path(tempfile.gettempdir()) / "floe-runs" / f"{run_id}.log"
+    quiet = to_log_file(running_log) if is_quiet else contextlib.nullcontext()
+    with quiet, _data_context(progress=progress), _model_errors():
+        ensure_ray(address, is_quiet=is_quiet)
+        log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
         ds = io.read_table(cfg.input)
         scored = _score(prepared, ds)
-        written = io.write_table(scored, cfg.output, run_id=run_id, inputs=[cfg.input])
+        with StagedRows(cfg.output, run_id, rows_total=rows_total, started=start,
+                        on_progress=on_progress) as staged:
+            written = io.write_table(scored, cfg.output, run_id=run_id, inputs=[cfg.input])
         rows_out = written.rows
+        if on_progress is not None:
+            on_progress(Progress(rows_out, rows_total))
         if prepared.config.partition_column is None:
             rows_in = rows_out  # a row function yields one output row per input row
+        elif rows_total is not None:
+            rows_in = rows_total
         else:
             rows_in = int(io.read_table(cfg.input).count())
     wall_time_s = time.perf_counter() - start
+    # a run faster than one poll: its first rows were on disk by the end of the write
+    first_batch_s = staged.first_rows_s if staged.first_rows_s is not None else wall_time_s
+    log_path = _log_path(written.path, run_id) if is_quiet else None
     result = RunResult(
         run_id=run_id,
         model=cfg.model,
@@ -198,14 +249,18 @@ def execute(
         files=len(written.files),
         wall_time_s=round(wall_time_s, 3),
         rows_per_s=round(rows_in / wall_time_s, 1) if wall_time_s > 0 else 0.0,
+        first_batch_s=round(first_batch_s, 3),
         output_path=written.path,
         record_path=_record_path(written.path, run_id),
+        log_path=log_path,
         started_at=started_at.isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
         environment=_environment(),
         config=_redacted(cfg.model_dump(mode="json")),
     )
     _write_record(_record_path(cfg.output.path, run_id), result)
+    if log_path is not None:
+        _move_log(running_log, _log_path(cfg.output.path, run_id))
     return result
 
 
@@ -290,20 +345,30 @@ def _score(prepared: PreparedRun, ds: ray.data.Dataset) -> ray.data.Dataset:
     return explained
 
 
-def ensure_ray(address: str | None) -> None:
+def ensure_ray(address: str | None, *, is_quiet: bool = False) -> None:
     """Use the Ray this process is connected to, else connect to ``address`` (or
-    ``$RAY_ADDRESS``), else to a local Ray that is running, else start one."""
+    ``$RAY_ADDRESS``), else to a local Ray that is running, else start one.
+
+    A local Ray is started lean: no dashboard (seconds of start-up a batch run never
+    uses). ``is_quiet``: workers' output stays in Ray's session logs rather than being
+    forwarded to this process (it could arrive after the run, past the redirection).
+    """
     import ray
 
     if ray.is_initialized():
         return
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address)
-        return
-    try:
-        ray.init(address="auto")
-    except ConnectionError:
-        ray.init()
+    options: dict[str, Any] = {"log_to_driver": not is_quiet}
+    lean: dict[str, Any] = {"include_dashboard": False}
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address == "local":
+        ray.init(address="local", **lean, **options)
+    elif address:
+        ray.init(address=address, **options)
+    else:
+        try:
+            ray.init(address="auto", **options)
+        except ConnectionError:
+            ray.init(address="local", **lean, **options)
 
 
 @contextlib.contextmanager
@@ -324,6 +389,18 @@ def _data_context(*, progress: bool) -> Iterator[None]:
 
 def _record_path(output: str, run_id: str) -> str:
     return f"{output.rstrip('/')}/{RUN_RECORD_DIR}/{run_id}.json"
+
+
+def _log_path(output: str, run_id: str) -> str:
+    return f"{output.rstrip('/')}/{RUN_RECORD_DIR}/{run_id}.log"
+
+
+def _move_log(source: Path, path: str) -> None:
+    """Copy the run's log beside its record (an object store too), then remove the local one."""
+    fs, where = pafs.FileSystem.from_uri(path if "://" in path else Path(path).as_uri())
+    with open(source, "rb") as src, fs.open_output_stream(where) as out:
+        shutil.copyfileobj(src, out)
+    source.unlink()
 
 
 def _write_record(path: str, result: RunResult) -> None:

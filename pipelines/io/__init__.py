@@ -10,7 +10,7 @@ Local paths and object-store URIs go through ``pyarrow.fs``. Filters on hive par
 prune whole files before Ray Data opens any; output appears only when a run commits.
 """
 
-from pipelines.io._read import list_input_files, read_schema, read_table
+from pipelines.io._read import count_rows, list_input_files, read_schema, read_table
 from pipelines.io._specs import (
     Filter,
     FilterOp,
@@ -21,7 +21,7 @@ from pipelines.io._specs import (
     WriteMode,
     WriteResult,
 )
-from pipelines.io._write import check_output_path, write_table
+from pipelines.io._write import check_output_path, staging_location, write_table
 
 __all__ = [
     "Filter",
@@ -33,8 +33,10 @@ __all__ = [
     "WriteMode",
     "WriteResult",
     "check_output_path",
+    "count_rows",
     "list_input_files",
     "read_schema",
     "read_table",
+    "staging_location",
     "write_table",
 ]

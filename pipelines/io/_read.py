@@ -7,14 +7,22 @@ Filters on partition keys are evaluated against each file's partition values
 the others are never opened. Filters on other columns and the column selection go to Ray
 Data as ``Dataset.filter(expr=...)`` and ``select_columns``, which it pushes into the scan.
 To check the names and types of such filters, the first matching file's schema is read.
+
+Parquet is read through Ray Data's first datasource (``DataContext.use_datasource_v2 =
+False``), which plans one read task per file on the driver: DataSourceV2 (Ray 2.60's
+default) adds a ``ListFiles`` task that lists again the files discovery already listed, and
+took 8-17 s of a 16-file read against 1.2 s for V1 on a 2-core machine, most of a small run's
+time. ``count_rows`` sums the selected files' Parquet footers (no data read, no Ray), so a
+run knows its total before it starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +38,7 @@ from registry import InvalidInput, NotFound
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["list_input_files", "read_schema", "read_table"]
+__all__ = ["count_rows", "list_input_files", "read_schema", "read_table"]
 
 _FORMATS = {"parquet": pds.ParquetFileFormat, "csv": pds.CsvFileFormat}
 
@@ -74,6 +82,19 @@ def read_schema(spec: InputSpec) -> pa.Schema:
     return schema
 
 
+def count_rows(spec: InputSpec) -> int | None:
+    """How many rows ``read_table(spec)`` gives, from the Parquet footers of the files it
+    selects; ``None`` where footers cannot tell: CSV, or filters on non-partition columns."""
+    plan = _plan(spec)
+    if spec.format != "parquet" or plan.row_filters:
+        return None
+    total = 0
+    for path in plan.files:
+        with plan.loc.fs.open_input_file(path) as handle:
+            total += pq.read_metadata(handle).num_rows
+    return total
+
+
 def read_table(spec: InputSpec) -> ray.data.Dataset:
     """A lazy Arrow-backed Dataset of ``spec``'s rows; partition keys come back as columns."""
     plan = _plan(spec)
@@ -94,7 +115,8 @@ def read_table(spec: InputSpec) -> ray.data.Dataset:
     options: dict[str, Any] = {"filesystem": plan.loc.fs, "file_extensions": None}
     try:  # Ray reads a sample of the files' schemas here
         if spec.format == "parquet":
-            ds = ray.data.read_parquet(plan.files, partitioning=partitioning, **options)
+            with _datasource_v1(ray.data.DataContext.get_current()):
+                ds = ray.data.read_parquet(plan.files, partitioning=partitioning, **options)
         else:  # read_csv's hint omits None, which its datasource takes as "no partitioning"
             csv_partitioning: Any = partitioning
             ds = ray.data.read_csv(plan.files, partitioning=csv_partitioning, **options)
@@ -108,6 +130,17 @@ def read_table(spec: InputSpec) -> ray.data.Dataset:
     if spec.columns is not None:
         ds = ds.select_columns(list(spec.columns))
     return ds
+
+
+@contextlib.contextmanager
+def _datasource_v1(context: ray.data.DataContext) -> Iterator[None]:
+    """``read_parquet`` picks its datasource when called: V1 (see the module docstring)."""
+    before = context.use_datasource_v2
+    context.use_datasource_v2 = False
+    try:
+        yield
+    finally:
+        context.use_datasource_v2 = before
 
 
 def _plan(spec: InputSpec) -> _ReadPlan:

@@ -55,7 +55,7 @@ from registry import AlreadyExists, InvalidInput
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["check_output_path", "write_table"]
+__all__ = ["check_output_path", "staging_location", "write_table"]
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def write_table(
         _check_append_layout(out, existing[0], spec.partition_by or [])
     _check_partition_columns(ds, spec.partition_by or [])
 
-    staging = dataclasses.replace(out, path=out.sibling(f".{out.name}{STAGING_MARK}{run_id}"))
+    staging = staging_location(spec, run_id)
     _warn_stale_staging(out, run_id)
     _delete_dir(staging)  # left by a killed attempt of this run
     try:
@@ -156,6 +156,13 @@ def write_table(
         files=[out.uri(f"{out.path}/{rel}") for rel in finals],
         partitions=[dict(p) for p in sorted(partitions) if p],
     )
+
+
+def staging_location(spec: OutputSpec, run_id: str) -> Location:
+    """Where ``write_table`` stages ``run_id``'s files until it commits them (progress
+    counts the rows there)."""
+    out = resolve_location(spec.path, what="output path")
+    return dataclasses.replace(out, path=out.sibling(f".{out.name}{STAGING_MARK}{run_id}"))
 
 
 def _check_append_layout(out: Location, first_file: str, partition_by: list[str]) -> None:
