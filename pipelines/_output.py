@@ -29,7 +29,7 @@ __all__ = ["terminal_stream", "to_log_file"]
 def terminal_stream() -> TextIO:
     """A stream on the terminal's stderr that ``to_log_file`` does not redirect: a duplicate
     of descriptor 2, or ``sys.stderr`` itself where it is not descriptor 2 (a test runner's
-    capture), which ``to_log_file`` leaves alone for the same reason."""
+    capture: ``to_log_file`` replaces ``sys.stderr``, not the object it was)."""
     if _fileno(sys.stderr) != 2:
         return sys.stderr
     return os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding,
@@ -45,7 +45,7 @@ def to_log_file(path: Path) -> Iterator[None]:
         streams = (sys.stdout, sys.stderr)
         for stream in streams:
             stream.flush()
-        saved = {fd: os.dup(fd) for fd in (1, 2) if fd in map(_fileno, streams)}
+        saved = {fd: os.dup(fd) for fd in (1, 2)}  # whatever sys.stdout/stderr are
         try:
             for fd in saved:
                 os.dup2(log.fileno(), fd)
