@@ -227,7 +227,8 @@ def _summary(result: RunResult) -> Table:
         ("files", result.files),
         ("rows/s", f"{result.rows_per_s:,.1f}"),
         ("wall time", f"{result.wall_time_s:.2f} s"),
-        ("first rows", f"{result.first_batch_s:.2f} s (start-up: Ray, workers, model load)"),
+        ("first rows", f"{result.first_batch_s:.2f} s (Ray ready at {result.ray_ready_s:.2f} s, "
+                       "then planning, workers, model load)"),
         ("output", result.output_path),
         ("run id", result.run_id),
     ]

@@ -18,7 +18,7 @@ everything Ray prints during the run to the run's log file instead of the termin
 record as ``<run_id>.log`` once the output commits (a failed run's log stays in ``<tmp>``).
 Progress comes from the staged files' footers (``pipelines._progress``), and the record
 holds the run's fixed cost, ``first_batch_s``: from the start (Ray included) to the first
-scored rows on disk.
+scored rows on disk, and of it ``ray_ready_s``, until Ray was connected to or started.
 
 Start-up: a running Ray is reused (``ensure_ray``); a local one is started without the
 dashboard, and Ray Data reads Parquet with tasks planned on the driver (``pipelines.io``).
@@ -110,6 +110,8 @@ class RunResult:
     rows_per_s: float
     #: Seconds from the run's start (Ray's start included) to the first scored rows on disk.
     first_batch_s: float
+    #: Of which: seconds until Ray was connected to, or started (``ensure_ray``).
+    ray_ready_s: float
     output_path: str
     record_path: str
     #: Ray's output during the run, beside the record; ``None`` when it went to the terminal.
@@ -215,8 +217,12 @@ def execute(
         on_progress(Progress(0, rows_total))
     running_log = Path(tempfile.gettempdir()) / "floe-runs" / f"{run_id}.log"
     quiet = to_log_file(running_log) if is_quiet else contextlib.nullcontext()
-    with quiet, _data_context(progress=progress), _model_errors():
-        ensure_ray(address, is_quiet=is_quiet)
+    with contextlib.ExitStack() as run_scope:
+        run_scope.enter_context(quiet)
+        ensure_ray(address, is_quiet=is_quiet)  # before _data_context, which asks Ray
+        ray_ready_s = time.perf_counter() - start
+        run_scope.enter_context(_data_context(progress=progress))
+        run_scope.enter_context(_model_errors())
         log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
         ds = io.read_table(cfg.input)
         scored = _score(prepared, ds)
@@ -250,6 +256,7 @@ def execute(
         wall_time_s=round(wall_time_s, 3),
         rows_per_s=round(rows_in / wall_time_s, 1) if wall_time_s > 0 else 0.0,
         first_batch_s=round(first_batch_s, 3),
+        ray_ready_s=round(ray_ready_s, 3),
         output_path=written.path,
         record_path=_record_path(written.path, run_id),
         log_path=log_path,

@@ -72,7 +72,7 @@ def test_a_run_prints_floe_lines_only_and_ray_lines_go_to_its_log(
     record = json.loads(Path(lines[-2].removeprefix("run record: ")).read_text())
     log_path = Path(lines[-1].split(":", 1)[1].strip())
     assert record["log_path"] == str(log_path)
-    assert 0 < record["first_batch_s"] <= record["wall_time_s"]
+    assert 0 < record["ray_ready_s"] < record["first_batch_s"] <= record["wall_time_s"]
     logged = log_path.read_text()
     assert RAY_LINE.search(logged), logged[-2000:]
     assert "Starting execution of Dataset" in logged
