@@ -7,11 +7,14 @@
                                         mode="overwrite"), run_id="run-42")
 
 Local paths and object-store URIs go through ``pyarrow.fs``. Filters on hive partition keys
-prune whole files before Ray Data opens any; output appears only when a run commits.
+prune whole files before Ray Data opens any; output appears only when a run commits, as
+Parquet written for model output (no dictionaries on float columns, ``OutputSpec.compression``,
+bounded row groups).
 """
 
 from pipelines.io._read import count_rows, list_input_files, read_schema, read_table
 from pipelines.io._specs import (
+    Compression,
     Filter,
     FilterOp,
     FilterValue,
@@ -24,6 +27,7 @@ from pipelines.io._specs import (
 from pipelines.io._write import check_output_path, staging_location, write_table
 
 __all__ = [
+    "Compression",
     "Filter",
     "FilterOp",
     "FilterValue",

@@ -24,6 +24,9 @@ process is killed in it, readers can see old and new files together; the next
 ``overwrite`` of the same output cleans that up.
 
 Concurrent runs writing to one output are not supported.
+
+The Parquet files are written for model output (``_sink.OutputDatasink``): no dictionary
+encoding for floating-point columns, ``output.compression``, bounded row groups.
 """
 
 from __future__ import annotations
@@ -135,7 +138,9 @@ def write_table(
     _delete_dir(staging)  # left by a killed attempt of this run
     try:
         out.fs.create_dir(staging.path, recursive=True)
-        ds.write_parquet(staging.path, partition_cols=spec.partition_by, filesystem=out.fs)
+        from pipelines.io._sink import OutputDatasink  # imports Ray Data: only when writing
+
+        ds.write_datasink(OutputDatasink(staging.path, spec, filesystem=out.fs))
         staged = [staging.relative(p) for p in list_files(staging) or []]
         names = {rel: _final_name(rel, run_id, n) for n, rel in enumerate(staged)}
         rows = sum(_num_rows(out.fs, f"{staging.path}/{rel}") for rel in staged)
