@@ -30,7 +30,7 @@ from registry.errors import FloeError, InvalidInput, ModelError
 from registry.runtime.functions import EXPLAIN_FUNCTION, ModelFunctionInfo, resolve_function
 from registry.runtime.load import LoadedModel
 from registry.runtime.model_input import Batch, prepare_batch
-from registry.runtime.signatures import FeatureSpec, column_names
+from registry.runtime.signatures import DataType, FeatureSpec, can_widen, column_names
 
 __all__ = ["call_function", "output_columns", "run_function"]
 
@@ -82,7 +82,7 @@ def run_function(
     batch = prepare_batch(features, inputs, strict=strict, what=f"input to {fn.name}")
     outputs = call_function(loaded, fn, batch)
     _refuse_clash(names, list(outputs), fn, loaded.label)
-    return _append_columns(data, outputs, {f.name: f.dtype.to_arrow() for f in outputs_spec})
+    return _append_columns(data, outputs, {f.name: f.dtype for f in outputs_spec})
 
 
 def _output_specs(fn: ModelFunctionInfo) -> Sequence[FeatureSpec]:
@@ -109,16 +109,38 @@ def _without(data: Frame, columns: Sequence[str]) -> Frame:
     return data.drop_columns(list(columns))
 
 
-def _append_columns(data: Frame, outputs: Columns, types: Mapping[str, pa.DataType]) -> Frame:
+def _append_columns(data: Frame, outputs: Columns, types: Mapping[str, DataType]) -> Frame:
+    """``data`` with the output columns after its own: no input column is copied (a shallow
+    DataFrame, or Arrow's new table over the same columns)."""
     if isinstance(data, pd.DataFrame):
         out = data.copy(deep=False)
         for name, values in outputs.items():
             out[name] = values
         return out
     for name, values in outputs.items():
-        arrow_type = types.get(name) if len(values) == 0 else None  # no values to infer from
-        data = data.append_column(name, pa.array(values, type=arrow_type))
+        data = data.append_column(name, _output_array(values, types.get(name)))
     return data
+
+
+def _output_array(values: np.ndarray[Any, Any], dtype: DataType | None) -> pa.Array:
+    """One output column as Arrow, of its signature's type where the model's values are that
+    type (numpy's buffer, not copied, when it is contiguous) or widen to it safely; values of
+    another type keep it (no output is narrowed or coerced)."""
+    if dtype is None:
+        return pa.array(values)
+    expected = dtype.to_arrow()
+    if len(values) == 0:  # no values to infer from
+        return pa.array(values, type=expected)
+    array = pa.array(values)
+    if array.type.equals(expected):
+        return array
+    try:
+        actual = DataType.from_arrow(array.type)
+    except InvalidInput:
+        return array
+    if actual == dtype or can_widen(actual, dtype):
+        return array.cast(expected)
+    return array
 
 
 def _empty_columns(specs: Sequence[FeatureSpec]) -> Columns:

@@ -1,15 +1,16 @@
 """A validated batch of model input, kept in the form it arrived in until a handler asks.
 
 ``prepare_batch`` checks a pandas DataFrame's or pyarrow Table's schema against a function's
-input signature (``signatures.plan_input``, the one validation path), selects and orders the
-columns and applies the safe widening casts. Handlers then take the form they run fastest
-on: ``numpy`` (one 2-D array; zero-copy from a DataFrame whose columns share a dtype),
-``frame`` (pandas) or ``table`` (Arrow). Nothing here loops over rows.
+input signature (``signatures.plan_input``, the one validation path) and decides the column
+order and the safe widening casts; nothing is copied yet. Handlers then take the form they
+run fastest on, built once: ``numpy`` (one 2-D array, filled straight from the Arrow
+columns or the DataFrame's, one copy at most; none from a DataFrame whose columns share a
+dtype), ``frame`` (pandas) or ``table`` (Arrow). Nothing here loops over rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 
 from registry.errors import InvalidInput
 from registry.runtime.signatures import (
+    DataType,
     FeatureSpec,
     column_names,
     column_problems,
@@ -33,45 +35,157 @@ __all__ = ["Batch", "prepare_batch"]
 
 
 class Batch:
-    """Model input with the signature's columns, in order, of the signature's types."""
+    """Model input with the signature's columns, in order, of the signature's types.
 
-    def __init__(self, *, frame: pd.DataFrame | None = None, table: pa.Table | None = None):
-        if (frame is None) == (table is None):
+    It holds the caller's DataFrame or Table as it came (``names``: the features in the
+    signature's order; ``casts``: the safe widening casts ``plan_input`` chose) and builds a
+    form only when a handler asks for it, once: selecting and casting a whole table is a copy
+    per column, which a handler that takes one numpy array never needs.
+
+    A cast widens as numpy and pandas do (``safe=False`` in Arrow): an integer beyond a
+    float's exact range (2**24 for FLOAT, 2**53 for DOUBLE) becomes the nearest float, so a
+    DataFrame and a Table holding the same values give the model the same numbers.
+    """
+
+    def __init__(
+        self,
+        *,
+        frame: pd.DataFrame | None = None,
+        table: pa.Table | None = None,
+        names: Sequence[str] | None = None,
+        casts: Mapping[str, DataType] | None = None,
+    ):
+        source = frame if frame is not None else table
+        if (frame is None) == (table is None) or source is None:
             raise ValueError("a Batch holds a DataFrame or a Table")
-        self._frame = frame
-        self._table = table
+        self._source: pd.DataFrame | pa.Table = source
+        given = column_names(source)
+        self._names = list(names) if names is not None else given
+        # a DataFrame's labels may be other than their text (say 0, 1): select by the text
+        labels = list(source.columns) if isinstance(source, pd.DataFrame) else given
+        self._is_selected = labels == self._names
+        self._casts = {name: casts[name] for name in self._names if name in casts} if casts else {}
 
     def __len__(self) -> int:
-        if self._frame is not None:
-            return len(self._frame)
-        assert self._table is not None
-        return int(self._table.num_rows)
+        if isinstance(self._source, pd.DataFrame):
+            return len(self._source)
+        return int(self._source.num_rows)
 
     @property
     def columns(self) -> list[str]:
-        if self._frame is not None:
-            return [str(c) for c in self._frame.columns]
-        assert self._table is not None
-        return list(self._table.column_names)
+        return list(self._names)
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        if self._frame is not None:
-            return self._frame
-        assert self._table is not None
-        return self._table.to_pandas()
+        if not isinstance(self._source, pd.DataFrame):
+            return self.table.to_pandas()
+        frame = self._source
+        if not self._is_selected:
+            frame = frame.set_axis(column_names(frame), axis=1)[self._names]
+        if self._casts:
+            frame = frame.astype({name: dtype.to_arrow().to_pandas_dtype()
+                                  for name, dtype in self._casts.items()})
+        return frame
 
     @cached_property
     def table(self) -> pa.Table:
-        if self._table is not None:
-            return self._table
-        return pa.Table.from_pandas(self.frame, preserve_index=False)
+        if not isinstance(self._source, pa.Table):
+            return pa.Table.from_pandas(self.frame, preserve_index=False)
+        table = self._source if self._is_selected else self._source.select(self._names)
+        for name, dtype in self._casts.items():
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, _cast(table.column(name), dtype.to_arrow()))
+        return table
 
     @cached_property
     def numpy(self) -> np.ndarray[Any, Any]:
-        """One 2-D array (rows by features); no copy when the DataFrame has a single dtype."""
-        array: np.ndarray[Any, Any] = self.frame.to_numpy()
-        return array
+        """One 2-D array (rows by features), column-major: each column is copied once into
+        its place, cast on the way, with no pandas in between; none is copied from a
+        DataFrame whose columns already share the array's dtype.
+
+        Numbers and bools take their common numpy type (``np.result_type``: int64 and
+        float32 give float64); an integer or bool column with nulls counts as float64, its
+        nulls NaN, as pandas has it. Column-major, as the columns are stored: xgboost's
+        ``inplace_predict`` measured the same speed on either layout (1M rows x 30 features),
+        LightGBM takes a column-major array as it is, scikit-learn reads strides, and torch
+        makes its own contiguous tensor of its dtype in one pass. Other columns (text,
+        timestamps) go through pandas' ``to_numpy``."""
+        dtypes = self._numpy_dtypes()
+        if dtypes is None:
+            array: np.ndarray[Any, Any] = self.frame.to_numpy()
+            return array
+        common = np.result_type(*dtypes) if dtypes else np.dtype(np.float64)
+        source = self._source
+        if (isinstance(source, pd.DataFrame) and self._is_selected and not self._casts
+                and all(d == common for d in dtypes)):
+            array = source.to_numpy()  # a view of a single block, else pandas' one copy
+            return array
+        out = np.empty((len(self._names), len(self)), dtype=common)
+        if isinstance(source, pd.DataFrame):
+            position = {name: i for i, name in enumerate(column_names(source))}
+            for row, name in enumerate(self._names):
+                values = source.iloc[:, position[name]].to_numpy()
+                target = dtypes[row]
+                out[row] = values.astype(target) if name in self._casts and target != common \
+                    else values
+        else:
+            for row, name in enumerate(self._names):
+                _fill(out[row], source.column(name), self._casts.get(name), common)
+        return out.T
+
+    def _numpy_dtypes(self) -> list[np.dtype[Any]] | None:
+        """Each column's numpy type once cast, or None when one is not a number or bool."""
+        dtypes: list[np.dtype[Any]] = []
+        source = self._source
+        if isinstance(source, pd.DataFrame):
+            position = {name: i for i, name in enumerate(column_names(source))}
+            for name in self._names:
+                dtype = source.dtypes.iloc[position[name]]
+                if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC:
+                    return None
+                cast = self._casts.get(name)
+                dtypes.append(np.dtype(cast.to_arrow().to_pandas_dtype()) if cast else dtype)
+            return dtypes
+        for name in self._names:
+            column = source.column(name)
+            cast = self._casts.get(name)
+            arrow_type = cast.to_arrow() if cast else column.type
+            if pa.types.is_dictionary(arrow_type):
+                arrow_type = arrow_type.value_type
+            if not (pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type)
+                    or pa.types.is_boolean(arrow_type)):
+                return None
+            dtype = np.dtype(arrow_type.to_pandas_dtype())
+            dtypes.append(np.dtype(np.float64) if column.null_count and dtype.kind != "f"
+                          else dtype)
+        return dtypes
+
+
+_NUMERIC = "biuf"
+
+
+def _cast(column: pa.ChunkedArray | pa.Array, dtype: pa.DataType) -> Any:
+    """A widening cast as numpy does it (see ``Batch``); ``plan_input`` allows no other."""
+    return column.cast(dtype, safe=False)
+
+
+def _fill(
+    out: np.ndarray[Any, Any], column: pa.ChunkedArray, cast: DataType | None,
+    common: np.dtype[Any],
+) -> None:
+    """Copy ``column`` into ``out`` (one row of the column-major array), chunk by chunk."""
+    target = cast.to_arrow() if cast is not None else None
+    start = 0
+    for chunk in column.chunks:
+        if pa.types.is_dictionary(chunk.type):
+            chunk = chunk.dictionary_decode()
+        if target is not None and (chunk.null_count or target.to_pandas_dtype() != common):
+            chunk = _cast(chunk, target)  # the signature's type first, then the common one
+        if chunk.null_count and not pa.types.is_floating(chunk.type):
+            chunk = _cast(chunk, pa.float64())  # nulls become NaN
+        stop = start + len(chunk)
+        out[start:stop] = chunk.to_numpy(zero_copy_only=False)
+        start = stop
 
 
 def prepare_batch(
@@ -94,29 +208,15 @@ def prepare_batch(
         return Batch(frame=data) if isinstance(data, pd.DataFrame) else Batch(table=data)
     names = column_names(data)
     nulls = null_counts(data, [n for n in non_nullable(inputs, names) if n not in bad])
+    features = [f.name for f in inputs]
     if isinstance(data, pd.DataFrame):
         schema = _pandas_schema(data, bad, problems, what, inputs)
         casts = plan_input(schema, inputs, strict=strict, what=what, nulls=nulls,
                            problems=problems, reported=bad)
-        features = [f.name for f in inputs]
-        if names == features:
-            frame = data
-        elif names == list(data.columns):
-            frame = data[features]
-        else:  # names that are not strings: select by their text
-            frame = data.set_axis(names, axis=1)[features]
-        if casts:
-            frame = frame.astype(
-                {name: dtype.to_arrow().to_pandas_dtype() for name, dtype in casts.items()}
-            )
-        return Batch(frame=frame)
+        return Batch(frame=data, names=features, casts=casts)
     casts = plan_input(data.schema, inputs, strict=strict, what=what, nulls=nulls,
                        problems=problems, reported=bad)
-    table = data.select([f.name for f in inputs])
-    for name, dtype in casts.items():
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, table.column(name).cast(dtype.to_arrow()))
-    return Batch(table=table)
+    return Batch(table=data, names=features, casts=casts)
 
 
 _TO_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError)
