@@ -221,6 +221,7 @@ def _summary(result: RunResult) -> Table:
     rows: list[tuple[str, Any]] = [
         ("model", f"{result.model} -> {result.resolved_model}"),
         ("function", result.function + (" + explain" if result.is_explained else "")),
+        ("strategy", f"{result.strategy}: {result.strategy_reason}"),
         ("rows in", f"{result.rows_in:,}"),
         ("rows out", f"{result.rows_out:,}"),
         ("partitions", result.partitions),

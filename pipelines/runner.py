@@ -60,7 +60,14 @@ from pipelines import io
 from pipelines._output import to_log_file
 from pipelines._progress import Progress, StagedRows
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
-from registry import InvalidInput, ModelVersion, Registry, redact_uri, unwrap_ray_error
+from registry import (
+    InvalidInput,
+    ModelVersion,
+    Registry,
+    plan_execution,
+    redact_uri,
+    unwrap_ray_error,
+)
 
 if TYPE_CHECKING:
     import ray.data
@@ -101,6 +108,9 @@ class RunResult:
     resolved_model: str
     resolved_version: str
     function: str
+    #: How the batches ran (``registry.plan_execution``): ``tasks`` or ``actors``, and why.
+    strategy: str
+    strategy_reason: str
     is_explained: bool
     rows_in: int
     rows_out: int
@@ -120,6 +130,10 @@ class RunResult:
     finished_at: str
     environment: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    #: Where the time went, from Ray Data's stats: per operator (fused ones are one, such as
+    #: ``ReadParquet->MapBatches(_score_in_task)->Write``), its tasks and their summed wall
+    #: and CPU seconds.
+    operators: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -209,6 +223,7 @@ def execute(
     thread, each time more rows are written.
     """
     cfg = prepared.config
+    plan = plan_execution(cfg.compute)  # what the scoring does, recorded with the run
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     started_at = datetime.now(UTC)
     start = time.perf_counter()
@@ -248,6 +263,8 @@ def execute(
         resolved_model=prepared.resolved_model,
         resolved_version=prepared.version.version_name,
         function=prepared.function,
+        strategy=plan.strategy,
+        strategy_reason=plan.reason,
         is_explained=cfg.explain,
         rows_in=rows_in,
         rows_out=rows_out,
@@ -264,6 +281,7 @@ def execute(
         finished_at=datetime.now(UTC).isoformat(),
         environment=_environment(),
         config=_redacted(cfg.model_dump(mode="json")),
+        operators=_operator_stats(scored),
     )
     _write_record(_record_path(cfg.output.path, run_id), result)
     if log_path is not None:
@@ -392,6 +410,26 @@ def _data_context(*, progress: bool) -> Iterator[None]:
         yield
     finally:
         context.enable_progress_bars, context.raise_original_map_exception = before
+
+
+def _operator_stats(ds: ray.data.Dataset) -> list[dict[str, Any]]:
+    """Ray Data's per-operator stats of the executed ``ds`` as plain rows (see RunResult)."""
+    rows: list[dict[str, Any]] = []
+
+    def walk(summary: Any) -> None:
+        for parent in summary.parents:  # the operators before the last, in order
+            walk(parent)
+        for op in summary.operators_stats:
+            wall, cpu = op.wall_time, op.cpu_time
+            rows.append({
+                "operator": op.operator_name,
+                "tasks": int(wall.count) if wall else 0,
+                "wall_s": round(float(wall.sum), 3) if wall else 0.0,
+                "cpu_s": round(float(cpu.sum), 3) if cpu else 0.0,
+            })
+
+    walk(ds.get_stats_summary())
+    return rows
 
 
 def _record_path(output: str, run_id: str) -> str:

@@ -12,7 +12,8 @@ Parquet is read through Ray Data's first datasource (``DataContext.use_datasourc
 False``), which plans one read task per file on the driver: DataSourceV2 (Ray 2.60's
 default) adds a ``ListFiles`` task that lists again the files discovery already listed, and
 took 8-17 s of a 16-file read against 1.2 s for V1 on a 2-core machine, most of a small run's
-time. ``count_rows`` sums the selected files' Parquet footers (no data read, no Ray), so a
+time. Each file is one block (``override_num_blocks``), so the read fuses with the scoring
+tasks and the write into one task per file. ``count_rows`` sums the selected files' Parquet footers (no data read, no Ray), so a
 run knows its total before it starts.
 """
 
@@ -112,7 +113,10 @@ def read_table(spec: InputSpec) -> ray.data.Dataset:
             filesystem=plan.loc.fs,
         )
     # file_extensions=None: read exactly these files (Ray would drop 'part-0' silently).
-    options: dict[str, Any] = {"filesystem": plan.loc.fs, "file_extensions": None}
+    # One block per file: Ray Data splits files into more blocks to reach its minimum
+    # parallelism (200), and a split read is not fused with the map and the write after it.
+    options: dict[str, Any] = {"filesystem": plan.loc.fs, "file_extensions": None,
+                               "override_num_blocks": len(plan.files)}
     try:  # Ray reads a sample of the files' schemas here
         if spec.format == "parquet":
             with _datasource_v1(ray.data.DataContext.get_current()):

@@ -9,8 +9,8 @@ job's JSON, an HTTP body: no lines to name). Each validates strictly (YAML alrea
 numbers, booleans and dates their types) and raises one ``InvalidInput`` that lists every
 problem in line order::
 
-    configs/x.yaml: line 15: unknown key 'batchsize' in compute; allowed keys: min_actors,
-    max_actors, batch_size, num_cpus, num_gpus (did you mean 'batch_size'?)
+    configs/x.yaml: line 15: unknown key 'batchsize' in compute; allowed keys: strategy,
+    min_actors, max_actors, batch_size, num_cpus, num_gpus (did you mean 'batch_size'?)
 
 A missing key says what the key allows, a wrong value what it got and what is allowed (the
 type and bounds, read from the model's fields), and a validator's ``ValueError`` keeps its own

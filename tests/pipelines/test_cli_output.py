@@ -26,7 +26,7 @@ from tests.pipelines.test_runner import run_isolated
 #: or its C++ core worker (``[2026-12-02 14:08:45,460 E 2725 2725] core_worker.cc:2465: ...``).
 RAY_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\s+[A-Z]+ |\[\d{4}-\d\d-\d\d .*\] )",
                       re.MULTILINE)
-SUMMARY_LABELS = ("model", "function", "rows in", "rows out", "partitions", "files", "rows/s",
+SUMMARY_LABELS = ("model", "function", "strategy", "rows in", "rows out", "partitions", "files", "rows/s",
                   "wall time", "first rows", "output", "run id")
 #: Every line ``floe pipeline run`` prints when it succeeds, and nothing else.
 FLOE_LINE = re.compile(

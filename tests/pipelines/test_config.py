@@ -38,7 +38,7 @@ def test_unknown_keys_name_their_line_the_allowed_keys_and_a_close_match() -> No
         parse_config(text, source="configs/x.yaml")
     message = info.value.message
     assert message.startswith("configs/x.yaml: line 15: unknown key 'batchsize' in compute;")
-    assert "allowed keys: min_actors, max_actors, batch_size, num_cpus, num_gpus" in message
+    assert "allowed keys: strategy, min_actors, max_actors, batch_size, num_cpus, num_gpus" in message
     assert "did you mean 'batch_size'?" in message
 
 
