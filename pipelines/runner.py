@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.fs as pafs
 
 from pipelines import io
+from pipelines._budget import ResourceLimits, object_store_budget
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
 from registry import InvalidInput, ModelVersion, Registry, redact_uri, unwrap_ray_error
 
@@ -175,7 +176,7 @@ def execute(
     started_at = datetime.now(UTC)
     start = time.perf_counter()
     log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
-    with _data_context(progress=progress), _model_errors():
+    with _data_context(progress=progress, limits=cfg.resource_limits), _model_errors():
         ds = io.read_table(cfg.input)
         scored = _score(prepared, ds)
         written = io.write_table(scored, cfg.output, run_id=run_id, inputs=[cfg.input])
@@ -307,19 +308,30 @@ def ensure_ray(address: str | None) -> None:
 
 
 @contextlib.contextmanager
-def _data_context(*, progress: bool) -> Iterator[None]:
-    """Ray Data settings for one run: progress bars or not, and the model's own exception
-    rather than Ray's ``UserCodeException`` wrapper (which loses it when pickled)."""
+def _data_context(*, progress: bool, limits: ResourceLimits | None = None) -> Iterator[None]:
+    """Ray Data settings for one run: progress bars or not, the model's own exception
+    rather than Ray's ``UserCodeException`` wrapper (which loses it when pickled), and the
+    run's streaming memory budget (``resource_limits.object_store_memory``, else the default
+    of ``pipelines._budget``). Each Dataset copies the context when it is created, so what is
+    set here holds for the whole run; the process's own settings come back afterwards."""
+    import ray
     import ray.data
 
     context = ray.data.DataContext.get_current()
-    before = (context.enable_progress_bars, context.raise_original_map_exception)
+    options = context.execution_options
+    before = (context.enable_progress_bars, context.raise_original_map_exception,
+              options.resource_limits)
+    cpus = float(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+    budget = object_store_budget(limits or ResourceLimits(), cluster_cpus=cpus)
     context.enable_progress_bars = progress
     context.raise_original_map_exception = True
+    options.resource_limits = options.resource_limits.copy(object_store_memory=budget)
+    log.info("streaming budget: %d MiB of object-store memory in flight", budget // 2**20)
     try:
         yield
     finally:
-        context.enable_progress_bars, context.raise_original_map_exception = before
+        (context.enable_progress_bars, context.raise_original_map_exception,
+         options.resource_limits) = before
 
 
 def _record_path(output: str, run_id: str) -> str:
