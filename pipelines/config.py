@@ -8,6 +8,7 @@ carries::
     input:  {path: data/customers, format: parquet, filters: [...], columns: [...]}
     output: {path: out/scores, partition_by: [region], mode: overwrite}
     compute: {min_actors: 1, max_actors: 4, batch_size: 4096, num_cpus: 0.5, num_gpus: 0}
+    resource_limits: {object_store_memory: 2GiB}   # the streaming budget (pipelines._budget)
     passthrough: [customer_id]          # also carried to the output; default: every input column
     explain: true                       # also run the version's `explain` function
 
@@ -27,6 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipelines._budget import ResourceLimits
 from pipelines.io import InputSpec, OutputSpec
 from registry import (
     ComputeConfig,
@@ -57,6 +59,7 @@ class PipelineConfig(BaseModel):
     input: InputSpec
     output: OutputSpec
     compute: ComputeConfig = ComputeConfig()
+    resource_limits: ResourceLimits = ResourceLimits()
     passthrough: list[str] | None = Field(
         None, description="input columns carried to the output besides the features (which "
         "always go to the model, listed here or not); default: every input column"

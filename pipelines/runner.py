@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.fs as pafs
 
 from pipelines import io
+from pipelines._budget import ResourceLimits, object_store_budget
 from pipelines._output import to_log_file
 from pipelines._progress import Progress, StagedRows
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
@@ -236,7 +237,7 @@ def execute(
         run_scope.enter_context(quiet)
         ensure_ray(address, is_quiet=is_quiet)  # before _data_context, which asks Ray
         ray_ready_s = time.perf_counter() - start
-        run_scope.enter_context(_data_context(progress=progress))
+        run_scope.enter_context(_data_context(progress=progress, limits=cfg.resource_limits))
         run_scope.enter_context(_model_errors())
         log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
         ds = io.read_table(cfg.input)
@@ -397,19 +398,30 @@ def ensure_ray(address: str | None, *, is_quiet: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def _data_context(*, progress: bool) -> Iterator[None]:
-    """Ray Data settings for one run: progress bars or not, and the model's own exception
-    rather than Ray's ``UserCodeException`` wrapper (which loses it when pickled)."""
+def _data_context(*, progress: bool, limits: ResourceLimits | None = None) -> Iterator[None]:
+    """Ray Data settings for one run: progress bars or not, the model's own exception
+    rather than Ray's ``UserCodeException`` wrapper (which loses it when pickled), and the
+    run's streaming memory budget (``resource_limits.object_store_memory``, else the default
+    of ``pipelines._budget``). Each Dataset copies the context when it is created, so what is
+    set here holds for the whole run; the process's own settings come back afterwards."""
+    import ray
     import ray.data
 
     context = ray.data.DataContext.get_current()
-    before = (context.enable_progress_bars, context.raise_original_map_exception)
+    options = context.execution_options
+    before = (context.enable_progress_bars, context.raise_original_map_exception,
+              options.resource_limits)
+    cpus = float(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+    budget = object_store_budget(limits or ResourceLimits(), cluster_cpus=cpus)
     context.enable_progress_bars = progress
     context.raise_original_map_exception = True
+    options.resource_limits = options.resource_limits.copy(object_store_memory=budget)
+    log.info("streaming budget: %d MiB of object-store memory in flight", budget // 2**20)
     try:
         yield
     finally:
-        context.enable_progress_bars, context.raise_original_map_exception = before
+        (context.enable_progress_bars, context.raise_original_map_exception,
+         options.resource_limits) = before
 
 
 def _operator_stats(ds: ray.data.Dataset) -> list[dict[str, Any]]:

@@ -143,17 +143,19 @@ class OutputSpec(BaseModel):
     unless the config says ``overwrite``. ``append`` adds this run's files; re-running the same
     ``run_id`` replaces that run's earlier files instead of adding them twice.
 
-    Files are written for model output (``pipelines.io._write``): floating-point columns are
+    Files are written for model output (``pipelines.io._sink``): floating-point columns are
     never dictionary-encoded, the other columns are.
 
     ``compression`` defaults to ``snappy``, chosen by measuring 125,000 rows (an int64 id,
-    30 float64 features, a float32 prediction; write CPU, size): on random floats every
-    codec saves under 7% (none 60 ms / 30.3 MiB, snappy 64 ms / 29.8 MiB, lz4 62 ms /
-    29.9 MiB, zstd 83 ms / 28.2 MiB), so snappy costs ~7% over none; on features rounded to
-    two decimals, as measured data are, snappy halves the file (13.2 against 30.3 MiB) where
-    zstd saves a further 30% for 1.6x the write CPU and 3x the read CPU. Snappy is also what
-    Spark and pyarrow default to, which every Parquet reader reads; lz4 is no faster here and
-    older readers disagree on its framing. ``zstd`` suits outputs kept long or sent far.
+    30 float64 features, a float32 prediction; 30 MiB in memory; pyarrow write and read CPU,
+    best of 5, floats without dictionaries). Random floats barely compress: none 58 ms /
+    30.3 MiB, snappy 74 ms / 29.8 MiB, lz4 69 ms / 29.9 MiB, zstd 91 ms / 28.2 MiB. Features
+    rounded to two decimals, as measured data often are, do: none 35 ms / 30.3 MiB, snappy
+    114 ms / 13.2 MiB, lz4 122 ms / 14.3 MiB, zstd 230 ms / 9.3 MiB (and 1.5x snappy's read
+    CPU). Snappy halves such files for a write cost that stays small beside scoring, it is
+    what Spark and pyarrow default to and every Parquet reader reads it; lz4 is no faster
+    here and older readers disagree on its framing. ``zstd`` suits outputs kept long or sent
+    far, ``none`` a scratch table read once on the same disk.
 
     ``row_group_size`` (rows) bounds each row group; by default a group holds about 32 MiB
     of in-memory data (65,536 rows at 64 float64 columns, at least 4,096 rows, at most
