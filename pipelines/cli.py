@@ -202,6 +202,7 @@ def _summary(result: RunResult) -> Table:
         ("partitions", result.partitions),
         ("files", result.files),
         ("rows/s", f"{result.rows_per_s:,.1f}"),
+        ("strategy", f"{result.strategy}: {result.strategy_reason}"),
         ("wall time", f"{result.wall_time_s:.2f} s"),
         ("output", result.output_path),
         ("run id", result.run_id),

@@ -45,7 +45,14 @@ import pyarrow.fs as pafs
 
 from pipelines import io
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
-from registry import InvalidInput, ModelVersion, Registry, redact_uri, unwrap_ray_error
+from registry import (
+    InvalidInput,
+    ModelVersion,
+    Registry,
+    plan_execution,
+    redact_uri,
+    unwrap_ray_error,
+)
 
 if TYPE_CHECKING:
     import ray.data
@@ -99,6 +106,8 @@ class RunResult:
     finished_at: str
     environment: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    strategy: str = ""  # tasks or actors: how the version ran (registry.plan_execution)
+    strategy_reason: str = ""  # why that strategy, in one line
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,6 +213,8 @@ def execute(
         finished_at=datetime.now(UTC).isoformat(),
         environment=_environment(),
         config=_redacted(cfg.model_dump(mode="json")),
+        strategy=(plan := plan_execution(cfg.compute)).strategy,
+        strategy_reason=plan.reason,
     )
     _write_record(_record_path(cfg.output.path, run_id), result)
     return result
