@@ -63,7 +63,8 @@ class Predictor(ABC):
 
     def set_threads(self, count: int) -> None:
         """Run the model with ``count`` threads from now on, in this process (a Ray worker's
-        share of the CPUs). The default limits the OpenMP and BLAS thread pools of the process
+        share of the CPUs: the Ray run path calls this; in-process runs never do, so they keep
+        the framework's default). The default limits the OpenMP and BLAS thread pools of the process
         (threadpoolctl), which LightGBM, scikit-learn and NumPy use; frameworks with a setting
         of their own (xgboost's ``nthread``, torch's ``set_num_threads``) set it too."""
         import threadpoolctl

@@ -67,6 +67,13 @@ class CustomPredictor(Predictor):
             "outputs, one row per input row"
         )
 
+    def set_threads(self, count: int) -> None:
+        """The process's pools (the default), and each sub-model's own setting (an xgboost
+        sub-model's ``nthread``, a LightGBM wrapper's ``n_jobs``) through its handler."""
+        super().set_threads(count)
+        for sub in self.context.model_refs.values():
+            handler_for(sub).wrap(sub).set_threads(count)
+
 
 class CustomHandler(Handler):
     framework: ClassVar[str] = "custom"

@@ -69,6 +69,28 @@ class LightGBMPredictor(Predictor):
             data = batch.frame
         return np.asarray(getattr(self.model, method)(data))
 
+    def set_threads(self, count: int) -> None:
+        """LightGBM's own cap on its threads in this process (``LGBM_SetMaxThreads``), which
+        a Booster's ``predict`` (no ``num_threads`` given) respects; a wrapper passes its
+        ``n_jobs`` to every ``predict`` as ``num_threads`` (its default: every physical
+        core), so it is set too."""
+        import ctypes
+
+        super().set_threads(count)
+        _lib().LGBM_SetMaxThreads(ctypes.c_int(count))
+        if not _is_booster(self.model):
+            self.model.set_params(n_jobs=count)  # type: ignore[attr-defined]
+
+    def threads(self) -> int | None:
+        import ctypes
+
+        if not _is_booster(self.model):
+            n_jobs = self.model.get_params()["n_jobs"]  # type: ignore[attr-defined]
+            return int(n_jobs) if n_jobs is not None and n_jobs > 0 else None
+        cap = ctypes.c_int(0)
+        _lib().LGBM_GetMaxThreads(ctypes.byref(cap))
+        return cap.value if cap.value > 0 else super().threads()
+
 
 class LightGBMHandler(Handler):
     framework: ClassVar[str] = "lightgbm"
@@ -141,6 +163,13 @@ class LightGBMHandler(Handler):
 
         explainer: object = shap.TreeExplainer(model)
         return explainer
+
+
+def _lib() -> Any:
+    """LightGBM's C library (the thread cap has no Python wrapper)."""
+    import lightgbm.basic
+
+    return getattr(lightgbm.basic, "_LIB")  # noqa: B009  (private: not exported)
 
 
 def _native_class(model: object) -> str | None:

@@ -39,6 +39,29 @@ class SklearnPredictor(Predictor):
         data: Any = batch.frame if self.takes_frame else batch.numpy
         return np.asarray(getattr(self.model, method)(data))
 
+    def set_threads(self, count: int) -> None:
+        """The OpenMP and BLAS pools (the default), and every ``n_jobs`` of the estimator and
+        the estimators inside it (a forest predicts its trees on ``n_jobs`` joblib threads;
+        None means one, which would leave reserved CPUs idle)."""
+        super().set_threads(count)
+        params = self._n_jobs_params()
+        if params:
+            self.model.set_params(**dict.fromkeys(params, count))  # type: ignore[attr-defined]
+
+    def threads(self) -> int | None:
+        """The estimator's ``n_jobs`` where it has one set, else the OpenMP pool's."""
+        model: Any = self.model
+        values = {model.get_params()[p] for p in self._n_jobs_params()} - {None}
+        if len(values) == 1 and (value := values.pop()) > 0:
+            return int(value)
+        return super().threads()
+
+    def _n_jobs_params(self) -> list[str]:
+        get_params = getattr(self.model, "get_params", None)
+        if get_params is None:
+            return []
+        return [p for p in get_params(deep=True) if p == "n_jobs" or p.endswith("__n_jobs")]
+
 
 class SklearnHandler(Handler):
     framework: ClassVar[str] = "sklearn"

@@ -28,7 +28,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
 
-__all__ = ["ComputeConfig", "ExecutionPlan", "Strategy", "plan_execution"]
+__all__ = ["ComputeConfig", "ExecutionPlan", "Strategy", "plan_execution", "threads_for"]
 
 Strategy = Literal["auto", "tasks", "actors"]
 _TASK_CPUS = 1.0
@@ -80,11 +80,18 @@ class ExecutionPlan:
 
     @property
     def threads(self) -> int:
-        """The model's thread count: the whole CPUs reserved, at least one."""
-        return max(1, math.floor(self.num_cpus))
+        """The model's thread count in each task or actor (see ``threads_for``)."""
+        return threads_for(self.num_cpus)
 
     def describe(self) -> str:
         return f"{self.strategy} ({self.reason})"
+
+
+def threads_for(cpus: float) -> int:
+    """The model's thread count for ``cpus`` reserved CPUs: the whole CPUs, at least one (a
+    fraction of a CPU cannot run a thread of its own; more threads than whole CPUs would
+    oversubscribe the cores that the tasks beside it reserved)."""
+    return max(1, math.floor(cpus))
 
 
 def plan_execution(compute: ComputeConfig) -> ExecutionPlan:

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from registry.errors import FloeError, InvalidInput
-from registry.runtime.compute import ComputeConfig, plan_execution
+from registry.runtime.compute import ComputeConfig, plan_execution, threads_for
 from registry.runtime.functions import ModelFunctionInfo, resolve_function
 from registry.runtime.invoke import run_function
 from registry.runtime.load import LoadedModel, VersionPayload, cached_run_model, load_payload
@@ -39,7 +39,7 @@ from registry.runtime.load import LoadedModel, VersionPayload, cached_run_model,
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["is_dataset", "run_dataset", "unwrap_ray_error"]
+__all__ = ["is_dataset", "reserved_threads", "run_dataset", "unwrap_ray_error"]
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,31 @@ class _Scorer:
         return f" (in {', '.join(str(f) for f in files[:3])}{' ...' if len(files) > 3 else ''})"
 
 
-def _use_threads(loaded: LoadedModel, threads: int) -> None:
-    """Run the model with the worker's share of the CPUs (set once per process and count)."""
-    if loaded.threads != threads:
+def reserved_threads() -> int:
+    """The thread count for the model in this Ray task or actor: the whole CPUs Ray reserved
+    for it (``compute.threads_for``), read from Ray itself, so it is what this worker holds
+    whatever the config said."""
+    import ray
+
+    assigned = ray.get_runtime_context().get_assigned_resources()  # type: ignore[no-untyped-call]
+    cpus = float(assigned.get("CPU", 0.0))
+    return threads_for(cpus)
+
+
+# The thread count this worker process last set (the OpenMP and BLAS pools are per process,
+# shared by every model it holds); None: the framework's default, as in-process runs keep.
+_process_threads: int | None = None
+
+
+def _use_threads(loaded: LoadedModel) -> None:
+    """Run the model with the CPUs this task or actor reserved: set when the model or the
+    process runs with another count (a worker process may run tasks of other sizes), so a
+    block costs nothing when nothing changed."""
+    global _process_threads
+    threads = reserved_threads()
+    if loaded.threads != threads or _process_threads != threads:
         loaded.predictor.set_threads(threads)
-        loaded.threads = threads
+        loaded.threads = _process_threads = threads
 
 
 class _VersionActor:
@@ -117,7 +137,6 @@ class _VersionActor:
         payload: VersionPayload | Any,  # or the ObjectRef of one
         scorer: _Scorer,
         use_gpu: bool,
-        threads: int,
         force: bool = False,
     ) -> None:
         import ray
@@ -126,7 +145,7 @@ class _VersionActor:
             payload = ray.get(payload)
         # Checks the shipped bytes and this worker's environment before deserialising.
         self.loaded = load_payload(payload, {"use_gpu": use_gpu}, force=force)
-        _use_threads(self.loaded, threads)
+        _use_threads(self.loaded)
         self.scorer = scorer
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -141,7 +160,6 @@ def _score_in_task(
     label: str,
     scorer: _Scorer,
     use_gpu: bool,
-    threads: int,
     force: bool,
     batch_size: int | None = None,
 ) -> pa.Table:
@@ -154,7 +172,7 @@ def _score_in_task(
         import ray
 
         loaded = load_payload(ray.get(payload), {"use_gpu": use_gpu}, force=force)
-    _use_threads(loaded, threads)
+    _use_threads(loaded)
     if batch_size is None or batch.num_rows <= batch_size:
         return scorer(loaded, batch)
     # Ray Data fuses a read with the map that follows only when the map takes whole blocks
@@ -281,14 +299,13 @@ def run_dataset(
             min_size=compute.min_actors, max_size=compute.max_actors
         )
         resources["fn_constructor_kwargs"] = dict(
-            payload=payload_ref, scorer=scorer, use_gpu=compute.use_gpu, threads=plan.threads,
-            force=force,
+            payload=payload_ref, scorer=scorer, use_gpu=compute.use_gpu, force=force,
         )
     else:
         udf = _score_in_task
         resources["fn_kwargs"] = dict(
             payload=payload_ref, version_id=payload["version_id"], label=payload["label"],
-            scorer=scorer, use_gpu=compute.use_gpu, threads=plan.threads, force=force,
+            scorer=scorer, use_gpu=compute.use_gpu, force=force,
             # a partition is scored whole, in one call
             batch_size=compute.batch_size if partition_column is None else None,
         )

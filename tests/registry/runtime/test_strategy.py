@@ -18,6 +18,7 @@ from registry import (
     ComputeConfig,
     CustomModel,
     ModelContext,
+    ModelVersion,
     Registry,
     inference_api,
     plan_execution,
@@ -71,22 +72,39 @@ def test_both_strategies_give_the_same_rows(reg: Registry) -> None:
 
 class ReportsItsProcess(CustomModel):
     """Each batch's rows carry the worker's pid, how many times that process loaded each
-    version, and the OpenMP thread count the model would use there."""
+    version, the CPUs Ray reserved for the task or actor, and the thread counts the model
+    would use there: the OpenMP pool's and its xgboost sub-model's ``nthread``."""
 
     @inference_api
     def probe(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import ray
         import threadpoolctl
 
         from registry.runtime.load import load_counts
 
         pools = [p["num_threads"] for p in threadpoolctl.threadpool_info()
                  if p["user_api"] == "openmp"]
+        try:
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+        except AssertionError:  # not on a Ray worker: log_model runs it on the sample
+            cpus = 0
+        booster = self.context.model_ref("booster")
+        config = json.loads(booster.save_config())  # type: ignore[attr-defined]
         return pd.DataFrame({
             "pid": np.full(len(frame), os.getpid()),
             "loads": json.dumps(load_counts()),
             "batch": os.urandom(8).hex(),
+            "assigned_cpus": cpus,
             "openmp_threads": max(pools) if pools else -1,
+            "xgboost_nthread": int(config["learner"]["generic_param"]["nthread"]),
         })
+
+
+def log_probe(reg: Registry, frame: pd.DataFrame) -> ModelVersion:
+    X, y = breast_cancer()
+    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=y), num_boost_round=2)
+    model = ReportsItsProcess(ModelContext(models={"booster": booster}))
+    return reg.log_model(model, model_name="probe", sample_input_data=frame[:10])
 
 
 @pytest.mark.parametrize("strategy", ["tasks", "actors"])
@@ -96,8 +114,7 @@ def test_a_worker_loads_a_version_once_however_many_batches_it_scores(
     import ray
 
     frame = pd.DataFrame({"x": np.arange(2000, dtype=float)})
-    mv = reg.log_model(ReportsItsProcess(ModelContext()), model_name="probe",
-                       sample_input_data=frame[:10])
+    mv = log_probe(reg, frame)
     ds = ray.data.from_pandas(frame).repartition(10)
     out = mv.run(ds, function_name="probe",
                  compute=ComputeConfig(strategy=strategy, batch_size=50)).to_pandas()
@@ -109,37 +126,59 @@ def test_a_worker_loads_a_version_once_however_many_batches_it_scores(
         assert json.loads(loads)[mv.id] == 1
 
 
-@pytest.mark.parametrize("num_cpus", [1, 2])
-def test_the_models_threads_in_a_task_follow_its_reserved_cpus(
-    reg: Registry, num_cpus: int
+@pytest.mark.parametrize(("strategy", "num_cpus", "threads"),
+                         [("tasks", 1, 1), ("tasks", 2, 2), ("actors", 0.5, 1)])
+def test_the_models_threads_in_a_worker_follow_its_reserved_cpus(
+    reg: Registry, strategy: str, num_cpus: float, threads: int
 ) -> None:
     import ray
 
     frame = pd.DataFrame({"x": np.arange(400, dtype=float)})
-    mv = reg.log_model(ReportsItsProcess(ModelContext()), model_name="probe",
-                       sample_input_data=frame[:10])
+    mv = log_probe(reg, frame)
     ds = ray.data.from_pandas(frame).repartition(4)
     out = mv.run(ds, function_name="probe", compute=ComputeConfig(
-        strategy="tasks", num_cpus=num_cpus, batch_size=100)).to_pandas()
-    assert set(out["openmp_threads"]) == {num_cpus}
+        strategy=strategy, num_cpus=num_cpus, batch_size=100)).to_pandas()
+    assert set(out["assigned_cpus"]) == {num_cpus}  # what Ray reserved for the worker
+    assert set(out["openmp_threads"]) == set(out["xgboost_nthread"]) == {threads}
 
 
 @pytest.mark.parametrize("count", [1, 2])
 def test_framework_thread_settings_follow_set_threads(count: int) -> None:
+    import lightgbm as lgb
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     X, y = breast_cancer()
-    booster = xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=y), num_boost_round=2)
-    wrapper = xgb.XGBClassifier(n_estimators=2).fit(X, y)
+    models = {
+        "xgboost": [xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=y), num_boost_round=2),
+                    xgb.XGBClassifier(n_estimators=2).fit(X, y)],
+        "lightgbm": [lgb.train({"verbose": -1}, lgb.Dataset(X, label=y), num_boost_round=2),
+                     lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(X, y)],
+        "sklearn": [RandomForestClassifier(n_estimators=2).fit(X, y),
+                    make_pipeline(StandardScaler(),
+                                  RandomForestClassifier(n_estimators=2)).fit(X, y)],
+    }
     module = torch.nn.Linear(3, 1)
-    # set_threads limits this process's OpenMP and BLAS pools: put them back afterwards
+    # set_threads limits this process's OpenMP and BLAS pools (and LightGBM's cap): put them
+    # back afterwards
     with threadpoolctl.threadpool_limits(limits=None):
-        for model in (booster, wrapper):
-            predictor = handler_named("xgboost").wrap(model)
-            predictor.set_threads(count)
-            assert predictor.threads() == count
-        predictor = handler_named("torch").wrap(module)
-        before = torch.get_num_threads()
         try:
-            predictor.set_threads(count)
-            assert predictor.threads() == torch.get_num_threads() == count
+            for framework, objects in models.items():
+                for model in objects:
+                    predictor = handler_named(framework).wrap(model)
+                    predictor.set_threads(count)
+                    assert predictor.threads() == count, (framework, type(model).__name__)
+            predictor = handler_named("torch").wrap(module)
+            before = torch.get_num_threads()
+            try:
+                predictor.set_threads(count)
+                assert predictor.threads() == torch.get_num_threads() == count
+            finally:
+                torch.set_num_threads(before)
         finally:
-            torch.set_num_threads(before)
+            import ctypes
+
+            import lightgbm.basic
+
+            lightgbm.basic._LIB.LGBM_SetMaxThreads(ctypes.c_int(-1))
