@@ -20,8 +20,9 @@ Progress comes from the staged files' footers (``pipelines._progress``), and the
 holds the run's fixed cost, ``first_batch_s``: from the start (Ray included) to the first
 scored rows on disk, and of it ``ray_ready_s``, until Ray was connected to or started.
 
-Start-up: a running Ray is reused (``ensure_ray``); a local one is started without the
-dashboard, and Ray Data reads Parquet with tasks planned on the driver (``pipelines.io``).
+Start-up: a running ``ray start`` cluster is reused (``ensure_ray``); a local one is started
+without the dashboard, and Ray Data reads Parquet with tasks planned on the driver
+(``pipelines.io``).
 
 Columns: the function's outputs are appended to the input row. The function's features
 always go to the model. Input columns it does not take are ``passthrough`` columns: carried
@@ -373,28 +374,33 @@ def _score(prepared: PreparedRun, ds: ray.data.Dataset) -> ray.data.Dataset:
 
 def ensure_ray(address: str | None, *, is_quiet: bool = False) -> None:
     """Use the Ray this process is connected to, else connect to ``address`` (or
-    ``$RAY_ADDRESS``), else to a local Ray that is running, else start one.
+    ``$RAY_ADDRESS``), else to the cluster ``ray start`` left running on this machine, else
+    start a local one.
 
-    A local Ray is started lean: no dashboard (seconds of start-up a batch run never
-    uses). ``is_quiet``: workers' output stays in Ray's session logs rather than being
-    forwarded to this process (it could arrive after the run, past the redirection).
+    Not ``address="auto"``: it joins *any* Ray process it finds, including the private Ray
+    another program's ``ray.init()`` started, which ends (and takes this run with it: the
+    driver exits with no message) when that program does. ``ray.init()`` without an
+    address joins only the cluster ``ray start`` recorded (``/tmp/ray/ray_current_cluster``).
+    A stale record (that cluster killed) raises ``ConnectionError``: a local Ray then starts.
+
+    A local Ray is started lean: no dashboard (seconds of start-up a batch run never uses);
+    it prestarts one worker per CPU itself. ``is_quiet``: workers' output stays in Ray's
+    session logs rather than being forwarded to this process (it could arrive after the run,
+    past the redirection).
     """
     import ray
 
     if ray.is_initialized():
         return
-    options: dict[str, Any] = {"log_to_driver": not is_quiet}
-    lean: dict[str, Any] = {"include_dashboard": False}
+    options: dict[str, Any] = {"log_to_driver": not is_quiet, "include_dashboard": False}
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if address == "local":
-        ray.init(address="local", **lean, **options)
-    elif address:
-        ray.init(address=address, **options)
-    else:
-        try:
-            ray.init(address="auto", **options)
-        except ConnectionError:
-            ray.init(address="local", **lean, **options)
+    if address:
+        ray.init(address=address, **options)  # include_dashboard only counts for "local"
+        return
+    try:
+        ray.init(**options)
+    except ConnectionError:
+        ray.init(address="local", **options)
 
 
 @contextlib.contextmanager
