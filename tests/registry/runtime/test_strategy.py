@@ -181,4 +181,4 @@ def test_framework_thread_settings_follow_set_threads(count: int) -> None:
 
             import lightgbm.basic
 
-            getattr(lightgbm.basic, "_LIB").LGBM_SetMaxThreads(ctypes.c_int(-1))
+            lightgbm.basic._LIB.LGBM_SetMaxThreads(ctypes.c_int(-1))
