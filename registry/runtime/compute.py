@@ -49,7 +49,11 @@ class ComputeConfig(BaseModel):
     max_actors: PositiveInt = Field(2, description="the pool autoscales up to this many")
     batch_size: PositiveInt = Field(65536, description="rows handed to the model per call")
     num_cpus: NonNegativeFloat | None = Field(
-        None, description="CPUs reserved per task or actor (default: 1 per task, 0.5 per actor)"
+        None, description="CPUs reserved per task or actor, and the model's threads in it (the "
+        "whole CPUs, at least 1). Default: 1 per task, so a 2-CPU machine runs 2 fused "
+        "read-score-write tasks side by side, each model on 1 thread (measured no slower than "
+        "one 2-CPU task, which also serialises the read and write); 0.5 per actor, which leaves "
+        "CPUs to Ray Data's read and write tasks"
     )
     num_gpus: NonNegativeFloat = Field(0.0, description="GPUs per actor; > 0 loads with use_gpu")
 
