@@ -381,7 +381,8 @@ def ensure_ray(address: str | None, *, is_quiet: bool = False) -> None:
     another program's ``ray.init()`` started, which ends (and takes this run with it: the
     driver exits with no message) when that program does. ``ray.init()`` without an
     address joins only the cluster ``ray start`` recorded (``/tmp/ray/ray_current_cluster``).
-    A stale record (that cluster killed) raises ``ConnectionError``: a local Ray then starts.
+    A stale record (that cluster killed) is seen at once (``_recorded_cluster_is_up``): a
+    local Ray then starts.
 
     A local Ray is started lean: no dashboard (seconds of start-up a batch run never uses);
     it prestarts one worker per CPU itself. ``is_quiet``: workers' output stays in Ray's
@@ -397,10 +398,32 @@ def ensure_ray(address: str | None, *, is_quiet: bool = False) -> None:
     if address:
         ray.init(address=address, **options)  # include_dashboard only counts for "local"
         return
+    if _recorded_cluster_is_up():
+        try:
+            ray.init(**options)
+            return
+        except ConnectionError:
+            pass
+    ray.init(address="local", **options)
+
+
+def _recorded_cluster_is_up(timeout_s: float = 1.0) -> bool:
+    """Whether the cluster ``ray start`` recorded on this machine answers on its GCS port.
+    A record left by a cluster that was killed makes ``ray.init()`` retry for minutes before
+    it gives up; one TCP connect tells at once."""
+    import socket
+
+    from ray._private.services import find_bootstrap_address
+
+    recorded = find_bootstrap_address(None)
+    if not recorded:
+        return False
+    host, _, port = str(recorded).rpartition(":")
     try:
-        ray.init(**options)
-    except ConnectionError:
-        ray.init(address="local", **options)
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

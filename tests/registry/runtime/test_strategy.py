@@ -126,8 +126,10 @@ def test_a_worker_loads_a_version_once_however_many_batches_it_scores(
         assert json.loads(loads)[mv.id] == 1
 
 
+# Not a 2-CPU task: on the session's 2-CPU Ray it waits for every CPU, and a worker another
+# test left holding one makes it wait past the timeout. Two threads: the framework test below.
 @pytest.mark.parametrize(("strategy", "num_cpus", "threads"),
-                         [("tasks", 1, 1), ("tasks", 2, 2), ("actors", 0.5, 1)])
+                         [("tasks", 1, 1), ("actors", 0.5, 1)])
 def test_the_models_threads_in_a_worker_follow_its_reserved_cpus(
     reg: Registry, strategy: str, num_cpus: float, threads: int
 ) -> None:
