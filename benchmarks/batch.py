@@ -28,7 +28,7 @@ to the first output file appearing (a thread polls the output directory every 20
 fixed cost before the first scored batch. The parent samples each contender's process tree
 (the process and every descendant: raylet, GCS, workers) every 0.2 s and reports the peak of
 the summed PSS. Where the Ray contenders' time goes is printed from Ray Data's own stats
-(per operator: tasks, wall and CPU seconds) and Floe's run record (seconds in the model).
+(per operator: tasks, wall and CPU seconds; Floe's from its run record's ``operators``).
 """
 
 from __future__ import annotations
@@ -258,23 +258,6 @@ def _first_file_watch(root: Path, start: float) -> tuple[threading.Event, dict[s
     return stop, seen
 
 
-def operator_breakdown(summary: Any) -> list[dict[str, Any]]:
-    """Ray Data's per-operator stats (a ``DatasetStatsSummary``) as plain rows."""
-    rows = []
-    for parent in summary.parents:  # the operators before the last, in order
-        rows.extend(operator_breakdown(parent))
-    for op in summary.operators_stats:
-        wall = getattr(op, "wall_time", None)
-        cpu = getattr(op, "cpu_time", None)
-        rows.append({
-            "operator": op.operator_name,
-            "tasks": wall.count if wall else 0,
-            "wall_s": wall.sum if wall else 0.0,
-            "cpu_s": cpu.sum if cpu else 0.0,
-        })
-    return rows
-
-
 def run_contender(name: str, wd: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One timed run of a contender; its previous output is deleted first (untimed)."""
     out = wd / "out" / name.replace(" ", "-")
@@ -303,11 +286,12 @@ def run_contender(name: str, wd: Path, args: argparse.Namespace) -> dict[str, An
 
         result = pipelines.run(str(wd / "pipeline.yaml")).to_dict()
         rows = result["rows_out"]
-        extra.update(floe_wall_s=result["wall_time_s"],
-                     strategy=result.get("strategy"), operators=result.get("operators"),
-                     score_s=result.get("score_s"))
+        extra.update(floe_wall_s=result["wall_time_s"], strategy=result["strategy"],
+                     operators=result["operators"])
     elif name == "hand-written Ray":
         import ray.data
+
+        from pipelines._ray import operator_stats  # Ray Data's stats as plain rows
 
         scored = ray.data.read_parquet(data).map_batches(
             Predictor,
@@ -318,7 +302,7 @@ def run_contender(name: str, wd: Path, args: argparse.Namespace) -> dict[str, An
             fn_constructor_kwargs={"kind": args.model, "wd": str(wd), "features": features},
         )
         scored.write_parquet(str(out))
-        extra["operators"] = operator_breakdown(scored.get_stats_summary())
+        extra["operators"] = operator_stats(scored)
         rows = -1  # counted once the clock stops
     else:
         import pandas as pd
@@ -466,7 +450,6 @@ def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "floe_wall_s": [r["floe_wall_s"] for r in finished if "floe_wall_s" in r],
         "operators": median_run.get("operators"),
         "strategy": median_run.get("strategy"),
-        "score_s": median_run.get("score_s"),
     }
 
 
@@ -526,9 +509,6 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace,
             console.print(f"{name}, Ray Data's stats (median run): " + "; ".join(
                 f"{o['operator']}: {o['tasks']} tasks, {o['wall_s']:.1f} s wall, "
                 f"{o['cpu_s']:.1f} s CPU" for o in operators))
-    if floe["score_s"] is not None:
-        console.print(f"floe: {floe['score_s']:.1f} s in the model (summed over batches), "
-                      "the rest of the tasks' time is reading, validation and writing")
     walls = floe["floe_wall_s"]
     if walls:
         console.print(f"floe's own RunResult.wall_time_s (median): {statistics.median(walls):.2f} s")

@@ -37,8 +37,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipelines._record import JOB_ID_ENV
 from pipelines.config import PipelineConfig, dump_config, parse_config
-from pipelines.runner import JOB_ID_ENV, ConfigLike, to_config
+from pipelines.runner import ConfigLike, to_config
 from registry import InvalidInput, NotFound, PermissionDenied, find_ray_token
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ Progress comes from the staged files' footers (``pipelines._progress``), and the
 holds the run's fixed cost, ``first_batch_s``: from the start (Ray included) to the first
 scored rows on disk, and of it ``ray_ready_s``, until Ray was connected to or started.
 
-Start-up: a running ``ray start`` cluster is reused (``ensure_ray``); a local one is started
-without the dashboard, and Ray Data reads Parquet with tasks planned on the driver
-(``pipelines.io``).
+Start-up: a running ``ray start`` cluster is reused (``pipelines._ray.ensure_ray``); a local
+one is started without the dashboard, and Ray Data reads Parquet with tasks planned on the
+driver (``pipelines.io``). The record and the log are written by ``pipelines._record``.
 
 Columns: the function's outputs are appended to the input row. The function's features
 always go to the model. Input columns it does not take are ``passthrough`` columns: carried
@@ -40,35 +40,36 @@ lacks, or an ``output.partition_by`` key the results will not have.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import platform
-import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.fs as pafs
-
 from pipelines import io
-from pipelines._budget import ResourceLimits, object_store_budget
 from pipelines._output import to_log_file
 from pipelines._progress import Progress, StagedRows
+from pipelines._ray import data_context, ensure_ray, model_errors, operator_stats
+from pipelines._record import (
+    display,
+    environment,
+    log_path,
+    move_log,
+    record_path,
+    redacted,
+    write_record,
+)
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
 from registry import (
     InvalidInput,
     ModelVersion,
     Registry,
     plan_execution,
-    redact_uri,
-    unwrap_ray_error,
 )
 
 if TYPE_CHECKING:
@@ -79,9 +80,6 @@ __all__ = ["ConfigLike", "PreparedRun", "RunResult", "execute", "prepare", "run"
 log = logging.getLogger(__name__)
 
 ConfigLike = PipelineConfig | str | os.PathLike[str] | Mapping[str, Any]
-RUN_RECORD_DIR = "_floe_runs"
-#: Set by ``pipelines.jobs.submit`` in the job's environment: the run record names its job.
-JOB_ID_ENV = "FLOE_PIPELINE_JOB_ID"
 EXPLAIN_FUNCTION = "explain"
 
 
@@ -238,8 +236,8 @@ def execute(
         run_scope.enter_context(quiet)
         ensure_ray(address, is_quiet=is_quiet)  # before _data_context, which asks Ray
         ray_ready_s = time.perf_counter() - start
-        run_scope.enter_context(_data_context(progress=progress, limits=cfg.resource_limits))
-        run_scope.enter_context(_model_errors())
+        run_scope.enter_context(data_context(progress=progress, limits=cfg.resource_limits))
+        run_scope.enter_context(model_errors())
         log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
         ds = io.read_table(cfg.input)
         scored = _score(prepared, ds)
@@ -258,7 +256,7 @@ def execute(
     wall_time_s = time.perf_counter() - start
     # a run faster than one poll: its first rows were on disk by the end of the write
     first_batch_s = staged.first_rows_s if staged.first_rows_s is not None else wall_time_s
-    log_path = _log_path(written.path, run_id) if is_quiet else None
+    log_file = log_path(written.path, run_id) if is_quiet else None
     result = RunResult(
         run_id=run_id,
         model=cfg.model,
@@ -277,17 +275,17 @@ def execute(
         first_batch_s=round(first_batch_s, 3),
         ray_ready_s=round(ray_ready_s, 3),
         output_path=written.path,
-        record_path=_record_path(written.path, run_id),
-        log_path=log_path,
+        record_path=record_path(written.path, run_id),
+        log_path=log_file,
         started_at=started_at.isoformat(),
         finished_at=datetime.now(UTC).isoformat(),
-        environment=_environment(),
-        config=_redacted(cfg.model_dump(mode="json")),
-        operators=_operator_stats(scored),
+        environment=environment(),
+        config=redacted(cfg.model_dump(mode="json")),
+        operators=operator_stats(scored),
     )
-    _write_record(_record_path(cfg.output.path, run_id), result)
-    if log_path is not None:
-        _move_log(running_log, _log_path(cfg.output.path, run_id))
+    write_record(record_path(cfg.output.path, run_id), result.to_dict())
+    if log_file is not None:
+        move_log(running_log, log_path(cfg.output.path, run_id))
     return result
 
 
@@ -325,7 +323,7 @@ def _check_columns(prepared: PreparedRun) -> None:
             problems.append(f"output.partition_by names {_names(dropped)}, which the results "
                             f"will not have (they have {', '.join(results)}); {hint}")
     if problems:
-        raise InvalidInput(f"input {_display(cfg.input.path)} has columns {listed}: "
+        raise InvalidInput(f"input {display(cfg.input.path)} has columns {listed}: "
                            + "; ".join(problems))
 
 
@@ -372,180 +370,3 @@ def _score(prepared: PreparedRun, ds: ray.data.Dataset) -> ray.data.Dataset:
     return explained
 
 
-def ensure_ray(address: str | None, *, is_quiet: bool = False) -> None:
-    """Use the Ray this process is connected to, else connect to ``address`` (or
-    ``$RAY_ADDRESS``), else to the cluster ``ray start`` left running on this machine, else
-    start a local one.
-
-    Not ``address="auto"``: it joins *any* Ray process it finds, including the private Ray
-    another program's ``ray.init()`` started, which ends (and takes this run with it: the
-    driver exits with no message) when that program does. ``ray.init()`` without an
-    address joins only the cluster ``ray start`` recorded (``/tmp/ray/ray_current_cluster``).
-    A stale record (that cluster killed) is seen at once (``_recorded_cluster_is_up``): a
-    local Ray then starts.
-
-    A local Ray is started lean: no dashboard (seconds of start-up a batch run never uses);
-    it prestarts one worker per CPU itself. ``is_quiet``: workers' output stays in Ray's
-    session logs rather than being forwarded to this process (it could arrive after the run,
-    past the redirection).
-    """
-    import ray
-
-    if ray.is_initialized():
-        return
-    options: dict[str, Any] = {"log_to_driver": not is_quiet, "include_dashboard": False}
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        ray.init(address=address, **options)  # include_dashboard only counts for "local"
-        return
-    if _recorded_cluster_is_up():
-        try:
-            ray.init(**options)
-            return
-        except ConnectionError:
-            pass
-    ray.init(address="local", **options)
-
-
-def _recorded_cluster_is_up(timeout_s: float = 1.0) -> bool:
-    """Whether the cluster ``ray start`` recorded on this machine answers on its GCS port.
-    A record left by a cluster that was killed makes ``ray.init()`` retry for minutes before
-    it gives up; one TCP connect tells at once."""
-    import socket
-
-    from ray._private.services import find_bootstrap_address
-
-    recorded = find_bootstrap_address(None)
-    if not recorded:
-        return False
-    host, _, port = str(recorded).rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
-@contextlib.contextmanager
-def _data_context(*, progress: bool, limits: ResourceLimits | None = None) -> Iterator[None]:
-    """Ray Data settings for one run: progress bars or not, the model's own exception
-    rather than Ray's ``UserCodeException`` wrapper (which loses it when pickled), and the
-    run's streaming memory budget (``resource_limits.object_store_memory``, else the default
-    of ``pipelines._budget``). Each Dataset copies the context when it is created, so what is
-    set here holds for the whole run; the process's own settings come back afterwards."""
-    import ray
-    import ray.data
-
-    context = ray.data.DataContext.get_current()
-    options = context.execution_options
-    before = (context.enable_progress_bars, context.raise_original_map_exception,
-              options.resource_limits)
-    cpus = float(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
-    budget = object_store_budget(limits or ResourceLimits(), cluster_cpus=cpus)
-    context.enable_progress_bars = progress
-    context.raise_original_map_exception = True
-    options.resource_limits = options.resource_limits.copy(object_store_memory=budget)
-    log.info("streaming budget: %d MiB of object-store memory in flight", budget // 2**20)
-    try:
-        yield
-    finally:
-        (context.enable_progress_bars, context.raise_original_map_exception,
-         options.resource_limits) = before
-
-
-def _operator_stats(ds: ray.data.Dataset) -> list[dict[str, Any]]:
-    """Ray Data's per-operator stats of the executed ``ds`` as plain rows (see RunResult)."""
-    rows: list[dict[str, Any]] = []
-
-    def walk(summary: Any) -> None:
-        for parent in summary.parents:  # the operators before the last, in order
-            walk(parent)
-        for op in summary.operators_stats:
-            wall, cpu = op.wall_time, op.cpu_time
-            rows.append({
-                "operator": op.operator_name,
-                "tasks": int(wall.count) if wall else 0,
-                "wall_s": round(float(wall.sum), 3) if wall else 0.0,
-                "cpu_s": round(float(cpu.sum), 3) if cpu else 0.0,
-            })
-
-    walk(ds.get_stats_summary())
-    return rows
-
-
-def _record_path(output: str, run_id: str) -> str:
-    return f"{output.rstrip('/')}/{RUN_RECORD_DIR}/{run_id}.json"
-
-
-def _log_path(output: str, run_id: str) -> str:
-    return f"{output.rstrip('/')}/{RUN_RECORD_DIR}/{run_id}.log"
-
-
-def _move_log(source: Path, path: str) -> None:
-    """Copy the run's log beside its record (an object store too), then remove the local one."""
-    fs, where = pafs.FileSystem.from_uri(path if "://" in path else Path(path).as_uri())
-    with open(source, "rb") as src, fs.open_output_stream(where) as out:
-        shutil.copyfileobj(src, out)
-    source.unlink()
-
-
-def _write_record(path: str, result: RunResult) -> None:
-    body = json.dumps(result.to_dict(), indent=2, default=str).encode()
-    fs, where = pafs.FileSystem.from_uri(path if "://" in path else Path(path).as_uri())
-    fs.create_dir(where.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(where) as out:
-        out.write(body)
-
-
-def _environment() -> dict[str, Any]:
-    import ray
-
-    def version_of(package: str) -> str | None:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return None
-
-    context = ray.get_runtime_context()
-    return {
-        "floe_version": version_of("floe"),
-        "ray_version": ray.__version__,
-        "python_version": platform.python_version(),
-        "host": platform.node(),
-        "ray_job_id": context.get_job_id(),
-        "ray_submission_id": os.environ.get(JOB_ID_ENV),
-    }
-
-
-def _redacted(value: Any) -> Any:
-    """``value`` with the passwords of URLs (``postgresql://user:PASSWORD@host``) hidden."""
-    if isinstance(value, str):
-        return _display(value)
-    if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
-
-
-def _display(text: str) -> str:
-    """``registry.redact_uri``, and nothing of a URI it cannot parse (``s3://[x``)."""
-    try:
-        return redact_uri(text)
-    except ValueError:
-        return "<a URI that does not parse>"
-
-
-@contextlib.contextmanager
-def _model_errors() -> Iterator[None]:
-    """Ray wraps what a worker raised (``RayTaskError``, ``UserCodeException``) with remote
-    tracebacks; re-raise the Floe error inside (``registry.unwrap_ray_error``, the one Ray
-    error edge), so callers can ``except ModelError`` and the CLI prints its one-line
-    message. Anything else is re-raised unchanged."""
-    try:
-        yield
-    except Exception as exc:
-        found = unwrap_ray_error(exc)
-        if found is exc:
-            raise
-        raise found from exc

@@ -37,7 +37,8 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        reason = f"PostgreSQL is not reachable at {POSTGRES_ADMIN}: {exc.orig}"
+        reason = (f"PostgreSQL is not reachable at {POSTGRES_ADMIN} ({exc.orig}): start the "
+                  "server or point FLOE_TEST_POSTGRES at one to run the PostgreSQL tests")
         if IS_CI:
             pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run, not skip)")
         pytest.skip(reason)

@@ -82,11 +82,6 @@ class ExecutionPlan:
     num_cpus: float
     num_gpus: float
 
-    @property
-    def threads(self) -> int:
-        """The model's thread count in each task or actor (see ``threads_for``)."""
-        return threads_for(self.num_cpus)
-
     def describe(self) -> str:
         return f"{self.strategy} ({self.reason})"
 

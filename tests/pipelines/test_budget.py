@@ -9,7 +9,7 @@ import ray
 
 from pipelines import parse_config
 from pipelines._budget import DEFAULT_PER_CPU, ResourceLimits, object_store_budget
-from pipelines.runner import _data_context
+from pipelines._ray import data_context
 from registry import InvalidInput
 from tests.pipelines.pipeline_data import GOOD
 from tests.ray_fixtures import ray_local  # noqa: F401
@@ -32,11 +32,11 @@ def _limits_in_workers() -> set[float]:
 def test_the_budget_reaches_ray_data_during_the_run_and_is_restored_after() -> None:
     context = ray.data.DataContext.get_current()
     before = context.execution_options.resource_limits
-    with _data_context(progress=False, limits=ResourceLimits(object_store_memory="300MiB")):
+    with data_context(progress=False, limits=ResourceLimits(object_store_memory="300MiB")):
         assert _limits_in_workers() == {300 * MIB}
     assert context.execution_options.resource_limits == before
     assert ray.data.DataContext.get_current().execution_options.resource_limits == before
-    with _data_context(progress=False):  # the default: DEFAULT_PER_CPU per CPU (2 here)
+    with data_context(progress=False):  # the default: DEFAULT_PER_CPU per CPU (2 here)
         assert _limits_in_workers() == {2 * DEFAULT_PER_CPU}
     assert context.execution_options.resource_limits == before
 

@@ -24,10 +24,8 @@ from registry.cli import main
 from tests.pipelines.pipeline_data import (
     FEATURES,
     Catalog,
-    log_iris,
     pipeline_config,
     read_output,
-    write_iris_table,
 )
 from tests.ray_fixtures import ray_local  # noqa: F401
 
@@ -46,17 +44,6 @@ def run_isolated(argv: list[str], *, env: dict[str, str], timeout_s: float) -> t
         stdout, stderr = proc.communicate()
         pytest.fail(f"{argv[:2]} ran past {timeout_s:g}s; its output ends: {stderr[-2000:]}")
     return stdout, stderr, proc.returncode
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    return log_iris(tmp_path / "catalog")
-
-
-@pytest.fixture
-def table(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
-    data = tmp_path / "data"
-    return data, write_iris_table(data)
 
 
 @pytest.mark.usefixtures("ray_local")

@@ -24,10 +24,8 @@ from registry import InvalidInput
 from tests.pipelines.pipeline_data import (
     FEATURES,
     Catalog,
-    log_iris,
     pipeline_config,
     read_output,
-    write_iris_table,
 )
 from tests.ray_fixtures import ray_local  # noqa: F401
 
@@ -35,17 +33,6 @@ pytestmark = pytest.mark.usefixtures("ray_local")
 
 TASKS: dict[str, Any] = {"batch_size": 64}  # auto: a CPU model, no pool sized
 ACTORS: dict[str, Any] = {"batch_size": 64, "max_actors": 1, "num_cpus": 0.25}
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    return log_iris(tmp_path / "catalog")
-
-
-@pytest.fixture
-def table(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
-    data = tmp_path / "data"
-    return data, write_iris_table(data)
 
 
 def config(data: Path, out: Path, catalog: Catalog, compute: dict[str, Any],

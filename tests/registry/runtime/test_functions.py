@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
@@ -18,11 +16,6 @@ LABEL = "ML.REGISTRY.M version V1"
 def _functions(*names: str) -> list[ModelFunctionInfo]:
     return [ModelFunctionInfo(name, name, None) for name in names]
 
-
-@pytest.fixture
-def sqlite_reg(tmp_path: Path) -> Registry:
-    return Registry(catalog_url=f"sqlite:///{tmp_path / 'c.db'}",
-                    artifact_root=str(tmp_path / "a"))
 
 
 def test_names_are_identifiers_unquoted_ignore_case_quoted_match_exactly() -> None:

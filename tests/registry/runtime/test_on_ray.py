@@ -33,11 +33,6 @@ from tests.ray_fixtures import ray_local  # noqa: F401
 pytestmark = pytest.mark.usefixtures("ray_local")
 
 
-@pytest.fixture
-def sqlite_reg(tmp_path: Path) -> Registry:
-    return Registry(catalog_url=f"sqlite:///{tmp_path / 'c.db'}",
-                    artifact_root=str(tmp_path / "a"))
-
 
 @pytest.fixture
 def scored(sqlite_reg: Registry):

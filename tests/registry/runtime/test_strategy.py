@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,21 +23,17 @@ from registry import (
     plan_execution,
 )
 from registry.handlers import handler_named
+from registry.runtime.compute import threads_for
 from tests.models import breast_cancer
 from tests.ray_fixtures import ray_local  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 
 
-@pytest.fixture
-def reg(tmp_path: Path) -> Registry:
-    return Registry(catalog_url=f"sqlite:///{tmp_path / 'c.db'}",
-                    artifact_root=str(tmp_path / "a"))
-
 
 def test_auto_picks_tasks_for_a_cpu_model_and_actors_for_gpus_or_a_sized_pool() -> None:
     plan = plan_execution(ComputeConfig())
-    assert (plan.strategy, plan.num_cpus, plan.threads) == ("tasks", 1.0, 1)
+    assert (plan.strategy, plan.num_cpus, threads_for(plan.num_cpus)) == ("tasks", 1.0, 1)
     assert "runs on CPU" in plan.reason
     gpu = plan_execution(ComputeConfig(num_gpus=1))
     assert (gpu.strategy, gpu.num_gpus) == ("actors", 1)
@@ -48,16 +43,16 @@ def test_auto_picks_tasks_for_a_cpu_model_and_actors_for_gpus_or_a_sized_pool() 
     assert sized.num_cpus == 0.5  # room beside the read and write tasks
     assert plan_execution(ComputeConfig(strategy="actors")).strategy == "actors"
     forced = plan_execution(ComputeConfig(strategy="tasks", max_actors=3, num_cpus=2))
-    assert (forced.strategy, forced.threads) == ("tasks", 2)
-    assert plan_execution(ComputeConfig(strategy="actors", num_cpus=1.5)).threads == 1
+    assert (forced.strategy, threads_for(forced.num_cpus)) == ("tasks", 2)
+    assert threads_for(plan_execution(ComputeConfig(strategy="actors", num_cpus=1.5)).num_cpus) == 1
 
 
-def test_both_strategies_give_the_same_rows(reg: Registry) -> None:
+def test_both_strategies_give_the_same_rows(sqlite_reg: Registry) -> None:
     import ray
 
     X, y = breast_cancer()
     clf = xgb.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)
-    mv = reg.log_model(clf, model_name="bc", sample_input_data=X[:20])
+    mv = sqlite_reg.log_model(clf, model_name="bc", sample_input_data=X[:20])
     frame = X.assign(row_id=np.arange(len(X)))
     outputs = {}
     for strategy in ("tasks", "actors"):
@@ -100,21 +95,21 @@ class ReportsItsProcess(CustomModel):
         })
 
 
-def log_probe(reg: Registry, frame: pd.DataFrame) -> ModelVersion:
+def log_probe(sqlite_reg: Registry, frame: pd.DataFrame) -> ModelVersion:
     X, y = breast_cancer()
     booster = xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=y), num_boost_round=2)
     model = ReportsItsProcess(ModelContext(models={"booster": booster}))
-    return reg.log_model(model, model_name="probe", sample_input_data=frame[:10])
+    return sqlite_reg.log_model(model, model_name="probe", sample_input_data=frame[:10])
 
 
 @pytest.mark.parametrize("strategy", ["tasks", "actors"])
 def test_a_worker_loads_a_version_once_however_many_batches_it_scores(
-    reg: Registry, strategy: str
+    sqlite_reg: Registry, strategy: str
 ) -> None:
     import ray
 
     frame = pd.DataFrame({"x": np.arange(2000, dtype=float)})
-    mv = log_probe(reg, frame)
+    mv = log_probe(sqlite_reg, frame)
     ds = ray.data.from_pandas(frame).repartition(10)
     out = mv.run(ds, function_name="probe",
                  compute=ComputeConfig(strategy=strategy, batch_size=50)).to_pandas()
@@ -131,12 +126,12 @@ def test_a_worker_loads_a_version_once_however_many_batches_it_scores(
 @pytest.mark.parametrize(("strategy", "num_cpus", "threads"),
                          [("tasks", 1, 1), ("actors", 0.5, 1)])
 def test_the_models_threads_in_a_worker_follow_its_reserved_cpus(
-    reg: Registry, strategy: str, num_cpus: float, threads: int
+    sqlite_reg: Registry, strategy: str, num_cpus: float, threads: int
 ) -> None:
     import ray
 
     frame = pd.DataFrame({"x": np.arange(400, dtype=float)})
-    mv = log_probe(reg, frame)
+    mv = log_probe(sqlite_reg, frame)
     ds = ray.data.from_pandas(frame).repartition(4)
     out = mv.run(ds, function_name="probe", compute=ComputeConfig(
         strategy=strategy, num_cpus=num_cpus, batch_size=100)).to_pandas()
