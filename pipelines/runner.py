@@ -236,7 +236,9 @@ def execute(
         run_scope.enter_context(quiet)
         ensure_ray(address, is_quiet=is_quiet)  # before _data_context, which asks Ray
         ray_ready_s = time.perf_counter() - start
-        run_scope.enter_context(data_context(progress=progress, limits=cfg.resource_limits))
+        is_fused = plan.strategy == "tasks" and cfg.partition_column is None  # no shuffle
+        run_scope.enter_context(data_context(progress=progress, limits=cfg.resource_limits,
+                                             is_fused=is_fused))
         run_scope.enter_context(model_errors())
         log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
         ds = io.read_table(cfg.input)

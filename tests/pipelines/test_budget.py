@@ -3,13 +3,17 @@ the plan) and the process's own limits come back after; the size is validated wi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import ray
 
-from pipelines import parse_config
+from pipelines import io, parse_config
 from pipelines._budget import DEFAULT_PER_CPU, ResourceLimits, object_store_budget
 from pipelines._ray import data_context
+from pipelines.io import InputSpec
 from registry import InvalidInput
 from tests.pipelines.pipeline_data import GOOD
 from tests.ray_fixtures import ray_local  # noqa: F401
@@ -56,3 +60,32 @@ def test_sizes_are_human_and_validated_with_their_line() -> None:
     with pytest.raises(InvalidInput, match=r"line 16: resource_limits.object_store_memory: .*"
                        r"greater than or equal to 67108864 \(got '1MiB'"):
         parse_config(GOOD + "resource_limits: {object_store_memory: 1MiB}\n")
+
+
+
+def _reservation_seen(batch: pa.Table) -> pa.Table:
+    """Whether Ray Data's per-operator reservation is on in the worker running this block."""
+    seen = ray.data.DataContext.get_current().op_resource_reservation_enabled
+    return pa.table({"reserved": [seen] * batch.num_rows})
+
+
+@pytest.mark.usefixtures("ray_local")
+def test_a_fused_run_turns_off_per_operator_reservation_for_the_run_only(tmp_path: Path) -> None:
+    """One fused operator has no other to protect, and Ray Data's reservation held it to one
+    of the 2 CPUs for its first blocks (about 1 s at 125,000-row files; benchmarks/batch.py
+    measures the run). Off during a fused run, on again after; a run of several operators
+    (an actor pool, a shuffle) keeps it."""
+    pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "part-0.parquet")
+    context = ray.data.DataContext.get_current()
+    assert context.op_resource_reservation_enabled
+
+    def seen() -> set[bool]:
+        ds = io.read_table(InputSpec(path=str(tmp_path))).map_batches(
+            _reservation_seen, batch_size=None, batch_format="pyarrow")
+        return {row["reserved"] for row in ds.take_all()}
+
+    with data_context(progress=False, is_fused=True):
+        assert seen() == {False}
+    assert ray.data.DataContext.get_current().op_resource_reservation_enabled
+    with data_context(progress=False):
+        assert seen() == {True}
