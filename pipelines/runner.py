@@ -51,6 +51,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from pipelines import io
 from pipelines._output import to_log_file
 from pipelines._progress import Progress, StagedRows
@@ -66,11 +68,13 @@ from pipelines._record import (
 )
 from pipelines.config import PipelineConfig, config_from_mapping, load_config
 from registry import (
+    FeatureSpec,
     InvalidInput,
     ModelVersion,
     Registry,
     plan_execution,
 )
+from registry.runtime.signatures import plan_input
 
 if TYPE_CHECKING:
     import ray.data
@@ -92,6 +96,8 @@ class PreparedRun:
     function: str
     feature_columns: tuple[str, ...] | None
     output_columns: tuple[str, ...] | None
+    #: The function's input signature, checked against every input file before Ray starts.
+    inputs: tuple[FeatureSpec, ...] | None = None
 
     @property
     def resolved_model(self) -> str:
@@ -156,6 +162,7 @@ def prepare(config: ConfigLike) -> PreparedRun:
     columns against both (no Ray needed)."""
     prepared = _resolve(config)
     _check_columns(prepared)
+    _check_files(prepared)
     return prepared
 
 
@@ -192,6 +199,7 @@ def _resolve(config: ConfigLike) -> PreparedRun:
         function=fn.name,
         feature_columns=tuple(f.name for f in signature.inputs) if signature else None,
         output_columns=tuple(f.name for f in signature.outputs) if signature else None,
+        inputs=tuple(signature.inputs) if signature else None,
     )
 
 
@@ -327,6 +335,21 @@ def _check_columns(prepared: PreparedRun) -> None:
     if problems:
         raise InvalidInput(f"input {display(cfg.input.path)} has columns {listed}: "
                            + "; ".join(problems))
+
+
+def _check_files(prepared: PreparedRun) -> None:
+    """Refuse, before Ray starts and naming the file, an input file whose own feature columns
+    the model cannot take (a column of another type in one file of many): the registry's
+    schema check (``plan_input``, what every batch goes through) on each file's footer. The
+    features a file lacks are hive keys or were reported by ``_check_columns``; the values
+    (nulls, say) are checked batch by batch as the run reads them."""
+    cfg = prepared.config
+    if prepared.inputs is None:
+        return
+    for uri, schema in io.file_schemas(cfg.input):
+        held = [spec for spec in prepared.inputs if spec.name in schema.names]
+        plan_input(pa.schema([schema.field(spec.name) for spec in held]), held,
+                   strict=cfg.strict_input_validation, what=f"input file {display(uri)}")
 
 
 def _carried_and_features(prepared: PreparedRun, columns: list[str]) -> list[str] | None:

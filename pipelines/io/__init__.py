@@ -12,7 +12,13 @@ Parquet written for model output (no dictionaries on float columns, ``OutputSpec
 bounded row groups).
 """
 
-from pipelines.io._read import count_rows, list_input_files, read_schema, read_table
+from pipelines.io._read import (
+    count_rows,
+    file_schemas,
+    list_input_files,
+    read_schema,
+    read_table,
+)
 from pipelines.io._specs import (
     Compression,
     Filter,
@@ -38,6 +44,7 @@ __all__ = [
     "WriteResult",
     "check_output_path",
     "count_rows",
+    "file_schemas",
     "list_input_files",
     "read_schema",
     "read_table",

@@ -83,6 +83,17 @@ def read_schema(spec: InputSpec) -> pa.Schema:
     return schema
 
 
+def file_schemas(spec: InputSpec) -> Iterator[tuple[str, pa.Schema]]:
+    """Each file ``read_table(spec)`` opens, as ``list_input_files`` names it, with the columns
+    it holds itself (its Parquet footer; no hive keys, no data read). Parquet only: a CSV
+    file's types are known only once it is read, so CSV input yields nothing."""
+    plan = _plan(spec)
+    if spec.format != "parquet":
+        return
+    for path in plan.files:
+        yield plan.loc.uri(path), _read_schema(plan.loc, path, spec.format)
+
+
 def count_rows(spec: InputSpec) -> int | None:
     """How many rows ``read_table(spec)`` gives, from the Parquet footers of the files it
     selects; ``None`` where footers cannot tell: CSV, or filters on non-partition columns."""

@@ -200,14 +200,46 @@ def test_bad_input_fails_with_the_registry_error_not_a_ray_traceback(
 
     data = tmp_path / "data"
     data.mkdir()
-    bad = {f: pa.array(["x"] * 4) for f in FEATURES} | {"id": pa.array(range(4))}
+    # nulls where the signature has none: seen only in the data, so by a worker
+    bad = {f: pa.array([1.0, None, 2.0, 3.0]) for f in FEATURES} | {"id": pa.array(range(4))}
     pq.write_table(pa.table(bad), data / "part-0.parquet")
     out = tmp_path / "out"
     with pytest.raises(InvalidInput) as info:
         pipelines.run(pipeline_config(data, out, catalog, output={"partition_by": None}))
-    assert "column sepal_length is STRING, expected DOUBLE" in info.value.message
+    assert "nulls in columns that are not nullable: sepal_length (1 null)" in info.value.message
     assert "Traceback" not in info.value.message and "\n" not in info.value.message
     assert not out.exists()  # nothing is committed
+
+
+def test_a_file_of_another_type_is_named_before_ray_starts(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    """One file of many with a feature of another type: refused by prepare (no Ray), naming
+    that file only; a widening (float32 where the signature says DOUBLE) is not a problem,
+    except under strict_input_validation, which names the file too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data, _ = table
+    bad = data / "region=US" / "part-1.parquet"
+    frame = pq.read_table(bad)
+    index = frame.schema.get_field_index("petal_width")
+    pq.write_table(frame.set_column(index, "petal_width",
+                                    frame.column("petal_width").cast(pa.string())), bad)
+    config = pipeline_config(data, tmp_path / "out", catalog)
+    with pytest.raises(InvalidInput) as info:
+        pipelines.prepare(config)
+    message = info.value.message
+    assert message.startswith(f"invalid input file {bad}: column petal_width is STRING, "
+                              "expected DOUBLE"), message
+    assert "part-0" not in message and "region=EU" not in message
+
+    pq.write_table(frame.set_column(index, "petal_width",
+                                    frame.column("petal_width").cast(pa.float32())), bad)
+    pipelines.prepare(config)  # float32 widens to DOUBLE, as in every batch
+    with pytest.raises(InvalidInput, match=rf"invalid input file {bad}: column petal_width "
+                       r"is FLOAT, expected DOUBLE \(strict_input_validation refuses"):
+        pipelines.prepare({**config, "strict_input_validation": True})
 
 
 @pytest.mark.usefixtures("ray_local")
