@@ -249,8 +249,12 @@ def execute(
                                              is_fused=is_fused))
         run_scope.enter_context(model_errors())
         log.info("run %s: %s as %s", run_id, cfg.model, prepared.resolved_model)
-        ds = io.read_table(cfg.input)
-        scored = _score(prepared, ds)
+        # each row's file, named in a batch's validation error (and not written), unless the
+        # input has a column of that name or the function is scored by partition
+        source = (io.PATH_COLUMN if cfg.partition_column is None
+                  and io.PATH_COLUMN not in io.read_schema(cfg.input).names else None)
+        ds = io.read_table(cfg.input, include_paths=source is not None)
+        scored = _score(prepared, ds, source_column=source)
         with StagedRows(cfg.output, run_id, rows_total=rows_total, started=start,
                         on_progress=on_progress) as staged:
             written = io.write_table(scored, cfg.output, run_id=run_id, inputs=[cfg.input])
@@ -366,23 +370,27 @@ def _names(columns: list[str]) -> str:
     return ", ".join(repr(c) for c in columns)
 
 
-def _score(prepared: PreparedRun, ds: ray.data.Dataset) -> ray.data.Dataset:
+def _score(
+    prepared: PreparedRun, ds: ray.data.Dataset, *, source_column: str | None
+) -> ray.data.Dataset:
+    """The scored Dataset; ``source_column`` (each row's file) is kept to name a bad batch's
+    file in its error and is not carried to the output."""
     cfg = prepared.config
     features = prepared.feature_columns
     if features is None:  # no signature: every column is model input, but for passthrough
         carried = list(cfg.passthrough or ())
     else:  # features always go to the model; passthrough says what else is carried
-        columns = list(ds.schema(fetch_if_missing=True).names)
+        columns = [c for c in ds.schema(fetch_if_missing=True).names if c != source_column]
         if cfg.passthrough is None:
             carried = [c for c in columns if c not in features]
         else:
             carried = [c for c in cfg.passthrough if c not in features]
             keep = [c for c in columns if c in features or c in cfg.passthrough]
             if keep != columns:
-                ds = ds.select_columns(keep)
+                ds = ds.select_columns([*keep, *([source_column] if source_column else [])])
     scored: ray.data.Dataset = prepared.version.run(
         ds, function_name=prepared.function, partition_column=cfg.partition_column,
-        passthrough_columns=carried, compute=cfg.compute,
+        passthrough_columns=carried, compute=cfg.compute, source_column=source_column,
         strict_input_validation=cfg.strict_input_validation,
     )
     if not cfg.explain:

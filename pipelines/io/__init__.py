@@ -13,6 +13,7 @@ bounded row groups).
 """
 
 from pipelines.io._read import (
+    PATH_COLUMN,
     count_rows,
     file_schemas,
     list_input_files,
@@ -33,6 +34,7 @@ from pipelines.io._specs import (
 from pipelines.io._write import check_output_path, staging_location, write_table
 
 __all__ = [
+    "PATH_COLUMN",
     "Compression",
     "Filter",
     "FilterOp",

@@ -107,8 +107,14 @@ def count_rows(spec: InputSpec) -> int | None:
     return total
 
 
-def read_table(spec: InputSpec) -> ray.data.Dataset:
-    """A lazy Arrow-backed Dataset of ``spec``'s rows; partition keys come back as columns."""
+#: The column ``read_table(spec, include_paths=True)`` adds: each row's file (Ray Data's name).
+PATH_COLUMN = "path"
+
+
+def read_table(spec: InputSpec, *, include_paths: bool = False) -> ray.data.Dataset:
+    """A lazy Arrow-backed Dataset of ``spec``'s rows; partition keys come back as columns.
+    ``include_paths``: a ``PATH_COLUMN`` column names each row's file, kept through
+    ``spec.columns``."""
     plan = _plan(spec)
     import ray.data  # Ray Data is imported when a read is built, so configs load without it
     from ray.data.datasource.partitioning import Partitioning, PartitionStyle
@@ -127,7 +133,8 @@ def read_table(spec: InputSpec) -> ray.data.Dataset:
     # One block per file: Ray Data splits files into more blocks to reach its minimum
     # parallelism (200), and a split read is not fused with the map and the write after it.
     options: dict[str, Any] = {"filesystem": plan.loc.fs, "file_extensions": None,
-                               "override_num_blocks": len(plan.files)}
+                               "override_num_blocks": len(plan.files),
+                               "include_paths": include_paths}
     try:  # Ray reads a sample of the files' schemas here
         if spec.format == "parquet":
             with _datasource_v1(ray.data.DataContext.get_current()):
@@ -143,7 +150,7 @@ def read_table(spec: InputSpec) -> ray.data.Dataset:
     if plan.row_filters:
         ds = ds.filter(expr=functools.reduce(operator.and_, map(_ray_expr, plan.row_filters)))
     if spec.columns is not None:
-        ds = ds.select_columns(list(spec.columns))
+        ds = ds.select_columns([*spec.columns, *([PATH_COLUMN] if include_paths else [])])
     return ds
 
 

@@ -207,6 +207,7 @@ def test_bad_input_fails_with_the_registry_error_not_a_ray_traceback(
     with pytest.raises(InvalidInput) as info:
         pipelines.run(pipeline_config(data, out, catalog, output={"partition_by": None}))
     assert "nulls in columns that are not nullable: sepal_length (1 null)" in info.value.message
+    assert info.value.message.endswith(f"(in {data / 'part-0.parquet'})")  # the batch's file
     assert "Traceback" not in info.value.message and "\n" not in info.value.message
     assert not out.exists()  # nothing is committed
 
