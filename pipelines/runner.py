@@ -72,9 +72,9 @@ from registry import (
     InvalidInput,
     ModelVersion,
     Registry,
+    check_schema,
     plan_execution,
 )
-from registry.runtime.signatures import plan_input
 
 if TYPE_CHECKING:
     import ray.data
@@ -344,7 +344,7 @@ def _check_columns(prepared: PreparedRun) -> None:
 def _check_files(prepared: PreparedRun) -> None:
     """Refuse, before Ray starts and naming the file, an input file whose own feature columns
     the model cannot take (a column of another type in one file of many): the registry's
-    schema check (``plan_input``, what every batch goes through) on each file's footer. The
+    schema check (``check_schema``, what every batch goes through) on each file's footer. The
     features a file lacks are hive keys or were reported by ``_check_columns``; the values
     (nulls, say) are checked batch by batch as the run reads them."""
     cfg = prepared.config
@@ -352,8 +352,8 @@ def _check_files(prepared: PreparedRun) -> None:
         return
     for uri, schema in io.file_schemas(cfg.input):
         held = [spec for spec in prepared.inputs if spec.name in schema.names]
-        plan_input(pa.schema([schema.field(spec.name) for spec in held]), held,
-                   strict=cfg.strict_input_validation, what=f"input file {display(uri)}")
+        check_schema(pa.schema([schema.field(spec.name) for spec in held]), held,
+                     strict=cfg.strict_input_validation, what=f"input file {display(uri)}")
 
 
 def _carried_and_features(prepared: PreparedRun, columns: list[str]) -> list[str] | None:

@@ -48,7 +48,7 @@ from registry.packaging.tasks import Task
 from registry.runtime.compute import ComputeConfig, ExecutionPlan, plan_execution
 from registry.runtime.functions import ModelFunctionInfo
 from registry.runtime.on_ray import find_ray_token, unwrap_ray_error
-from registry.runtime.signatures import DataType, FeatureSpec, ModelSignature
+from registry.runtime.signatures import DataType, FeatureSpec, ModelSignature, check_schema
 
 __all__ = [
     "AlreadyExists",
@@ -78,6 +78,7 @@ __all__ = [
     "QualifiedName",
     "Registry",
     "Task",
+    "check_schema",
     "dump_config_yaml",
     "find_ray_token",
     "format_identifier",

@@ -31,6 +31,7 @@ __all__ = [
     "DataType",
     "FeatureSpec",
     "ModelSignature",
+    "check_schema",
     "column_problems",
     "infer_features",
     "null_counts",
@@ -345,6 +346,16 @@ def plan_input(
         found.append("unexpected columns: " + ", ".join(extra))
     refuse(found, what, inputs)
     return casts
+
+
+def check_schema(
+    schema: pa.Schema, inputs: Sequence[FeatureSpec], *, strict: bool = False,
+    what: str = "input",
+) -> None:
+    """Refuse, before any data is read, columns of ``schema`` that ``inputs`` cannot take (a
+    missing feature, another type, a widening under ``strict``): ``plan_input``'s one
+    ``InvalidInput``, ``what`` naming the source (an input file's footer, say)."""
+    plan_input(schema, inputs, strict=strict, what=what)
 
 
 def non_nullable(inputs: Sequence[FeatureSpec], names: Sequence[str]) -> list[str]:
