@@ -29,6 +29,7 @@ from registry import (
 from registry.packaging.environment import EnvironmentWarning
 from tests.models import breast_cancer, iris, iris_classifier
 from tests.ray_fixtures import ray_local  # noqa: F401
+from tests.registry.runtime.conftest import ONE_ACTOR
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 
@@ -48,7 +49,7 @@ def test_distributed_run_equals_in_process_row_for_row(scored) -> None:
     mv, X = scored
     ds = ray.data.from_pandas(X).repartition(4)
     out = mv.run(ds, function_name="predict_proba", passthrough_columns=["row_id"],
-                 compute=ComputeConfig(batch_size=64, min_actors=1, max_actors=2))
+                 compute=ComputeConfig(batch_size=64, **ONE_ACTOR))
     assert isinstance(out, ray.data.Dataset)  # lazy: nothing ran yet
     got = out.to_pandas().sort_values("row_id").reset_index(drop=True)
     local = mv.run(X.drop(columns=["row_id"]), function_name="predict_proba")
@@ -71,7 +72,7 @@ def test_a_bad_batch_fails_with_the_in_process_error_and_its_file(
     ds = ray.data.read_parquet(str(tmp_path / "b.parquet"), include_paths=True)
     with pytest.raises(InvalidInput) as info:  # the worker's class, not Ray's wrapper
         mv.run(ds, function_name="predict", source_column="path",
-               compute=ComputeConfig(strategy=strategy)).materialize()
+               compute=ComputeConfig(strategy=strategy, **ONE_ACTOR)).materialize()
     error = unwrap_ray_error(info.value)
     assert type(error) is InvalidInput and error.__cause__ is info.value
     with pytest.raises(InvalidInput, match="missing columns: mean_radius") as local:
@@ -126,7 +127,7 @@ def test_partitioned_function_is_called_once_per_partition(
     assert [f.is_partitioned for f in mv.show_functions()] == [True]
     ds = ray.data.from_pandas(frame.sample(frac=1.0, random_state=0)).repartition(5)
     out = mv.run(ds, function_name="forecast", partition_column="STORE_ID",
-                 compute=ComputeConfig(strategy=strategy, min_actors=1, max_actors=2)).to_pandas()
+                 compute=ComputeConfig(strategy=strategy, **ONE_ACTOR)).to_pandas()
     assert sorted(out["STORE_ID"]) == list(range(7))
     assert out["call_id"].nunique() == 7
     expected = frame.groupby("STORE_ID")["sales"].agg(["size", "sum"])
@@ -171,8 +172,8 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(
     marker.touch()
     ds = ray.data.from_pandas(frame).repartition(20)
     out = mv.run(ds, function_name="score", passthrough_columns=["row_id"],
-                 compute=ComputeConfig(strategy=strategy, batch_size=250, min_actors=1,
-                                       max_actors=2)).to_pandas()
+                 compute=ComputeConfig(strategy=strategy, batch_size=250,
+                                       **ONE_ACTOR)).to_pandas()
     assert not marker.exists()  # the kill happened
     assert len(out) == 5000
     assert sorted(out["row_id"]) == list(range(5000))

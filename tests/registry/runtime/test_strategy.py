@@ -26,6 +26,7 @@ from registry.handlers import handler_named
 from registry.runtime.compute import threads_for
 from tests.models import breast_cancer
 from tests.ray_fixtures import ray_local  # noqa: F401
+from tests.registry.runtime.conftest import ONE_ACTOR
 
 pytestmark = pytest.mark.usefixtures("ray_local")
 
@@ -58,7 +59,7 @@ def test_both_strategies_give_the_same_rows(sqlite_reg: Registry) -> None:
     for strategy in ("tasks", "actors"):
         ds = ray.data.from_pandas(frame).repartition(4)
         out = mv.run(ds, function_name="predict_proba", passthrough_columns=["row_id"],
-                     compute=ComputeConfig(strategy=strategy, batch_size=64))
+                     compute=ComputeConfig(strategy=strategy, batch_size=64, **ONE_ACTOR))
         outputs[strategy] = out.to_pandas().sort_values("row_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(outputs["tasks"], outputs["actors"])
     local = mv.run(X, function_name="predict_proba")
@@ -112,7 +113,7 @@ def test_a_worker_loads_a_version_once_however_many_batches_it_scores(
     mv = log_probe(sqlite_reg, frame)
     ds = ray.data.from_pandas(frame).repartition(10)
     out = mv.run(ds, function_name="probe",
-                 compute=ComputeConfig(strategy=strategy, batch_size=50)).to_pandas()
+                 compute=ComputeConfig(strategy=strategy, batch_size=50, **ONE_ACTOR)).to_pandas()
     assert len(out) == 2000
     batches = out["batch"].nunique()
     assert batches >= 40
@@ -134,7 +135,7 @@ def test_the_models_threads_in_a_worker_follow_its_reserved_cpus(
     mv = log_probe(sqlite_reg, frame)
     ds = ray.data.from_pandas(frame).repartition(4)
     out = mv.run(ds, function_name="probe", compute=ComputeConfig(
-        strategy=strategy, num_cpus=num_cpus, batch_size=100)).to_pandas()
+        strategy=strategy, num_cpus=num_cpus, batch_size=100, **ONE_ACTOR)).to_pandas()
     assert set(out["assigned_cpus"]) == {num_cpus}  # what Ray reserved for the worker
     assert set(out["openmp_threads"]) == set(out["xgboost_nthread"]) == {threads}
 
