@@ -16,9 +16,10 @@ def sqlite_reg(tmp_path: Path) -> Registry:
                     artifact_root=str(tmp_path / "a"))
 
 
-#: The actor pool of these tests: one actor, never scaled. On the session's 2-CPU Ray, Ray Data
-#: 2.60 can leak an actor it scaled up just as a Dataset finished (its pool counted the actor
-#: as released while Ray was still creating it; the process then held 0.5 CPU for the rest of
-#: the session, seen in CI's ray-data.log), and three such leaks left no CPU for the
-#: repartition tasks of later tests, which waited past their timeout.
+
+#: The actor pool of these tests: one actor, never scaled, so each test holds at most 0.5 of
+#: the shared Ray's 2 CPUs. (Added while chasing CI timeouts first blamed on a scale-up race;
+#: the cause was actors kept alive by a failed Dataset's exception cycle, which
+#: tests/conftest.py's ``_release_ray_actors`` collects. A scaling pool is still run by the
+#: actor-pool config configs/score.yaml, min 1 and max 2.)
 ONE_ACTOR = {"min_actors": 1, "max_actors": 1}
