@@ -40,6 +40,7 @@ lacks, or an ``output.partition_by`` key the results will not have.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import tempfile
@@ -89,15 +90,24 @@ EXPLAIN_FUNCTION = "explain"
 
 @dataclass(frozen=True)
 class PreparedRun:
-    """A validated config with its model resolved to one version."""
+    """A validated config with its model resolved to one version, and its input as
+    ``prepare`` found it (one read of each file's footer)."""
 
     config: PipelineConfig
     version: ModelVersion
     function: str
-    feature_columns: tuple[str, ...] | None
+    #: The function's input signature (None: the version has none), checked against every
+    #: input file's footer before Ray starts.
+    inputs: tuple[FeatureSpec, ...] | None
     output_columns: tuple[str, ...] | None
-    #: The function's input signature, checked against every input file before Ray starts.
-    inputs: tuple[FeatureSpec, ...] | None = None
+    #: The input's columns (the first file's, then the hive keys; see ``io.read_schema``).
+    input_columns: tuple[str, ...] = ()
+    #: The input's rows from the footers (``io.Footers.rows``; None where they cannot tell).
+    rows_total: int | None = None
+
+    @property
+    def feature_columns(self) -> tuple[str, ...] | None:
+        return tuple(f.name for f in self.inputs) if self.inputs is not None else None
 
     @property
     def resolved_model(self) -> str:
@@ -161,9 +171,11 @@ def prepare(config: ConfigLike) -> PreparedRun:
     """Validate ``config``, resolve its model reference to one version and check the input's
     columns against both (no Ray needed)."""
     prepared = _resolve(config)
-    _check_columns(prepared)
-    _check_files(prepared)
-    return prepared
+    columns = io.read_schema(prepared.config.input).names
+    _check_columns(prepared, columns)
+    footers = io.read_footers(prepared.config.input)
+    _check_files(prepared, footers)
+    return dataclasses.replace(prepared, input_columns=tuple(columns), rows_total=footers.rows)
 
 
 def _resolve(config: ConfigLike) -> PreparedRun:
@@ -197,9 +209,8 @@ def _resolve(config: ConfigLike) -> PreparedRun:
         config=cfg,
         version=version,
         function=fn.name,
-        feature_columns=tuple(f.name for f in signature.inputs) if signature else None,
-        output_columns=tuple(f.name for f in signature.outputs) if signature else None,
         inputs=tuple(signature.inputs) if signature else None,
+        output_columns=tuple(f.name for f in signature.outputs) if signature else None,
     )
 
 
@@ -235,7 +246,7 @@ def execute(
     run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     started_at = datetime.now(UTC)
     start = time.perf_counter()
-    rows_total = io.count_rows(cfg.input)
+    rows_total = prepared.rows_total
     if on_progress is not None:
         on_progress(Progress(0, rows_total))
     running_log = Path(tempfile.gettempdir()) / "floe-runs" / f"{run_id}.log"
@@ -252,7 +263,7 @@ def execute(
         # each row's file, named in a batch's validation error (and not written), unless the
         # input has a column of that name or the function is scored by partition
         source = (io.PATH_COLUMN if cfg.partition_column is None
-                  and io.PATH_COLUMN not in io.read_schema(cfg.input).names else None)
+                  and io.PATH_COLUMN not in prepared.input_columns else None)
         ds = io.read_table(cfg.input, include_paths=source is not None)
         scored = _score(prepared, ds, source_column=source)
         with StagedRows(cfg.output, run_id, rows_total=rows_total, started=start,
@@ -303,10 +314,9 @@ def execute(
     return result
 
 
-def _check_columns(prepared: PreparedRun) -> None:
-    """Refuse, before Ray starts, a config whose columns cannot work with its input."""
+def _check_columns(prepared: PreparedRun, columns: list[str]) -> None:
+    """Refuse, before Ray starts, a config whose columns cannot work with its input's."""
     cfg = prepared.config
-    columns = io.read_schema(cfg.input).names
     listed = ", ".join(columns)
     problems = []
     missing = [c for c in cfg.passthrough or () if c not in columns]
@@ -341,7 +351,7 @@ def _check_columns(prepared: PreparedRun) -> None:
                            + "; ".join(problems))
 
 
-def _check_files(prepared: PreparedRun) -> None:
+def _check_files(prepared: PreparedRun, footers: io.Footers) -> None:
     """Refuse, before Ray starts and naming the file, an input file whose own feature columns
     the model cannot take (a column of another type in one file of many): the registry's
     schema check (``check_schema``, what every batch goes through) on each file's footer. The
@@ -350,7 +360,7 @@ def _check_files(prepared: PreparedRun) -> None:
     cfg = prepared.config
     if prepared.inputs is None:
         return
-    for uri, schema in io.file_schemas(cfg.input):
+    for uri, schema in footers.schemas:
         held = [spec for spec in prepared.inputs if spec.name in schema.names]
         check_schema(pa.schema([schema.field(spec.name) for spec in held]), held,
                      strict=cfg.strict_input_validation, what=f"input file {display(uri)}")

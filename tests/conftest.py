@@ -37,11 +37,12 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        reason = (f"PostgreSQL is not reachable at {POSTGRES_ADMIN} ({exc.orig}): start the "
-                  "server or point FLOE_TEST_POSTGRES at one to run the PostgreSQL tests")
         if IS_CI:
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run, not skip)")
-        pytest.skip(reason)
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN} ({exc.orig}); "
+                        "CI=true: the PostgreSQL tests must run, not skip")
+        pytest.skip(reason=f"environment: no PostgreSQL server answers at {POSTGRES_ADMIN} "
+                    f"({exc.orig}); start one, or point FLOE_TEST_POSTGRES at one, to run "
+                    "the PostgreSQL tests")
     url = sa.make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
     try:
         yield url

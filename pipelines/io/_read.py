@@ -13,8 +13,9 @@ False``), which plans one read task per file on the driver: DataSourceV2 (Ray 2.
 default) adds a ``ListFiles`` task that lists again the files discovery already listed, and
 took 8-17 s of a 16-file read against 1.2 s for V1 on a 2-core machine, most of a small run's
 time. Each file is one block (``override_num_blocks``), so the read fuses with the scoring
-tasks and the write into one task per file. ``count_rows`` sums the selected files' Parquet footers (no data read, no Ray), so a
-run knows its total before it starts.
+tasks and the write into one task per file. ``read_footers`` reads each selected file's
+Parquet footer once (no data, no Ray): its columns, checked before a run starts, and the
+row total, so a run knows it before it starts.
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from registry import InvalidInput, NotFound
 if TYPE_CHECKING:
     import ray.data
 
-__all__ = ["count_rows", "list_input_files", "read_schema", "read_table"]
+__all__ = [
+    "PATH_COLUMN",
+    "Footers",
+    "list_input_files",
+    "read_footers",
+    "read_schema",
+    "read_table",
+]
 
 _FORMATS = {"parquet": pds.ParquetFileFormat, "csv": pds.CsvFileFormat}
 
@@ -83,28 +91,31 @@ def read_schema(spec: InputSpec) -> pa.Schema:
     return schema
 
 
-def file_schemas(spec: InputSpec) -> Iterator[tuple[str, pa.Schema]]:
-    """Each file ``read_table(spec)`` opens, as ``list_input_files`` names it, with the columns
-    it holds itself (its Parquet footer; no hive keys, no data read). Parquet only: a CSV
-    file's types are known only once it is read, so CSV input yields nothing."""
+@dataclass(frozen=True)
+class Footers:
+    """What the selected files' Parquet footers say, read once (no data, no Ray)."""
+
+    #: Each file, as ``list_input_files`` names it, with the columns it holds itself (no hive
+    #: keys); empty for CSV, whose types are known only once it is read.
+    schemas: list[tuple[str, pa.Schema]]
+    #: How many rows ``read_table`` gives; ``None`` where footers cannot tell: CSV, or filters
+    #: on non-partition columns.
+    rows: int | None
+
+
+def read_footers(spec: InputSpec) -> Footers:
+    """The footers of every file ``read_table(spec)`` opens (one read each)."""
     plan = _plan(spec)
     if spec.format != "parquet":
-        return
-    for path in plan.files:
-        yield plan.loc.uri(path), _read_schema(plan.loc, path, spec.format)
-
-
-def count_rows(spec: InputSpec) -> int | None:
-    """How many rows ``read_table(spec)`` gives, from the Parquet footers of the files it
-    selects; ``None`` where footers cannot tell: CSV, or filters on non-partition columns."""
-    plan = _plan(spec)
-    if spec.format != "parquet" or plan.row_filters:
-        return None
+        return Footers([], None)
+    schemas: list[tuple[str, pa.Schema]] = []
     total = 0
     for path in plan.files:
         with plan.loc.fs.open_input_file(path) as handle:
-            total += pq.read_metadata(handle).num_rows
-    return total
+            footer = pq.ParquetFile(handle)  # the Arrow schema as written, as read_schema has it
+            schemas.append((plan.loc.uri(path), footer.schema_arrow))
+            total += footer.metadata.num_rows
+    return Footers(schemas, None if plan.row_filters else total)
 
 
 #: The column ``read_table(spec, include_paths=True)`` adds: each row's file (Ray Data's name).
