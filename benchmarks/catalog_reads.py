@@ -14,7 +14,8 @@ Goal: each Floe operation under 50 ms at 10,000 models and no slower than MLflow
 Both run on SQLite (a temporary file each) and on PostgreSQL (throwaway databases
 ``floe_bench_<pid>`` and ``mlflow_bench_<pid>`` on the --pg-url server, dropped at the end;
 skipped with a note when no server answers). Set-up bulk-inserts rows with SQLAlchemy Core into
-each registry's own tables after each has created its schema, so no artifacts are written.
+each registry's own tables after each has created its schema, so no artifacts are written (Floe's
+then gets each model's listing summary from ``refresh_listings``, as its writes keep it).
 
 MLflow lives only in benchmarks/.venv-mlflow, created on first use from
 benchmarks/requirements-mlflow.txt. This script re-runs itself there with --mlflow-worker,
@@ -237,6 +238,7 @@ def time_mlflow(python: Path, job: dict[str, Any]) -> Timings:
 def populate_floe(url: str, n: int) -> float:
     import sqlalchemy as sa
 
+    from registry.catalog.listing import refresh_listings
     from registry.catalog.store import CatalogStore, new_id, utcnow
     from registry.catalog.tables import metadata
     from registry.identifiers import parse_identifier
@@ -285,6 +287,7 @@ def populate_floe(url: str, n: int) -> float:
         ):
             for chunk in batches(rows):
                 conn.execute(sa.insert(metadata.tables[table]), chunk)
+        refresh_listings(conn)  # each model's listing summary, as the store's writes keep it
     analyze(store.engine)
     store.dispose()
     return time.perf_counter() - started

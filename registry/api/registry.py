@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 import types
@@ -12,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -230,10 +228,6 @@ class Registry:
         listing = self._ctx.store.model_listing(ns_id)
         if len(listing) == 0:
             return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)
-        versions, aliases = listing.versions, listing.aliases
-        alias_pairs = pc.binary_join_element_wise(
-            _json_identifiers(aliases.keys), _json_identifiers(aliases.items), '": "'
-        )
         columns = {
             "created_on": listing.created_on.to_pandas().astype(_datetime_dtype()),
             "name": _format_identifiers(listing.name),
@@ -241,9 +235,9 @@ class Registry:
             "schema_name": self.schema_name,
             "owner": listing.owner,
             "comment": listing.comment,
-            "versions": _json_lists(versions.offsets, _json_identifiers(versions.values), "[]"),
-            "default_version_name": _format_identifiers(listing.default_version),
-            "aliases": _json_lists(aliases.offsets, alias_pairs, "{}"),
+            "versions": listing.versions,
+            "default_version_name": listing.default_version,
+            "aliases": listing.aliases,
         }
         return pd.DataFrame({name: _as_series(value) for name, value in columns.items()})
 
@@ -377,8 +371,8 @@ class Registry:
 
 
 # -- show_models helpers --------------------------------------------------------------------------
-# show_models builds its text columns with Arrow compute, whole columns at a time, and gives
-# exactly what format_identifier and json.dumps would give name by name.
+# show_models formats model names with Arrow compute, a whole column at a time, exactly as
+# format_identifier would name by name (the catalog keeps the rest as show_models shows it).
 
 _BARE_IDENTIFIER = r"^[A-Z_][A-Z0-9_$]*$"  # format_identifier's test, in RE2 syntax
 
@@ -393,30 +387,6 @@ def _quote_unless_bare(names: pa.Array, is_bare: pa.Array) -> pa.Array:
         return names
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(names, '"', '""'), '"', "")
     return pc.if_else(is_bare, names, quoted)
-
-
-def _json_identifiers(names: pa.Array) -> pa.Array:
-    """Each name formatted, then as ``json.dumps`` writes it, without the outer quotes."""
-    is_bare = pc.match_substring_regex(names, _BARE_IDENTIFIER)
-    if pc.all(is_bare).as_py():
-        return names  # bare identifiers hold nothing JSON escapes
-    texts = _quote_unless_bare(names, is_bare)
-    escaped = pc.replace_substring(pc.replace_substring(texts, "\\", "\\\\"), '"', '\\"')
-    # Outside printable ASCII json.dumps writes \uXXXX escapes: leave those few texts to it.
-    unusual = pc.match_substring_regex(texts, "[^ -~]")
-    if pc.any(unusual).as_py():
-        odd = [json.dumps(text)[1:-1] for text in texts.filter(unusual).to_pylist()]
-        escaped = pc.replace_with_mask(escaped, unusual, pa.array(odd, pa.string()))
-    return escaped
-
-
-def _json_lists(offsets: pa.Int32Array, items: pa.Array, empty: str) -> pa.Array:
-    """JSON arrays (``empty`` "[]") or objects ("{}") of the escaped ``items`` in each list,
-    with json.dumps's separators; the quotes around each item come with the separators."""
-    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, items), '", "')
-    texts = pc.binary_join_element_wise(empty[0] + '"', joined, '"' + empty[1], "")
-    is_empty = np.diff(offsets.to_numpy()) == 0
-    return pc.if_else(is_empty, empty, texts) if is_empty.any() else texts
 
 
 @functools.cache

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, delete, select
 
 from registry.catalog.engine import WRITE_OPTION, create_catalog_engine, first_line, migrate
+from registry.catalog.listing import refresh_listings
 from registry.catalog.tables import (
     FIELD_LABELS,
     TABLE_LABELS,
@@ -366,6 +367,13 @@ class StoreBase:
         if model is None:
             raise NotFound(MODEL_GONE)
         return model
+
+    def refresh_listing(self, s: Session, model: ModelRow) -> None:
+        """Rewrite the model's listing summary in the write ``s`` (the model's row locked):
+        every write that changes its versions, aliases or default ends with this."""
+        s.flush()
+        refresh_listings(s.connection(), [model.id])
+        s.refresh(model, ["listing_versions", "listing_aliases", "listing_default"])
 
     def get_model(self, model_id: str) -> ModelRow:
         with self.read() as s:

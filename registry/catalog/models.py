@@ -33,7 +33,7 @@ class ModelOps(StoreBase):
     def model_listing(self, namespace_id: int) -> ModelListing:
         """Every model of the namespace with its versions and aliases, as Arrow columns."""
         with self.read() as s:
-            return read_listing(s, namespace_id)
+            return read_listing(s.connection(), namespace_id)
 
     def delete_model(self, model_id: str) -> list[str]:
         """Delete the model and everything under it; return the deleted versions' ids."""

@@ -86,6 +86,15 @@ class ModelRow(SQLModel, table=True):
     # The version that DEFAULT resolves to. Enforced by the store (every write goes through
     # it) rather than a foreign key, which would make model and version a reference cycle.
     default_version_id: str | None = Field(default=None, sa_type=sa.String(32))
+    # What show_models lists, as it lists it, rewritten by every write that changes the
+    # model's versions, aliases or default (catalog/listing.py): one table to read, no joins.
+    listing_versions: str = Field(
+        default="[]", sa_column_kwargs={"server_default": "[]"}, sa_type=sa.Text
+    )
+    listing_aliases: str = Field(
+        default="{}", sa_column_kwargs={"server_default": "{}"}, sa_type=sa.Text
+    )
+    listing_default: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class VersionRow(SQLModel, table=True):

@@ -117,7 +117,7 @@ class VersionOps(StoreBase):
                 s.add(MetricRow(version_id=row.id, name=metric_name, value=value))
             for fn in functions:
                 s.add(FunctionRow.model_validate(fn, update={"version_id": row.id}))
-            s.flush()
+            self.refresh_listing(s, model)
             return model, row
 
     def list_versions(self, model_id: str) -> list[VersionRow]:
@@ -165,6 +165,7 @@ class VersionOps(StoreBase):
                 model.default_version_id = None
                 s.add(model)
             self._delete_versions(s, [version_id])
+            self.refresh_listing(s, model)
 
     def set_default(self, model_id: str, version_id: str) -> None:
         with self.write() as s:
@@ -173,6 +174,7 @@ class VersionOps(StoreBase):
                 raise NotFound("the model version no longer exists; list them: floe versions list")
             model.default_version_id = version_id
             s.add(model)
+            self.refresh_listing(s, model)
 
     def set_version_comment(self, version_id: str, comment: str | None) -> None:
         with self.write() as s:
@@ -205,14 +207,16 @@ class VersionOps(StoreBase):
                 row = AliasRow(model_id=model_id, name=alias, version_id=version_id)
             row.version_id = version_id
             s.add(row)
+            self.refresh_listing(s, model)
 
     def unset_alias(self, model_id: str, alias: str) -> bool:
         with self.write() as s:
-            self.lock_model(s, model_id)
+            model = self.lock_model(s, model_id)
             row = s.get(AliasRow, (model_id, alias))
             if row is None:
                 return False
             s.delete(row)
+            self.refresh_listing(s, model)
             return True
 
     def aliases_of(self, version_id: str) -> list[str]:

@@ -9,8 +9,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from registry import Registry
+from registry.catalog.listing import refresh_listings
 from registry.catalog.store import CatalogStore
 from registry.catalog.tables import metadata
+from tests.models import iris_classifier
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -44,6 +46,7 @@ def _insert(store: CatalogStore, namespace_id: int) -> None:
         for table, rows in (("floe_model", models), ("floe_version", versions),
                             ("floe_alias", aliases)):
             conn.execute(sa.insert(metadata.tables[table]), rows)
+        refresh_listings(conn)  # what migration 0005 does for rows written without summaries
 
 
 def test_show_models_is_exact_for_unusual_rows(catalog_url: str, artifact_root: Path) -> None:
@@ -67,3 +70,39 @@ def test_show_models_is_exact_for_unusual_rows(catalog_url: str, artifact_root: 
     assert df["default_version_name"].isna().tolist() == [True, True, False, True, True]
     assert df["created_on"].tolist() == [T0 + timedelta(seconds=s) for s in (3, 1, 0, 2, 4)]
     assert json.loads(df["versions"][0]) == ["V0"]
+
+
+def _listed(reg: Registry, name: str) -> tuple[list[str], dict[str, str], str | None]:
+    row = reg.show_models().set_index("name").loc[name]
+    return json.loads(row["versions"]), json.loads(row["aliases"]), row["default_version_name"]
+
+
+def _truth(reg: Registry, name: str) -> tuple[list[str], dict[str, str], str | None]:
+    """The same three read through the API, version by version."""
+    m = reg.get_model(name)
+    versions = m.versions()
+    aliases = {
+        alias: mv.version_name for mv in versions for alias in mv.aliases
+        if alias not in ("DEFAULT", "FIRST", "LAST")
+    }
+    return [mv.version_name for mv in versions], dict(sorted(aliases.items())), m.default.version_name
+
+
+def test_the_listing_follows_every_write(reg: Registry) -> None:
+    clf, X = iris_classifier()
+    reg.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
+    assert _listed(reg, "M") == (["V1"], {}, "V1") == _truth(reg, "M")
+    m = reg.get_model("m")
+    v2 = reg.log_model(clf, model_name="m", version_name='"v 2"', sample_input_data=X[:5])
+    v2.set_alias('"Prod"')
+    m.version("v1").set_alias("champion")
+    assert _listed(reg, "M") == (["V1", '"v 2"'], {"CHAMPION": "V1", '"Prod"': '"v 2"'}, "V1")
+    m.version('"v 2"').set_alias("champion")  # the alias moves
+    m.default = '"v 2"'
+    assert _listed(reg, "M") == (["V1", '"v 2"'], {"CHAMPION": '"v 2"', '"Prod"': '"v 2"'},
+                                 '"v 2"') == _truth(reg, "M")
+    v2.unset_alias('"Prod"')
+    m.delete_version("v1")
+    m.rename("renamed")
+    assert _listed(reg, "RENAMED") == (['"v 2"'], {"CHAMPION": '"v 2"'}, '"v 2"')
+    assert _listed(reg, "RENAMED") == _truth(reg, "RENAMED")

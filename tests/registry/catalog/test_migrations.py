@@ -31,7 +31,7 @@ def test_catalog_made_at_the_first_migration_upgrades_without_loss(
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = create_catalog_engine(url)
     migrate(engine, "0001")
-    now = datetime.now(UTC)
+    now = datetime.now(UTC).replace(tzinfo=None)  # UTC, as SQLAlchemy writes it on SQLite
     with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO floe_namespace (id, database_name, schema_name, created_on) "
@@ -58,6 +58,10 @@ def test_catalog_made_at_the_first_migration_upgrades_without_loss(
     mv = m.version("prod")
     assert (mv.version_name, mv.comment, mv.show_metrics()) == ("V1", "first", {"acc": 0.9})
     assert m.default == mv
+    listed = reg.show_models().iloc[0]  # migration 0005 summarised the old rows
+    assert (listed["versions"], listed["aliases"], listed["default_version_name"]) == (
+        '["V1"]', '{"PROD": "V1"}', "V1"
+    )
     assert mv.show_functions() == []
     versions = m.show_versions()
     assert '"task": "UNKNOWN"' in versions["metadata"][0]
