@@ -21,9 +21,11 @@ driver as an object, not as text.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import re
+import types
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -207,12 +209,47 @@ def unwrap_ray_error(exc: BaseException) -> BaseException:
     * a ``FloeError`` raised on the driver is returned as it is.
 
     Ray Data's retry advice, appended to the message of what a batch raised, is removed.
+
+    A Ray exception's traceback is released here (``_release_frames``): its finished frames
+    hold the failed Dataset's executor and, through it, the handles of its actors, in a
+    reference cycle only Python's collector would break. Until then the actors live on and
+    keep their CPUs; a long-lived driver (a notebook, a server) would see later runs starve.
     """
+    from ray.exceptions import RayError
+
     found = _floe_error_in(exc, 0)
+    if isinstance(exc, RayError) or (found is not None and found is not exc):
+        _release_frames(exc)
     if found is None or found is exc:
         return exc
     found.__cause__ = exc
     return found
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Clear the local variables of the finished frames that ``exc`` and the exceptions it
+    chains to keep alive: those of their tracebacks, and the callers of those frames (a dead
+    frame holds its caller, here the executor's loop in a thread that has ended). Frames still
+    executing are left alone; file names and line numbers stay, so tracebacks still print."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    cleared = 0
+    while pending and cleared < 1_000:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            frame: types.FrameType | None = tb.tb_frame
+            while frame is not None and id(frame) not in seen:
+                seen.add(id(frame))
+                with contextlib.suppress(RuntimeError):  # executing: not ours to clear
+                    frame.clear()
+                cleared += 1
+                frame = frame.f_back
+            tb = tb.tb_next
+        pending += [current.__cause__, current.__context__]
 
 
 def _floe_error_in(exc: BaseException, depth: int) -> FloeError | None:

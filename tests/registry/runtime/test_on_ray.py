@@ -231,6 +231,48 @@ def test_ray_errors_map_back_to_the_floe_error_raised_in_the_worker(sqlite_reg: 
     assert "failed to load: RuntimeError: this model cannot be loaded here" in str(error)
 
 
+def _free_cpus_within(seconds: float) -> float:
+    """The shared Ray's free CPUs once they are all free, or after ``seconds``."""
+    import time
+
+    import ray
+
+    total = ray.cluster_resources()["CPU"]
+    deadline = time.monotonic() + seconds
+    while (free := ray.available_resources().get("CPU", 0.0)) < total:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return free
+
+
+def test_a_failed_actor_run_releases_its_actors_without_the_garbage_collector(
+    scored, tmp_path: Path
+) -> None:
+    """A long-lived driver (a notebook, a server) runs, fails, runs again: the failed run's
+    actor pool must not keep its CPUs until Python's collector happens to run."""
+    import gc
+
+    import ray
+
+    mv, X = scored
+    broken = X.drop(columns=["row_id", "mean_radius"])
+    pq.write_table(pa.Table.from_pandas(broken, preserve_index=False), tmp_path / "b.parquet")
+    gc.collect()
+    gc.disable()  # what would break the cycle is off: only references count
+    try:
+        message = None
+        try:
+            mv.run(ray.data.read_parquet(str(tmp_path / "b.parquet")), function_name="predict",
+                   compute=ComputeConfig(strategy="actors", **ONE_ACTOR)).materialize()
+        except Exception as exc:  # what a driver's error edge does
+            message = str(unwrap_ray_error(exc))
+        assert message is not None and "missing columns: mean_radius" in message
+        assert _free_cpus_within(20) == ray.cluster_resources()["CPU"]
+    finally:
+        gc.enable()
+
+
 def test_other_errors_pass_the_ray_edge_unchanged() -> None:
     import ray
 
