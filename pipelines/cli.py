@@ -207,9 +207,9 @@ def _config(ctx: typer.Context, path: str | None, config_env: str | None) -> Pip
     if (path is None) == (config_env is None):
         raise InvalidInput("pass the pipeline's YAML file: floe pipeline run CONFIG")
     cfg = config_from_env(config_env) if config_env is not None else load_config(path or "")
-    # `floe --catalog-url ... pipeline run` overrides the config's catalog keys
+    # `floe --catalog-url ... --role R pipeline run` overrides the config's catalog keys and role
     root = ctx.find_root().obj
-    update = {key: getattr(root, key, None) for key in ("catalog_url", "artifact_root")}
+    update = {key: getattr(root, key, None) for key in ("catalog_url", "artifact_root", "role")}
     update = {k: v for k, v in update.items() if v}
     return cfg.model_copy(update=update) if update else cfg
 

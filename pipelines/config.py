@@ -75,6 +75,10 @@ class PipelineConfig(BaseModel):
     artifact_root: str | None = Field(
         None, description="where versions' files live (default: $FLOE_ARTIFACT_ROOT)"
     )
+    role: str | None = Field(
+        None, description="the role the run acts as: it needs USAGE on the model "
+        "(default: $FLOE_ROLE, else ADMIN)"
+    )
 
     @field_validator("model")
     @classmethod

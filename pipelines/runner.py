@@ -182,7 +182,7 @@ def _resolve(config: ConfigLike) -> PreparedRun:
     cfg = to_config(config)
     ref = cfg.model_ref
     registry = Registry(ref.database, ref.schema, catalog_url=cfg.catalog_url,
-                        artifact_root=cfg.artifact_root)
+                        artifact_root=cfg.artifact_root, role=cfg.role)
     io.check_output_path(cfg.output, inputs=[cfg.input],
                          protected={"the artifact root": registry.artifact_root})
     version = registry.get_model(ref.name).version(ref.selector)

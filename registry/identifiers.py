@@ -39,7 +39,9 @@ __all__ = [
     "parse_qualified_name",
 ]
 
-IdentifierKind = Literal["database", "schema", "model", "version", "alias", "tag", "metric"]
+IdentifierKind = Literal[
+    "database", "schema", "model", "version", "alias", "tag", "metric", "role"
+]
 
 _MAX_LENGTH = 255
 _UNQUOTED = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")

@@ -4,7 +4,8 @@
 * ``FLOE_CATALOG_URL`` (default ``sqlite:///$FLOE_HOME/catalog.db``): any SQLAlchemy URL.
 * ``FLOE_ARTIFACT_ROOT`` (default ``$FLOE_HOME/artifacts``): a local path or an object-store URI.
 * ``FLOE_DATABASE`` / ``FLOE_SCHEMA`` (defaults ``ML`` / ``REGISTRY``): the namespace opened.
-* ``FLOE_USER`` (default: the OS user): the owner recorded on what this process creates.
+* ``FLOE_USER`` (default: the OS user): the user recorded on what this process creates.
+* ``FLOE_ROLE`` (default ``ADMIN``): the role this process acts as (``registry.access``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "default_artifact_root",
     "default_catalog_url",
     "default_database",
+    "default_role",
     "default_schema",
     "floe_home",
 ]
@@ -44,6 +46,10 @@ def default_database() -> str:
 
 def default_schema() -> str:
     return os.environ.get("FLOE_SCHEMA") or "REGISTRY"
+
+
+def default_role() -> str:
+    return os.environ.get("FLOE_ROLE") or "ADMIN"
 
 
 def current_user() -> str:

@@ -58,11 +58,12 @@ def postgres_url() -> Iterator[str]:
 def _empty_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        tables = [
-            t for t in sa.inspect(conn).get_table_names() if t.startswith("floe_")
-        ]
+        names = sa.inspect(conn).get_table_names()
+        tables = [t for t in names if t.startswith("floe_") and t != "floe_role"]
         if tables:
             conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        if "floe_role" in names:  # the built-in roles are the migration's: a fresh catalog has them
+            conn.execute(sa.text("DELETE FROM floe_role WHERE name NOT IN ('ADMIN', 'PUBLIC')"))
     engine.dispose()
 
 

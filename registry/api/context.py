@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from registry.access.authorize import Caller, require_model, require_schema
 from registry.artifacts.store import ArtifactStore
-from registry.catalog.base import check_field
+from registry.catalog.base import check_field, model_label
 from registry.catalog.store import CatalogStore
 from registry.catalog.tables import MetricRow, ModelRow, VersionRow
-from registry.errors import InvalidInput, NotFound
+from registry.errors import FloeError, InvalidInput, NotFound, PermissionDenied
 from registry.identifiers import format_identifier, parse_identifier
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "check_comment",
     "check_metric_name",
     "check_metrics",
+    "missing_model",
     "to_json_value",
 ]
 
@@ -53,6 +55,8 @@ class Context:
     artifacts: ArtifactStore
     namespace: Namespace
     cache_dir: Path
+    # Who calls: every operation asks registry.access.authorize through ``require``.
+    caller: Caller
     # The namespace's row id once it is known to exist (namespaces are never deleted).
     namespace_id: int | None = None
 
@@ -88,20 +92,67 @@ class Context:
 
     def find_model(self, name: str) -> ModelRow:
         """The model called ``name`` (an identifier, resolved) in this registry's namespace,
-        found with its namespace in one query."""
+        found with its namespace in one query; one the caller holds nothing on is not found."""
         resolved = parse_identifier(name, "model")
         ns = self.namespace
         namespace_id, row = self.store.locate_model(ns.database_name, ns.schema_name, resolved)
         if namespace_id is not None:
             self.namespace_id = namespace_id
         if row is None:
-            missing = "" if namespace_id is not None else f" ({ns} does not exist yet)"
-            raise NotFound(
-                f"{ns} has no model {format_identifier(resolved)}; list them: "
-                f"floe models list --database {format_identifier(ns.database_name)} "
-                f"--schema {format_identifier(ns.schema_name)}{missing}"
-            )
+            raise missing_model(ns, resolved, namespace_exists=namespace_id is not None)
+        self.require(row.id, "USAGE", "use", missing=lambda: missing_model(ns, resolved))
         return row
+
+    # -- the caller's privileges (registry.access.authorize decides) ----------------------------
+
+    def require(
+        self, model_id: str, privilege: str, action: str,
+        missing: Callable[[], FloeError] | None = None,
+    ) -> None:
+        """Go on only if the caller holds ``privilege`` on the model (see authorize)."""
+        if self.caller.is_admin:
+            return
+        require_model(
+            self.store, self.caller, model_id, privilege, action=action,
+            label=lambda: self._label_of(model_id),
+            missing=missing or (lambda: self._missing(model_id)),
+        )
+
+    def holds(self, model_id: str, privilege: str) -> bool:
+        try:
+            self.require(model_id, privilege, "read")
+        except (PermissionDenied, NotFound):
+            return False
+        return True
+
+    def require_schema(
+        self, namespace_id: int | None, privilege: str, action: str,
+        namespace: Namespace | None = None,
+    ) -> None:
+        require_schema(self.store, self.caller, namespace_id, privilege, action=action,
+                       label=str(namespace or self.namespace))
+
+    def visible_to(self) -> str | None:
+        """The role whose models a listing shows (None: every model, for ADMIN)."""
+        return None if self.caller.is_admin else self.caller.role
+
+    def _label_of(self, model_id: str) -> str:
+        model, ns = self.store.describe_model(model_id)
+        return model_label(ns, model)
+
+    def _missing(self, model_id: str) -> FloeError:
+        model, ns = self.store.describe_model(model_id)
+        return missing_model(Namespace(ns.database_name, ns.schema_name), model.name)
+
+
+def missing_model(ns: Namespace, name: str, *, namespace_exists: bool = True) -> NotFound:
+    """What a model that does not exist raises, and a model the caller may not see."""
+    missing = "" if namespace_exists else f" ({ns} does not exist yet)"
+    return NotFound(
+        f"{ns} has no model {format_identifier(name)}; list them: "
+        f"floe models list --database {format_identifier(ns.database_name)} "
+        f"--schema {format_identifier(ns.schema_name)}{missing}"
+    )
 
 
 # -- checks of the metadata the API writes ------------------------------------------------------

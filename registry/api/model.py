@@ -7,7 +7,7 @@ import logging
 
 import pandas as pd
 
-from registry.api.context import Context, check_comment
+from registry.api.context import Context, Namespace, check_comment
 from registry.api.model_version import ModelVersion
 from registry.catalog.base import check_field, model_label
 from registry.catalog.store import as_utc
@@ -56,12 +56,17 @@ class Model:
         model, ns = self._ctx.store.describe_model(self._model_id)  # one query
         return model_label(ns, model)
 
+    def _require(self, privilege: str, action: str) -> None:
+        self._ctx.require(self._model_id, privilege, action)
+
     @property
     def comment(self) -> str | None:
+        self._require("USAGE", "read the comment of")
         return self._row().comment
 
     @comment.setter
     def comment(self, value: str | None) -> None:
+        self._require("OWNERSHIP", "change the comment of")
         self._ctx.store.set_model_comment(self._model_id, check_comment(value, ModelRow))
 
     description = comment
@@ -69,10 +74,17 @@ class Model:
     def rename(self, model_name: str) -> None:
         """Rename the model; ``DB.SCHEMA.NAME`` moves it to another namespace (created if new)."""
         target = parse_qualified_name(model_name, "model")
+        self._require("OWNERSHIP", "rename")
         model, ns = self._ctx.store.describe_model(self._model_id)
         if target.schema is not None:
             database = target.database or ns.database_name
-            ns = self._ctx.store.ensure_namespace(database, target.schema)
+            found = self._ctx.store.find_namespace(database, target.schema)
+            if found is None or found.id != ns.id:
+                self._ctx.require_schema(
+                    found.id if found else None, "CREATE MODEL", "move a model into",
+                    Namespace(database, target.schema),
+                )
+            ns = found or self._ctx.store.ensure_namespace(database, target.schema)
         assert ns.id is not None
         self._ctx.store.rename_model(model.id, ns.id, target.name)
 
@@ -84,18 +96,22 @@ class Model:
                 f"a tag value is a string, not {type(tag_value).__name__}; pass str(value)"
             )
         check_field(ModelTagRow, "value", tag_value)
+        self._require("OWNERSHIP", "set a tag of")
         self._ctx.store.set_tag(self._model_id, parse_identifier(tag_name, "tag"), tag_value)
 
     def get_tag(self, tag_name: str) -> str | None:
         """The tag's value, or None when the model does not have it."""
+        self._require("USAGE", "read the tags of")
         return self._ctx.store.list_tags(self._model_id).get(parse_identifier(tag_name, "tag"))
 
     def unset_tag(self, tag_name: str) -> None:
         name = parse_identifier(tag_name, "tag")
+        self._require("OWNERSHIP", "unset a tag of")
         if not self._ctx.store.unset_tag(self._model_id, name):
             raise NotFound(f"{self.fully_qualified_name} has no tag {format_identifier(name)}")
 
     def show_tags(self) -> dict[str, str]:
+        self._require("USAGE", "read the tags of")
         return {
             format_identifier(k): v for k, v in self._ctx.store.list_tags(self._model_id).items()
         }
@@ -104,12 +120,16 @@ class Model:
 
     def versions(self) -> list[ModelVersion]:
         """Every version, oldest first."""
+        self._require("USAGE", "list the versions of")
         return [
             ModelVersion(self._ctx, self._model_id, row.id, row=row)
             for row in self._ctx.store.list_versions(self._model_id)
         ]
 
     def show_versions(self) -> pd.DataFrame:
+        """One row per version; ``metadata`` holds its metrics only for a role with READ."""
+        self._require("USAGE", "list the versions of")
+        shows_metrics = self._ctx.holds(self._model_id, "READ")
         row, ns = self._ctx.store.describe_model(self._model_id)
         details = self._ctx.store.version_details(self._model_id)
         records = []
@@ -126,7 +146,8 @@ class Model:
                     "is_default_version": version.id == row.default_version_id,
                     "functions": json.dumps(functions),
                     "metadata": json.dumps(
-                        {"metrics": metrics, "task": version.task, "framework": version.framework}
+                        {"metrics": metrics if shows_metrics else None, "task": version.task,
+                         "framework": version.framework}
                     ),
                     "user_data": json.dumps(version.user_data),
                 }
@@ -141,6 +162,7 @@ class Model:
 
     def _resolve(self, version_or_alias: str) -> VersionRow:
         name = parse_identifier(version_or_alias, "version")
+        self._require("USAGE", "read the versions of")
         found = self._ctx.store.resolve_version(self._model_id, name)
         if found is None:
             label = self.fully_qualified_name  # NotFound here when the model is gone
@@ -156,6 +178,7 @@ class Model:
 
     @default.setter
     def default(self, version: str | ModelVersion) -> None:
+        self._require("OWNERSHIP", "set the default version of")
         target = version if isinstance(version, ModelVersion) else self.version(version)
         if target._model_id != self._model_id:
             raise InvalidInput(f"{target} belongs to another model; pass a version of {self}")
@@ -169,6 +192,7 @@ class Model:
 
     def delete_version(self, version_or_alias: str) -> None:
         """Delete a version and its artifacts; refused for the default while others exist."""
+        self._require("OWNERSHIP", "delete a version of")
         row = self._resolve(version_or_alias)
         self._ctx.store.delete_version(self._model_id, row.id)
         self._ctx.artifacts.delete_version(row.id)

@@ -89,12 +89,17 @@ class ModelVersion:
     def version_name(self) -> str:
         return format_identifier(self._fixed_row().name)
 
+    def _require(self, privilege: str, action: str) -> None:
+        self._ctx.require(self._model_id, privilege, action)
+
     @property
     def comment(self) -> str | None:
+        self._require("USAGE", "read the comment of")
         return self._row().comment
 
     @comment.setter
     def comment(self, value: str | None) -> None:
+        self._require("OWNERSHIP", "change a version comment of")
         self._ctx.store.set_version_comment(self._version_id, check_comment(value, VersionRow))
 
     description = comment
@@ -103,6 +108,7 @@ class ModelVersion:
 
     def set_metric(self, metric_name: str, value: Any) -> None:
         name = check_metric_name(metric_name)
+        self._require("OWNERSHIP", "set a metric of")
         self._ctx.store.set_metric(
             self._version_id, name, to_json_value(value, what=f"metric {name!r}")
         )
@@ -117,10 +123,12 @@ class ModelVersion:
         return metrics[name]
 
     def show_metrics(self) -> dict[str, Any]:
+        self._require("READ", "read the metrics of")
         return self._ctx.store.list_metrics(self._version_id)
 
     def delete_metric(self, metric_name: str) -> None:
         name = check_metric_name(metric_name)
+        self._require("OWNERSHIP", "delete a metric of")
         if not self._ctx.store.delete_metric(self._version_id, name):
             raise NotFound(
                 f"{self} has no metric {name!r}; list them: floe metrics list "
@@ -132,16 +140,19 @@ class ModelVersion:
     @property
     def aliases(self) -> list[str]:
         """System aliases (DEFAULT, FIRST, LAST) that point here, then user aliases."""
+        self._require("USAGE", "read the aliases of")
         return [format_identifier(a) for a in self._ctx.store.aliases_of(self._version_id)]
 
     def set_alias(self, alias: str) -> None:
         """Point ``alias`` at this version; if another version had it, it moves here."""
+        self._require("OWNERSHIP", "set an alias of")
         self._ctx.store.set_alias(self._model_id, self._version_id, parse_identifier(alias, "alias"))
 
     def unset_alias(self, alias: str) -> None:
         resolved = parse_identifier(alias, "alias")
         if resolved in ("DEFAULT", "FIRST", "LAST"):
             raise InvalidInput(f"{resolved} is a system alias and cannot be unset")
+        self._require("OWNERSHIP", "unset an alias of")
         if resolved not in self._ctx.store.aliases_of(self._version_id):
             raise NotFound(
                 f"{self} has no alias {format_identifier(resolved)}; its aliases: "
@@ -153,6 +164,7 @@ class ModelVersion:
 
     def show_functions(self) -> list[ModelFunctionInfo]:
         """Every function the version exposes, by name (``explain`` included where added)."""
+        self._require("USAGE", "read the functions of")
         return [
             ModelFunctionInfo(
                 name=f.name,
@@ -203,6 +215,7 @@ class ModelVersion:
         copy of the stored files checked against their hashes, after the environment is
         checked (``force=True`` loads anyway, with an ``EnvironmentWarning``). The object is
         the caller's own: changing it changes no other ``load`` or ``run``."""
+        self._require("OWNERSHIP", "load the model object of")
         manifest_sha256, label = self._resolve_load_args()
         return load_fresh(
             self._ctx.artifacts,
@@ -222,6 +235,7 @@ class ModelVersion:
         the environment is checked (``force=True`` runs anyway, with an ``EnvironmentWarning``).
         ``options`` are load options (``use_gpu``). Preparing a version again in the same
         process with the same options reuses the loaded model."""
+        self._require("USAGE", "run")
         loaded = self._loaded(force=force, options=options)
         return PreparedModel(
             loaded, model_name=self.fully_qualified_model_name, version_name=self.version_name
@@ -296,6 +310,7 @@ class ModelVersion:
         version (as ``load(force=True)`` loads one), with an ``EnvironmentWarning``; on a
         Dataset it reaches every worker, which checks the environment it loads in.
         """
+        self._require("USAGE", "run")
         if is_dataset(X):
             from registry.runtime.on_ray import run_dataset
 
@@ -321,6 +336,8 @@ class ModelVersion:
 
     def export(self, target_path: str | Path, *, export_mode: ExportMode = ExportMode.MODEL) -> Path:
         from registry.artifacts.export import export_version
+
+        self._require("OWNERSHIP", "export")
 
         row = self._row()
         return export_version(

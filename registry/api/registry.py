@@ -15,6 +15,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from registry.access.authorize import open_caller, require_admin
+from registry.access.statements import parse_statement
+from registry.api.access import execute as execute_statement
 from registry.api.context import Context, Namespace, check_comment, check_metrics
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
@@ -34,6 +37,7 @@ from registry.settings import (
     default_artifact_root,
     default_catalog_url,
     default_database,
+    default_role,
     default_schema,
     floe_home,
 )
@@ -79,7 +83,10 @@ class Registry:
         *,
         catalog_url: str | None = None,
         artifact_root: str | None = None,
+        role: str | None = None,
     ) -> None:
+        """``role``: the role to act as (default ``$FLOE_ROLE``, else ADMIN); see
+        ``registry.access.authorize`` for what each privilege allows."""
         database = parse_identifier(database_name or default_database(), "database")
         schema = parse_identifier(schema_name or default_schema(), "schema")
         self.catalog_url = catalog_url or default_catalog_url()
@@ -93,10 +100,16 @@ class Registry:
             ),
             namespace=Namespace(database, schema),
             cache_dir=floe_home() / "cache",
+            caller=open_caller(store, role or default_role(), current_user()),
         )
 
     def __repr__(self) -> str:
         return f"Registry({self._ctx.namespace_label})"
+
+    @property
+    def role(self) -> str:
+        """The role this registry acts as."""
+        return format_identifier(self._ctx.caller.role)
 
     @property
     def database_name(self) -> str:
@@ -138,6 +151,7 @@ class Registry:
             raise InvalidInput(f"{version} is a system alias; choose another version_name")
         check_comment(comment, VersionRow)
         clean_metrics = check_metrics(metrics)
+        self._authorize_log(name)
         if version is not None:
             self._refuse_taken_version(name, version)
         version_id = new_id()
@@ -180,7 +194,7 @@ class Registry:
                         )
                         for f in staged.functions
                     ],
-                    owner=current_user(),
+                    owner=self._ctx.caller.role,
                     model_comment=comment,
                 )
             except BaseException:
@@ -189,6 +203,23 @@ class Registry:
         finally:
             staged.cleanup()
         return ModelVersion(self._ctx, model_row.id, version_id)
+
+    def _authorize_log(self, name: str) -> None:
+        """Adding a version needs OWNERSHIP of the model; creating a model needs CREATE MODEL
+        (or OWNERSHIP) on the schema, and the role creating it owns it."""
+        if self._ctx.caller.is_admin:
+            return
+        ns = self._ctx.namespace
+        ns_id, row = self._ctx.store.locate_model(ns.database_name, ns.schema_name, name)
+        if row is None:
+            self._ctx.require_schema(ns_id, "CREATE MODEL", "create a model in")
+        elif not self._ctx.holds(row.id, "USAGE"):
+            raise AlreadyExists(
+                f"{ns} already has an object named {format_identifier(name)} that "
+                f"{self._ctx.caller} cannot see; choose another model name"
+            )
+        else:
+            self._ctx.require(row.id, "OWNERSHIP", "add a version to")
 
     def _refuse_taken_version(self, model: str, version: str) -> None:
         """Fail fast, before saving anything; the catalog re-checks atomically at commit."""
@@ -216,7 +247,8 @@ class Registry:
         ns_id = self._ctx.find_namespace_id()
         if ns_id is None:
             return []
-        return [Model(self._ctx, row.id) for row in self._ctx.store.list_models(ns_id)]
+        rows = self._ctx.store.list_models(ns_id, visible_to=self._ctx.visible_to())
+        return [Model(self._ctx, row.id) for row in rows]
 
     def show_models(self) -> pd.DataFrame:
         """One row per model: created_on, name, database_name, schema_name, owner, comment,
@@ -225,7 +257,7 @@ class Registry:
         ns_id = self._ctx.find_namespace_id()
         if ns_id is None:
             return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)
-        listing = self._ctx.store.model_listing(ns_id)
+        listing = self._ctx.store.model_listing(ns_id, visible_to=self._ctx.visible_to())
         if len(listing) == 0:
             return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)
         columns = {
@@ -244,8 +276,41 @@ class Registry:
     def delete_model(self, model_name: str) -> None:
         """Delete a model, all its versions and their artifacts."""
         row = self._ctx.find_model(model_name)
+        self._ctx.require(row.id, "OWNERSHIP", "delete")
         for version_id in self._ctx.store.delete_model(row.id):
             self._ctx.artifacts.delete_version(version_id)
+
+    # -- access control -----------------------------------------------------------------------
+
+    def sql(self, statement: str) -> pd.DataFrame:
+        """Run one access-control statement, in Snowflake's grammar, as this registry's role:
+        ``CREATE ROLE r``, ``DROP ROLE r``, ``GRANT ROLE a TO ROLE b``, ``GRANT {USAGE | READ |
+        OWNERSHIP} ON MODEL m TO ROLE r``, ``GRANT USAGE ON {ALL | FUTURE} MODELS IN SCHEMA
+        d.s TO ROLE r``, ``GRANT CREATE MODEL ON SCHEMA d.s TO ROLE r``, each ``REVOKE ...
+        FROM ROLE r``, ``SHOW GRANTS ON MODEL m``, ``SHOW GRANTS TO ROLE r``, ``SHOW ROLES``.
+        SHOW statements return their rows; the others one ``status`` row."""
+        return execute_statement(self._ctx, parse_statement(statement))
+
+    def grant(self, privilege: str, *, to_role: str, model: str | None = None,
+              schema: str | None = None, models: str | None = None) -> None:
+        """``GRANT privilege ON MODEL model`` (or ``ON SCHEMA schema``, or, with ``models``
+        ALL or FUTURE, ``ON ALL|FUTURE MODELS IN SCHEMA schema``) ``TO ROLE to_role``."""
+        self.sql(f"GRANT {privilege} ON {_target(model, schema, models)} TO ROLE {to_role}")
+
+    def revoke(self, privilege: str, *, from_role: str, model: str | None = None,
+               schema: str | None = None, models: str | None = None) -> None:
+        """The ``REVOKE`` of what ``grant`` with the same arguments grants."""
+        self.sql(f"REVOKE {privilege} ON {_target(model, schema, models)} FROM ROLE {from_role}")
+
+    def show_grants(self, *, model: str | None = None, to_role: str | None = None) -> pd.DataFrame:
+        """``SHOW GRANTS ON MODEL model`` or ``SHOW GRANTS TO ROLE to_role``."""
+        if (model is None) == (to_role is None):
+            raise InvalidInput("pass one of model= or to_role=")
+        return self.sql(f"SHOW GRANTS ON MODEL {model}" if model is not None
+                        else f"SHOW GRANTS TO ROLE {to_role}")
+
+    def show_roles(self) -> pd.DataFrame:
+        return self.sql("SHOW ROLES")
 
     # -- artifacts ----------------------------------------------------------------------------
 
@@ -259,8 +324,10 @@ class Registry:
                 format_identifier(qualified.schema),
                 catalog_url=self.catalog_url,
                 artifact_root=self.artifact_root,
+                role=self.role,
             )
         mv = registry.get_model(format_identifier(qualified.name)).version(parsed.version)
+        mv._require("READ", "read the artifacts of")
         return mv, parsed.path
 
     def list_artifacts(self, url: str) -> pd.DataFrame:
@@ -346,6 +413,7 @@ class Registry:
         Only in a root this catalog owns (its ``FLOE_ROOT.yml`` names it): the versions of a
         catalog sharing the root would look unreferenced. A root without that marker (made
         before Floe wrote one) is claimed, unless none of its versions is this catalog's."""
+        require_admin(self._ctx.store, self._ctx.caller, action="collect the artifact root")
         artifacts = self._ctx.artifacts
         is_owned = artifacts.ownership.check(is_cache_ok=False)
         live = self._ctx.store.all_version_ids()
@@ -368,6 +436,20 @@ class Registry:
             artifacts.delete_version(version_id)
             removed.append(version_id)
         return removed
+
+
+def _target(model: str | None, schema: str | None, models: str | None) -> str:
+    """The ON clause ``grant``/``revoke`` name with their keywords."""
+    if model is not None and schema is None and models is None:
+        return f"MODEL {model}"
+    if model is None and schema is not None:
+        if models is None:
+            return f"SCHEMA {schema}"
+        if models.upper() in ("ALL", "FUTURE"):
+            return f"{models.upper()} MODELS IN SCHEMA {schema}"
+        raise InvalidInput(f"models= is ALL or FUTURE, not {models!r}")
+    raise InvalidInput("pass model=, or schema= (with models='ALL' or 'FUTURE' for the models "
+                       "in it)")
 
 
 # -- show_models helpers --------------------------------------------------------------------------

@@ -122,13 +122,21 @@ _COLUMNS = (
 )
 
 
-def read_listing(conn: sa.Connection, namespace_id: int) -> ModelListing:
-    """The listing of the namespace, in one statement (one snapshot) on ``conn``."""
+def read_listing(
+    conn: sa.Connection, namespace_id: int, condition: sa.ColumnElement[bool] | None = None
+) -> ModelListing:
+    """The listing of the namespace (its models that meet ``condition``, if given), in one
+    statement (one snapshot) on ``conn``."""
     dialect = conn.dialect.name
-    row = conn.execute(_statement(dialect, is_joined=True), {"ns": namespace_id}).one()
+
+    def statement(is_joined: bool) -> sa.Select[Any]:
+        chosen = _statement(dialect, is_joined=is_joined)
+        return chosen if condition is None else chosen.where(condition)
+
+    row = conn.execute(statement(True), {"ns": namespace_id}).one()
     arrays = _decode(row, is_joined=True)
     if arrays is None:  # a name holds the separator (a hand-edited catalog): ask for JSON
-        row = conn.execute(_statement(dialect, is_joined=False), {"ns": namespace_id}).one()
+        row = conn.execute(statement(False), {"ns": namespace_id}).one()
         arrays = _decode(row, is_joined=False)
     assert arrays is not None
     table = pa.table(arrays)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, delete, select
 
+from registry.catalog.access import visible_models
 from registry.catalog.base import StoreBase
 from registry.catalog.listing import ModelListing, read_listing
 from registry.catalog.tables import (
@@ -20,20 +21,21 @@ __all__ = ["ModelListing", "ModelOps"]
 
 
 class ModelOps(StoreBase):
-    def list_models(self, namespace_id: int) -> list[ModelRow]:
+    def list_models(self, namespace_id: int, *, visible_to: str | None = None) -> list[ModelRow]:
+        """The namespace's models by name: all, or those role ``visible_to`` holds any
+        privilege on."""
         with self.read() as s:
-            return list(
-                s.exec(
-                    select(ModelRow)
-                    .where(ModelRow.namespace_id == namespace_id)
-                    .order_by(col(ModelRow.name))
-                )
-            )
+            statement = select(ModelRow).where(ModelRow.namespace_id == namespace_id)
+            if visible_to is not None:
+                statement = statement.where(visible_models(s, visible_to))
+            return list(s.exec(statement.order_by(col(ModelRow.name))))
 
-    def model_listing(self, namespace_id: int) -> ModelListing:
-        """Every model of the namespace with its versions and aliases, as Arrow columns."""
+    def model_listing(self, namespace_id: int, *, visible_to: str | None = None) -> ModelListing:
+        """Every model of the namespace (or those ``visible_to`` may see) with its versions
+        and aliases, as Arrow columns."""
         with self.read() as s:
-            return read_listing(s.connection(), namespace_id)
+            condition = visible_models(s, visible_to) if visible_to is not None else None
+            return read_listing(s.connection(), namespace_id, condition)
 
     def delete_model(self, model_id: str) -> list[str]:
         """Delete the model and everything under it; return the deleted versions' ids."""

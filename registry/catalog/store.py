@@ -2,11 +2,12 @@
 
 ``StoreBase`` (``base``) holds the engine, the transactions and the single place where driver
 errors become ``FloeError``s; ``ModelOps`` (``models``) and ``VersionOps`` (``versions``) hold
-the operations. Each method checks its arguments, then runs in one transaction.
+the operations, ``AccessOps`` (``access``) roles and grants. Each method checks its arguments, then runs in one transaction.
 """
 
 from __future__ import annotations
 
+from registry.catalog.access import AccessOps
 from registry.catalog.base import SYSTEM_ALIASES, as_utc, new_id, utcnow
 from registry.catalog.models import ModelOps
 from registry.catalog.versions import VersionOps
@@ -14,5 +15,5 @@ from registry.catalog.versions import VersionOps
 __all__ = ["SYSTEM_ALIASES", "CatalogStore", "as_utc", "new_id", "utcnow"]
 
 
-class CatalogStore(ModelOps, VersionOps):
+class CatalogStore(ModelOps, VersionOps, AccessOps):
     """The catalog at one SQLAlchemy URL, migrated to the newest schema when opened."""

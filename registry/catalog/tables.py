@@ -18,12 +18,17 @@ __all__ = [
     "FIELD_LABELS",
     "TABLE_LABELS",
     "AliasRow",
+    "AuditRow",
     "CatalogRow",
     "FunctionRow",
     "MetricRow",
+    "ModelGrantRow",
     "ModelRow",
     "ModelTagRow",
     "NamespaceRow",
+    "RoleGrantRow",
+    "RoleRow",
+    "SchemaGrantRow",
     "VersionRow",
     "metadata",
 ]
@@ -40,6 +45,11 @@ TABLE_LABELS = {
     "floe_metric": "metric",
     "floe_model_tag": "tag",
     "floe_function": "function",
+    "floe_role": "role",
+    "floe_role_grant": "role grant",
+    "floe_model_grant": "grant",
+    "floe_schema_grant": "grant",
+    "floe_audit": "audit record",
 }
 FIELD_LABELS = {
     ("floe_namespace", "database_name"): "database name",
@@ -56,6 +66,8 @@ FIELD_LABELS = {
     ("floe_model_tag", "value"): "tag value",
     ("floe_function", "name"): "function name",
     ("floe_function", "target_method"): "function target method",
+    ("floe_role", "name"): "role name",
+    ("floe_role", "comment"): "role comment",
 }
 
 
@@ -67,6 +79,9 @@ class NamespaceRow(SQLModel, table=True):
     database_name: str = Field(sa_type=sa.String(255))
     schema_name: str = Field(sa_type=sa.String(255))
     created_on: datetime = Field(sa_type=_TS)
+    # The role that owns the namespace (migration 0006): it may grant on it.
+    owner: str = Field(default="ADMIN", sa_column_kwargs={"server_default": "ADMIN"},
+                       sa_type=sa.String(255))
 
 
 class ModelRow(SQLModel, table=True):
@@ -197,3 +212,94 @@ class CatalogRow(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     catalog_id: str = Field(sa_type=sa.String(32))
     created_on: datetime = Field(sa_type=_TS)
+
+
+# -- access control (migration 0006) --------------------------------------------------------------
+# Roles are keyed by name (roles are never renamed). A model's and a namespace's owner is the
+# ``owner`` role name on its row; every other privilege is a grant row. ``ON ALL MODELS`` writes
+# one model grant per model at grant time; ``ON FUTURE MODELS`` is a schema grant that each new
+# model of the schema copies into model grants when it is created (as Snowflake does).
+
+
+def _role_fk(*, primary_key: bool = False) -> Any:
+    return Field(
+        sa_column=sa.Column(
+            sa.String(255), sa.ForeignKey("floe_role.name", ondelete="CASCADE"),
+            primary_key=primary_key, nullable=False,
+        )
+    )
+
+
+class RoleRow(SQLModel, table=True):
+    __tablename__ = "floe_role"
+
+    name: str = Field(primary_key=True, sa_type=sa.String(255))
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    created_on: datetime = Field(sa_type=_TS)
+    created_by: str = Field(sa_type=sa.String(255))
+
+
+class RoleGrantRow(SQLModel, table=True):
+    """Role ``role_name`` granted to role ``grantee_name``: the grantee holds what it holds."""
+
+    __tablename__ = "floe_role_grant"
+    __table_args__ = (sa.Index("ix_role_grant_grantee", "grantee_name", "role_name"),)
+
+    role_name: str = _role_fk(primary_key=True)
+    grantee_name: str = _role_fk(primary_key=True)
+    created_on: datetime = Field(sa_type=_TS)
+    granted_by: str = Field(sa_type=sa.String(255))
+
+
+class ModelGrantRow(SQLModel, table=True):
+    """USAGE or READ on one model, held by one role."""
+
+    __tablename__ = "floe_model_grant"
+    __table_args__ = (sa.Index("ix_model_grant_role", "role_name", "model_id", "privilege"),)
+
+    model_id: str = Field(
+        sa_column=sa.Column(
+            sa.String(32), sa.ForeignKey("floe_model.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    role_name: str = _role_fk(primary_key=True)
+    privilege: str = Field(primary_key=True, sa_type=sa.String(32))
+    created_on: datetime = Field(sa_type=_TS)
+    granted_by: str = Field(sa_type=sa.String(255))
+
+
+class SchemaGrantRow(SQLModel, table=True):
+    """On a namespace: CREATE MODEL (``scope`` SCHEMA), or USAGE/READ on the models created in
+    it later (``scope`` FUTURE MODELS)."""
+
+    __tablename__ = "floe_schema_grant"
+
+    namespace_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("floe_namespace.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    role_name: str = _role_fk(primary_key=True)
+    privilege: str = Field(primary_key=True, sa_type=sa.String(32))
+    scope: str = Field(primary_key=True, sa_type=sa.String(32))
+    created_on: datetime = Field(sa_type=_TS)
+    granted_by: str = Field(sa_type=sa.String(255))
+
+
+class AuditRow(SQLModel, table=True):
+    """One change, or one refused attempt. Append-only: nothing in Floe updates or deletes it
+    (and on PostgreSQL a trigger refuses both)."""
+
+    __tablename__ = "floe_audit"
+    __table_args__ = (sa.Index("ix_audit_at", "at"), sa.Index("ix_audit_model", "model_id", "at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=_TS)
+    user_name: str = Field(sa_type=sa.String(255))
+    role_name: str = Field(sa_type=sa.String(255))
+    action: str = Field(sa_type=sa.String(64))
+    object: str = Field(sa_type=sa.Text)
+    model_id: str | None = Field(default=None, sa_type=sa.String(32))
+    outcome: str = Field(default="OK", sa_type=sa.String(16))
+    before: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
+    after: Any = Field(default=None, sa_type=sa.JSON, nullable=True)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from registry.catalog.access import copy_future_grants
 from registry.catalog.base import SYSTEM_ALIASES, StoreBase, new_id, utcnow
 from registry.catalog.tables import (
     AliasRow,
@@ -95,6 +96,7 @@ class VersionOps(StoreBase):
                 )
                 s.add(model)
                 s.flush()
+                copy_future_grants(s, model)
             else:
                 taken |= set(s.exec(select(VersionRow.name).where(VersionRow.model_id == model.id)))
                 taken |= set(s.exec(select(AliasRow.name).where(AliasRow.model_id == model.id)))

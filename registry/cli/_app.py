@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 import typer
 
+from registry.cli._access import grant, grants, revoke, roles_app, sql
 from registry.cli._artifacts import artifacts_app, collect_garbage, export_version
 from registry.cli._metadata import alias_app, comment_app, default_app, metrics_app, tags_app
 from registry.cli._models import models_app, versions_app
@@ -61,10 +62,13 @@ for _group, _name in (
     (tags_app, "tags"),
     (comment_app, "comment"),
     (artifacts_app, "artifacts"),
+    (roles_app, "roles"),
 ):
     app.add_typer(_group, name=_name, context_settings=_SETTINGS)
 app.command("export")(export_version)
 app.command("gc")(collect_garbage)
+for _command in (sql, grant, revoke, grants):
+    app.command(_command.__name__)(_command)
 
 
 def _add_plugins() -> None:
@@ -114,6 +118,16 @@ def _root(
     ] = None,
     database: Database = None,
     schema: Schema = None,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            metavar="ROLE",
+            help="The role to act as (default: $FLOE_ROLE, else ADMIN). Whoever holds the "
+            "catalog URL may choose any role: this direct mode is for one trusted team.",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log what Floe does to stderr.")
     ] = False,
@@ -129,7 +143,7 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = Scope(catalog_url, artifact_root, database, schema)
+    ctx.obj = Scope(catalog_url, artifact_root, database, schema, role)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 Global options (``floe --catalog-url URL --database DB ...``) fill the root context's
 ``Scope``; a command's own ``--database/--schema`` override them; a ``DB.SCHEMA.MODEL``
 argument overrides both. Anything left unset falls to ``Registry``'s defaults
-(``FLOE_CATALOG_URL``, ``FLOE_ARTIFACT_ROOT``, ``FLOE_DATABASE``, ``FLOE_SCHEMA``).
+(``FLOE_CATALOG_URL``, ``FLOE_ARTIFACT_ROOT``, ``FLOE_DATABASE``, ``FLOE_SCHEMA``,
+``FLOE_ROLE``).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Scope:
     artifact_root: str | None = None
     database: str | None = None
     schema: str | None = None
+    role: str | None = None
 
     def registry(self) -> Registry:
         return Registry(
@@ -89,6 +91,7 @@ class Scope:
             self.schema,
             catalog_url=self.catalog_url,
             artifact_root=self.artifact_root,
+            role=self.role,
         )
 
     def locate(self, model: str) -> tuple[Registry, str]:

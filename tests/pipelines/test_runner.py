@@ -125,6 +125,20 @@ def test_prepare_names_what_is_missing_and_how_to_list_it(
         pipelines.prepare(pipeline_config(data, data / "scores", catalog))
 
 
+def test_a_run_needs_usage_on_the_model_for_its_role(
+    tmp_path: Path, catalog: Catalog, table: tuple[Path, pd.DataFrame]
+) -> None:
+    data, out = table[0], tmp_path / "out"
+    catalog.registry.sql("CREATE ROLE analyst")
+    config = pipeline_config(data, out, catalog, role="analyst")
+    with pytest.raises(NotFound, match=r"ML\.REGISTRY has no model IRIS; list them"):
+        pipelines.prepare(config)  # as if it did not exist, before Ray starts
+    catalog.registry.sql("GRANT USAGE ON MODEL iris TO ROLE analyst")
+    assert pipelines.prepare(config).resolved_model == "ML.REGISTRY.IRIS/V1"
+    with pytest.raises(NotFound, match="role GHOST does not exist"):
+        pipelines.prepare(pipeline_config(data, out, catalog, role="ghost"))
+
+
 def test_an_output_overlapping_the_artifact_root_is_refused(
     tmp_path: Path, catalog: Catalog
 ) -> None:

@@ -34,7 +34,7 @@ def test_deleting_a_row_others_refer_to_is_a_conflict(reg: Registry, catalog_url
     _log(reg, "m", "v1")
     store = CatalogStore(catalog_url)
     try:
-        with pytest.raises(Conflict, match=r"delete the namespace: other rows \(model\)"), \
+        with pytest.raises(Conflict, match=r"delete the namespace: other rows \(grant or model\)"), \
                 store.write() as s:
             s.exec(delete(NamespaceRow))
     finally:

@@ -1,0 +1,1 @@
+"""Access control: roles, privileges, grants and the one authorization point."""

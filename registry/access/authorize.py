@@ -1,0 +1,128 @@
+"""The one authorization point. Every operation on a model or a schema, on every path (the
+Python API, the CLI, pipelines, serving), is decided here, from the catalog's grants at the
+time of the call: a revoked grant or role counts from the next call.
+
+What each privilege on a model allows (each includes the ones before it)::
+
+    USAGE      see it (listings, name, versions, aliases, default, comment, tags, functions
+               and signatures) and run it: in process, on Ray, served
+    READ       also its metrics and artifacts (list_artifacts, get_artifact)
+    OWNERSHIP  also change it (comment, tags, metrics, aliases, default), load the raw object,
+               export, rename, add or delete versions, delete it, grant on it
+
+A role with no privilege on a model gets what it would get if the model did not exist (the
+caller's ``missing`` error, the same class and message); a role that sees the model but lacks
+the privilege gets ``PermissionDenied`` naming what it lacks and the grant that fixes it.
+Creating a model in a schema needs OWNERSHIP or CREATE MODEL on the schema; roles, and grants
+on schemas, need ADMIN or the schema's owner. ADMIN holds everything: its checks cost nothing.
+
+The caller's role comes from ``Registry(role=...)``, ``$FLOE_ROLE`` or ``floe --role``
+(default ADMIN). In this direct-to-database mode whoever holds the catalog URL may choose any
+role: it is the trusted, single-team mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from registry.catalog.access import ADMIN, MODEL_PRIVILEGES
+from registry.catalog.store import CatalogStore
+from registry.errors import FloeError, NotFound, PermissionDenied
+from registry.identifiers import format_identifier, parse_identifier
+
+__all__ = ["ADMIN", "Caller", "open_caller", "require_admin", "require_model", "require_schema"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: the role privileges are checked for, and the user recorded."""
+
+    role: str
+    user: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+    def __str__(self) -> str:
+        return f"role {format_identifier(self.role)}"
+
+
+def open_caller(store: CatalogStore, role: str, user: str) -> Caller:
+    """The caller acting as ``role`` (an identifier); an unknown role is ``NotFound``."""
+    resolved = parse_identifier(role, "role")
+    if resolved != ADMIN and store.find_role(resolved) is None:
+        raise NotFound(
+            f"role {format_identifier(resolved)} does not exist; list roles: floe roles list "
+            "(or act as one that exists: --role, $FLOE_ROLE, Registry(role=...))"
+        )
+    return Caller(resolved, user)
+
+
+def require_model(
+    store: CatalogStore,
+    caller: Caller,
+    model_id: str,
+    privilege: str,
+    *,
+    action: str,
+    label: Callable[[], str],
+    missing: Callable[[], FloeError],
+) -> None:
+    """Allow ``action`` on the model when ``caller`` holds ``privilege`` on it, else raise
+    ``missing()`` (it holds nothing: the model stays invisible) or ``PermissionDenied``."""
+    if caller.is_admin:
+        return
+    held = store.model_privilege(caller.role, model_id)
+    needed = MODEL_PRIVILEGES.index(privilege) + 1
+    if held >= needed:
+        return
+    if held == 0:
+        raise missing()
+    name = label()
+    holds = MODEL_PRIVILEGES[held - 1]
+    fix = (
+        f"its owner can transfer it: GRANT OWNERSHIP ON MODEL {name} TO ROLE "
+        f"{format_identifier(caller.role)}"
+        if privilege == "OWNERSHIP"
+        else f"its owner can grant it: GRANT {privilege} ON MODEL {name} TO ROLE "
+        f"{format_identifier(caller.role)}"
+    )
+    raise PermissionDenied(
+        f"{caller} holds {holds} on {name}, but to {action} it needs {privilege}; {fix}"
+    )
+
+
+def require_schema(
+    store: CatalogStore, caller: Caller, namespace_id: int | None, privilege: str, *,
+    action: str, label: str,
+) -> None:
+    """Allow ``action`` on the schema when ``caller`` holds ``privilege`` (CREATE MODEL or
+    OWNERSHIP; OWNERSHIP includes CREATE MODEL) on it. A schema that does not exist yet is
+    created by its first write, which only ADMIN may make."""
+    if caller.is_admin:
+        return
+    held = store.schema_privileges(caller.role, namespace_id) if namespace_id is not None else set()
+    if privilege in held or "OWNERSHIP" in held:
+        return
+    if namespace_id is None:
+        raise PermissionDenied(
+            f"{label} does not exist yet and only ADMIN creates schemas; ask ADMIN to grant "
+            f"what you need on it (it is created then): GRANT {privilege} ON SCHEMA {label} TO "
+            f"ROLE {format_identifier(caller.role)}"
+        )
+    raise PermissionDenied(
+        f"{caller} cannot {action}: it needs {privilege} on schema {label}; its owner can "
+        f"grant it: GRANT {privilege} ON SCHEMA {label} TO ROLE {format_identifier(caller.role)}"
+    )
+
+
+def require_admin(store: CatalogStore, caller: Caller, *, action: str) -> None:
+    """Allow ``action`` (managing roles) to ADMIN and to roles that hold ADMIN."""
+    if caller.is_admin or ADMIN in store.held_roles(caller.role):
+        return
+    raise PermissionDenied(
+        f"{caller} cannot {action}: only ADMIN manages roles; run it as ADMIN (--role ADMIN), "
+        f"or have ADMIN grant its role: GRANT ROLE ADMIN TO ROLE {format_identifier(caller.role)}"
+    )

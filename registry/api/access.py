@@ -1,0 +1,233 @@
+"""Roles and grants through the API: ``Registry.sql`` statements and the ``grant``/``revoke``/
+``show_grants``/``show_roles`` methods build the same statement objects
+(``registry.access.statements``) and run here, so both paths answer alike. Who may run each
+is decided by ``registry.access.authorize``: grants on a model need its OWNERSHIP, grants on a
+schema (CREATE MODEL, ALL, FUTURE) the schema's, roles ADMIN.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from registry.access.authorize import require_admin, require_schema
+from registry.access.statements import (
+    CreateRole,
+    DropRole,
+    GrantPrivilege,
+    GrantRole,
+    ModelTarget,
+    RevokePrivilege,
+    RevokeRole,
+    SchemaModelsTarget,
+    SchemaTarget,
+    ShowGrantsOn,
+    ShowGrantsTo,
+    ShowRoles,
+    Statement,
+)
+from registry.api.context import Context, Namespace, missing_model
+from registry.catalog.access import ADMIN, FUTURE, ON_SCHEMA
+from registry.catalog.base import as_utc, model_label
+from registry.errors import NotFound, PermissionDenied
+from registry.identifiers import format_identifier
+
+__all__ = ["GRANT_COLUMNS", "ROLE_COLUMNS", "execute"]
+
+GRANT_COLUMNS = [
+    "created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name",
+    "grant_option", "granted_by",
+]
+ROLE_COLUMNS = ["created_on", "name", "comment", "created_by", "granted_roles"]
+_DONE = "Statement executed successfully."
+
+
+def execute(ctx: Context, statement: Statement) -> pd.DataFrame:
+    """Run one statement as ``ctx``'s caller: SHOW statements give their rows, the others one
+    ``status`` row."""
+    if isinstance(statement, ShowRoles):
+        return _show_roles(ctx)
+    if isinstance(statement, ShowGrantsOn):
+        return _frame(_grants_on(ctx, statement.target))
+    if isinstance(statement, ShowGrantsTo):
+        return _frame(_grants_to(ctx, statement.role))
+    if isinstance(statement, (CreateRole, DropRole, GrantRole, RevokeRole)):
+        return _status(_roles(ctx, statement))
+    return _status(_privilege(ctx, statement))
+
+
+def _status(message: str) -> pd.DataFrame:
+    return pd.DataFrame({"status": [message]})
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(rows, columns=GRANT_COLUMNS)
+
+
+# -- roles ----------------------------------------------------------------------------------------
+
+
+def _roles(ctx: Context, statement: CreateRole | DropRole | GrantRole | RevokeRole) -> str:
+    store, caller = ctx.store, ctx.caller
+    require_admin(store, caller, action="manage roles")
+    if isinstance(statement, CreateRole):
+        created = store.create_role(statement.role, by=caller.user,
+                                    if_not_exists=statement.if_not_exists)
+        return _DONE if created else f"role {format_identifier(statement.role)} already exists"
+    if isinstance(statement, DropRole):
+        dropped = store.drop_role(statement.role, if_exists=statement.if_exists)
+        return _DONE if dropped else f"role {format_identifier(statement.role)} did not exist"
+    if isinstance(statement, GrantRole):
+        store.grant_role(statement.role, statement.to_role, by=caller.user)
+        return _DONE
+    if not store.revoke_role(statement.role, statement.from_role):
+        return (f"role {format_identifier(statement.role)} was not granted to "
+                f"{format_identifier(statement.from_role)}")
+    return _DONE
+
+
+def _show_roles(ctx: Context) -> pd.DataFrame:
+    rows = []
+    grants = ctx.store.role_grants()
+    for role in ctx.store.list_roles():
+        rows.append({
+            "created_on": as_utc(role.created_on), "name": format_identifier(role.name),
+            "comment": role.comment, "created_by": role.created_by,
+            "granted_roles": sum(1 for g in grants if g.grantee_name == role.name),
+        })
+    return pd.DataFrame.from_records(rows, columns=ROLE_COLUMNS)
+
+
+# -- privileges -----------------------------------------------------------------------------------
+
+
+def _namespace(ctx: Context, database: str | None, schema: str) -> Namespace:
+    return Namespace(database or ctx.namespace.database_name, schema)
+
+
+def _model_id(ctx: Context, target: ModelTarget, privilege: str, action: str) -> tuple[str, str]:
+    """The target model's id and label, once the caller holds ``privilege`` on it."""
+    ns = Namespace(target.database or ctx.namespace.database_name,
+                   target.schema or ctx.namespace.schema_name)
+    namespace_id, row = ctx.store.locate_model(ns.database_name, ns.schema_name, target.name)
+    if row is None:
+        raise missing_model(ns, target.name, namespace_exists=namespace_id is not None)
+    ctx.require(row.id, privilege, action, missing=lambda: missing_model(ns, target.name))
+    return row.id, f"{ns}.{format_identifier(row.name)}"
+
+
+def _schema_id(ctx: Context, ns: Namespace, *, create: bool) -> int:
+    """The namespace's id, once the caller owns it; ``create``: made now when absent (ADMIN)."""
+    found = ctx.store.find_namespace(ns.database_name, ns.schema_name)
+    namespace_id = found.id if found is not None else None
+    require_schema(ctx.store, ctx.caller, namespace_id, "OWNERSHIP",
+                   action="grant on it", label=str(ns))
+    if namespace_id is None:
+        if not create:
+            raise NotFound(f"schema {ns} does not exist yet: it has no models to grant on; "
+                           "its first model creates it")
+        row = ctx.store.ensure_namespace(ns.database_name, ns.schema_name)
+        assert row.id is not None
+        namespace_id = row.id
+    return namespace_id
+
+
+def _privilege(ctx: Context, statement: Statement) -> str:
+    assert isinstance(statement, (GrantPrivilege, RevokePrivilege))
+    is_grant = isinstance(statement, GrantPrivilege)
+    role = statement.role
+    store = ctx.store
+    if is_grant and store.find_role(role) is None:
+        raise NotFound(f"role {format_identifier(role)} does not exist; create it first: "
+                       f"CREATE ROLE {format_identifier(role)}")
+    target = statement.target
+    if isinstance(target, ModelTarget):
+        model_id, _ = _model_id(ctx, target, "OWNERSHIP", "grant on")
+        if is_grant:
+            store.grant_on_models([model_id], statement.privilege, role, by=ctx.caller.user)
+        else:
+            store.revoke_on_models([model_id], statement.privilege, role)
+        return _DONE
+    ns = _namespace(ctx, target.database, target.schema)
+    if isinstance(target, SchemaTarget):
+        namespace_id = _schema_id(ctx, ns, create=is_grant)
+        if is_grant:
+            store.grant_on_schema(namespace_id, statement.privilege, ON_SCHEMA, role,
+                                  by=ctx.caller.user)
+        else:
+            store.revoke_on_schema(namespace_id, statement.privilege, ON_SCHEMA, role)
+        return _DONE
+    assert isinstance(target, SchemaModelsTarget)
+    namespace_id = _schema_id(ctx, ns, create=is_grant and target.scope == "FUTURE")
+    if target.scope == "FUTURE":
+        if is_grant:
+            store.grant_on_schema(namespace_id, statement.privilege, FUTURE, role,
+                                  by=ctx.caller.user)
+        else:
+            store.revoke_on_schema(namespace_id, statement.privilege, FUTURE, role)
+        return _DONE
+    models = store.model_ids_in(namespace_id)
+    if is_grant:
+        count = store.grant_on_models(models, statement.privilege, role, by=ctx.caller.user)
+    else:
+        count = store.revoke_on_models(models, statement.privilege, role)
+    return f"{_DONE} ({count} model{'s' if count != 1 else ''})"
+
+
+# -- grants shown ---------------------------------------------------------------------------------
+
+
+def _row(created_on: datetime, privilege: str, granted_on: str, name: str, role: str,
+         granted_by: str) -> dict[str, Any]:
+    return {
+        "created_on": as_utc(created_on), "privilege": privilege, "granted_on": granted_on,
+        "name": name, "granted_to": "ROLE", "grantee_name": format_identifier(role),
+        "grant_option": "false", "granted_by": granted_by,
+    }
+
+
+def _grants_on(ctx: Context, target: ModelTarget) -> list[dict[str, Any]]:
+    model_id, label = _model_id(ctx, target, "USAGE", "show the grants on")
+    return [
+        _row(g["created_on"], g["privilege"], "MODEL", label, g["role"], g["granted_by"])
+        for g in ctx.store.grants_on_model(model_id)
+    ]
+
+
+def _grants_to(ctx: Context, role: str) -> list[dict[str, Any]]:
+    store, caller = ctx.store, ctx.caller
+    if store.find_role(role) is None:
+        raise NotFound(f"role {format_identifier(role)} does not exist; list roles: "
+                       "floe roles list")
+    held = [ADMIN] if caller.is_admin else store.held_roles(caller.role)
+    if role not in held and ADMIN not in held:
+        raise PermissionDenied(
+            f"{caller} cannot show the grants to role {format_identifier(role)}: it does "
+            f"not hold that role; ask ADMIN: GRANT ROLE {format_identifier(role)} TO ROLE "
+            f"{format_identifier(caller.role)}"
+        )
+    found = store.grants_to_role(role)
+    rows = []
+    with store.read() as s:
+        for model in found["owned"]:
+            ns = store.namespace_of(s, model)
+            rows.append(_row(model.created_on, "OWNERSHIP", "MODEL", model_label(ns, model),
+                             role, role))
+        for g in found["models"]:
+            model, ns = store.describe_model(g.model_id)
+            rows.append(_row(g.created_on, g.privilege, "MODEL", model_label(ns, model), role,
+                             g.granted_by))
+    for g in found["schemas"]:
+        ns_row = store.namespace_of_id(g.namespace_id)
+        schema = str(Namespace(ns_row.database_name, ns_row.schema_name))
+        if g.scope == FUTURE:
+            rows.append(_row(g.created_on, g.privilege, "MODEL", f"{schema}.<MODEL>", role,
+                             g.granted_by))
+        else:
+            rows.append(_row(g.created_on, g.privilege, "SCHEMA", schema, role, g.granted_by))
+    for g in found["roles"]:
+        rows.append(_row(g.created_on, "USAGE", "ROLE", format_identifier(g.role_name), role,
+                         g.granted_by))
+    return rows

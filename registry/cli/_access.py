@@ -1,0 +1,88 @@
+"""``floe sql``, ``floe roles ...``, ``floe grant``, ``floe revoke`` and ``floe grants``: access
+control from the shell. Every command is one statement run by ``Registry.sql`` (the same
+grammar, checks and errors as the Python API), as the role of ``floe --role``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from registry.cli._output import echo_json, frame_records, print_table
+from registry.cli._scope import AsJson, scope_of
+
+__all__ = ["grant", "grants", "revoke", "roles_app", "sql"]
+
+roles_app = typer.Typer(help="Create, drop and list roles.", no_args_is_help=True)
+
+Words = Annotated[
+    list[str],
+    typer.Argument(metavar="WORDS...", help="The rest of the statement, as in SQL.",
+                   show_default=False),
+]
+
+
+def _run(ctx: typer.Context, statement: str, *, as_json: bool, title: str) -> None:
+    frame: pd.DataFrame = scope_of(ctx).registry().sql(statement)
+    records = frame_records(frame)
+    if as_json:
+        echo_json(records)
+    elif list(frame.columns) == ["status"]:
+        typer.echo(str(frame["status"].iloc[0]))
+    else:
+        print_table(records, list(frame.columns), title=title, empty="none")
+
+
+def sql(
+    ctx: typer.Context,
+    statement: Annotated[str, typer.Argument(metavar="STATEMENT", show_default=False,
+                                             help="One statement, quoted for the shell.")],
+    as_json: AsJson = False,
+) -> None:
+    """Run one access-control statement: CREATE/DROP ROLE, GRANT/REVOKE ..., SHOW GRANTS
+    ON MODEL m | TO ROLE r, SHOW ROLES."""
+    _run(ctx, statement, as_json=as_json, title=statement)
+
+
+def grant(ctx: typer.Context, words: Words) -> None:
+    """GRANT ...: floe grant USAGE ON MODEL m TO ROLE analyst."""
+    _run(ctx, "GRANT " + " ".join(words), as_json=False, title="grant")
+
+
+def revoke(ctx: typer.Context, words: Words) -> None:
+    """REVOKE ...: floe revoke USAGE ON MODEL m FROM ROLE analyst."""
+    _run(ctx, "REVOKE " + " ".join(words), as_json=False, title="revoke")
+
+
+def grants(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", metavar="MODEL",
+                                              help="The grants on this model.")] = None,
+    role: Annotated[str | None, typer.Option("--to-role", metavar="ROLE",
+                                             help="The grants to this role.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show the grants on a model (--model) or to a role (--to-role)."""
+    if (model is None) == (role is None):
+        raise typer.BadParameter("pass one of --model MODEL or --to-role ROLE")
+    statement = f"SHOW GRANTS ON MODEL {model}" if model else f"SHOW GRANTS TO ROLE {role}"
+    _run(ctx, statement, as_json=as_json, title=statement.lower())
+
+
+@roles_app.command("create")
+def create_role(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="ROLE")]) -> None:
+    """Create a role (ADMIN only)."""
+    _run(ctx, f"CREATE ROLE {name}", as_json=False, title="roles")
+
+
+@roles_app.command("drop")
+def drop_role(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="ROLE")]) -> None:
+    """Drop a role and its grants (ADMIN only; refused while it owns models)."""
+    _run(ctx, f"DROP ROLE {name}", as_json=False, title="roles")
+
+
+@roles_app.command("list")
+def list_roles(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List the roles."""
+    _run(ctx, "SHOW ROLES", as_json=as_json, title="roles")

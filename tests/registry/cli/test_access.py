@@ -1,0 +1,47 @@
+"""``floe sql``, ``floe roles``, ``floe grant/revoke/grants`` and ``floe --role``: the same
+statements and checks as the Python API, each failure one line on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from registry import Registry
+from tests.registry.cli.test_app import env, floe, floe_error, floe_json, log_iris, sqlite_only
+
+__all__ = ["env"]  # the fixture, used by name
+
+
+@sqlite_only
+def test_roles_grants_and_the_acting_role(
+    reg: Registry, env: dict[str, str], artifact_root: Path
+) -> None:
+    log_iris(reg, "v1")
+    assert floe(env, "sql", "CREATE ROLE analyst") == "Statement executed successfully.\n"
+    floe(env, "roles", "create", "ops")
+    assert [r["name"] for r in floe_json(env, "roles", "list")] == ["ADMIN", "ANALYST", "OPS",
+                                                                     "PUBLIC"]
+    # no privilege: the model does not exist for the role, word for word
+    missing = floe_error(env, "--role", "analyst", "tags", "list", "nothing_here")
+    assert floe_error(env, "--role", "analyst", "tags", "list", "iris") == missing.replace(
+        "NOTHING_HERE", "IRIS")
+    assert floe_json(env, "--role", "analyst", "models", "list") == []
+
+    floe(env, "grant", "USAGE", "ON", "MODEL", "iris", "TO", "ROLE", "analyst")
+    assert [m["name"] for m in floe_json(env, "--role", "analyst", "models", "list")] == ["IRIS"]
+    assert floe_error(env, "--role", "analyst", "tags", "set", "iris", "stage", "prod") == (
+        "error: role ANALYST holds USAGE on ML.REGISTRY.IRIS, but to set a tag of it needs "
+        "OWNERSHIP; its owner can transfer it: GRANT OWNERSHIP ON MODEL ML.REGISTRY.IRIS TO "
+        "ROLE ANALYST"
+    )
+    grants = floe_json(env, "grants", "--model", "iris")
+    assert [(g["privilege"], g["grantee_name"]) for g in grants] == [("OWNERSHIP", "ADMIN"),
+                                                                     ("USAGE", "ANALYST")]
+    assert floe_error(env, "--role", "analyst", "roles", "create", "x").startswith(
+        "error: role ANALYST cannot manage roles: only ADMIN manages roles")
+    floe(env, "revoke", "USAGE", "ON", "MODEL", "iris", "FROM", "ROLE", "analyst")
+    assert floe_json(env, "--role", "analyst", "models", "list") == []
+    assert floe_error(env, "sql", "GRANT USAGE ON MODEL iris TOO ROLE analyst") == (
+        "error: syntax error at 'TOO' (position 27): expected TO")
+    assert floe_error(env, "--role", "ghost", "models", "list").startswith(
+        "error: role GHOST does not exist; list roles: floe roles list")
+    assert reg.get_model("iris").show_tags() == {}  # nothing the refused commands tried stuck
