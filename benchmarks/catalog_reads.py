@@ -6,10 +6,14 @@ Each registry holds N models (default 10,000), each with one version and one ali
   ``MlflowClient.search_registered_models``, paged 1,000 at a time (MLflow's cap) to the end;
 * alias resolution: ``Registry.get_model(name).version("champion")`` against
   ``MlflowClient.get_model_version_by_alias(name, "champion")``, a different model each call;
-* latest version: ``.version("LAST")`` against MLflow's built-in ``latest`` alias.
+* latest version: ``.version("LAST")`` against MLflow's built-in ``latest`` alias;
+* a role's listing: ``show_models()`` as ANALYST, which holds USAGE on half the models (an
+  ALL grant made when only that half existed, held through two levels of roles), against the
+  admin's ``show_models()`` of all of them: what checking privileges costs.
 
 Goal: each Floe operation under 50 ms at 10,000 models and no slower than MLflow
-(floe/baseline <= 1). The script reports; it never asserts on timing.
+(floe/baseline <= 1); the role's listing at most 1.5x the admin's. The script reports; it
+never asserts on timing.
 
 Both run on SQLite (a temporary file each) and on PostgreSQL (throwaway databases
 ``floe_bench_<pid>`` and ``mlflow_bench_<pid>`` on the --pg-url server, dropped at the end;
@@ -54,11 +58,13 @@ MLFLOW_VENV = HERE / ".venv-mlflow"
 MLFLOW_REQUIREMENTS = HERE / "requirements-mlflow.txt"
 RESULT_MARKER = "BENCH_RESULT "
 GOAL_MS = 50.0
+ROLE_GOAL = 1.5  # a role's listing (privileges checked) against the admin's
 ALIAS = "champion"
 BATCH_ROWS = 5_000
 MLFLOW_PAGE = 1_000  # SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD
 OPERATIONS = {
     "show_models": "show_models (all)",
+    "show_models_role": "show_models, role (half)",
     "alias": f"alias {ALIAS!r}",
     "latest": "LAST / latest",
 }
@@ -235,7 +241,8 @@ def time_mlflow(python: Path, job: dict[str, Any]) -> Timings:
 # -- Floe (runs in Floe's venv) ------------------------------------------------------------------
 
 
-def populate_floe(url: str, n: int) -> float:
+def populate_floe(url: str, n: int, start: int = 0) -> float:
+    """Models ``start`` to ``start + n``, each with one version and one alias."""
     import sqlalchemy as sa
 
     from registry.catalog.listing import refresh_listings
@@ -250,7 +257,7 @@ def populate_floe(url: str, n: int) -> float:
     models: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
     aliases: list[dict[str, Any]] = []
-    for i in range(n):
+    for i in range(start, start + n):
         model_id, version_id = new_id(), new_id()
         models.append(
             dict(
@@ -296,11 +303,27 @@ def populate_floe(url: str, n: int) -> float:
 def time_floe(url: str, job: dict[str, Any], profile: bool) -> Timings:
     from registry import Registry
 
-    populate_s = populate_floe(url, job["models"])
+    n, half = job["models"], job["models"] // 2
     with tempfile.TemporaryDirectory(prefix="floe-bench-artifacts-") as artifacts:
+        # The role's USAGE covers half the models: an ALL grant made when only they existed,
+        # reaching ANALYST through two levels of roles (ANALYST holds MID, MID holds BASE).
+        populate_s = populate_floe(url, half)
         reg = Registry(
             database_name="ML", schema_name="REGISTRY", catalog_url=url, artifact_root=artifacts
         )
+        for statement in ("CREATE ROLE base", "CREATE ROLE mid", "CREATE ROLE analyst",
+                          "GRANT USAGE ON ALL MODELS IN SCHEMA ML.REGISTRY TO ROLE base",
+                          "GRANT ROLE base TO ROLE mid", "GRANT ROLE mid TO ROLE analyst"):
+            reg.sql(statement)
+        populate_s += populate_floe(url, n - half, start=half)
+        analyst = Registry(database_name="ML", schema_name="REGISTRY", catalog_url=url,
+                           artifact_root=artifacts, role="analyst")
+
+        def show_as_role(_: str) -> object:
+            df = analyst.show_models()
+            if len(df) != half:
+                raise RuntimeError(f"ANALYST saw {len(df)} models, expected {half}")
+            return df
 
         def show(_: str) -> object:
             df = reg.show_models()
@@ -322,6 +345,8 @@ def time_floe(url: str, job: dict[str, Any], profile: bool) -> Timings:
         check_show_models(reg.show_models())
 
         timings = time_all(show, alias, latest, job)
+        timings["show_models_role"] = median_ms(show_as_role, [""] * (job["list_reps"] + 1),
+                                                warmup=1)
         if profile:
             profile_floe(url, {"show_models": show, "alias": alias, "latest": latest}, job)
     return {**timings, "populate_s": populate_s}
@@ -410,6 +435,14 @@ def print_report(results: list[tuple[str, Timings, Timings | None]], n: int) -> 
     rows, misses = [], []
     for backend, floe, mlflow in results:
         for op, label in OPERATIONS.items():
+            if op == "show_models_role":  # against the admin's listing, not MLflow
+                ratio = floe[op] / floe["show_models"]
+                if ratio > ROLE_GOAL:
+                    misses.append(f"{backend} {label}: {ratio:.2f}x the admin's listing")
+                rows.append([backend, label, f"{floe[op]:.2f}", "-", f"{ratio:.2f} (admin)",
+                             "yes" if floe[op] < GOAL_MS else "NO",
+                             "yes" if ratio <= ROLE_GOAL else "NO"])
+                continue
             base = mlflow[op] if mlflow else None
             ratio = floe[op] / base if base else None
             under, faster = floe[op] < GOAL_MS, ratio is not None and ratio <= 1.0
@@ -453,7 +486,8 @@ def print_report(results: list[tuple[str, Timings, Timings | None]], n: int) -> 
         other = f", MLflow {mlflow['populate_s']:.1f} s" if mlflow else ""
         print(f"set-up on {backend}: Floe {floe['populate_s']:.1f} s{other}")
     print(
-        "goal (each Floe operation < 50 ms and <= MLflow): "
+        "goal (each Floe operation < 50 ms and <= MLflow; a role's listing <= 1.5x the "
+        "admin's): "
         + ("met" if not misses else "NOT met: " + "; ".join(misses))
     )
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from registry.catalog.access import ADMIN, MODEL_PRIVILEGES
+from registry.catalog.base import Actor
 from registry.catalog.store import CatalogStore
 from registry.errors import FloeError, NotFound, PermissionDenied
 from registry.identifiers import format_identifier, parse_identifier
@@ -35,11 +36,8 @@ __all__ = ["ADMIN", "Caller", "open_caller", "require_admin", "require_model", "
 
 
 @dataclass(frozen=True)
-class Caller:
-    """Who calls: the role privileges are checked for, and the user recorded."""
-
-    role: str
-    user: str
+class Caller(Actor):
+    """Who calls: the role privileges are checked for, and the user the audit log records."""
 
     @property
     def is_admin(self) -> bool:
@@ -57,7 +55,7 @@ def open_caller(store: CatalogStore, role: str, user: str) -> Caller:
             f"role {format_identifier(resolved)} does not exist; list roles: floe roles list "
             "(or act as one that exists: --role, $FLOE_ROLE, Registry(role=...))"
         )
-    return Caller(resolved, user)
+    return Caller(user=user, role=resolved)
 
 
 def require_model(
@@ -78,9 +76,10 @@ def require_model(
     needed = MODEL_PRIVILEGES.index(privilege) + 1
     if held >= needed:
         return
+    name = label()
+    store.record_refusal(caller, action, name, model_id)
     if held == 0:
         raise missing()
-    name = label()
     holds = MODEL_PRIVILEGES[held - 1]
     fix = (
         f"its owner can transfer it: GRANT OWNERSHIP ON MODEL {name} TO ROLE "
@@ -106,6 +105,7 @@ def require_schema(
     held = store.schema_privileges(caller.role, namespace_id) if namespace_id is not None else set()
     if privilege in held or "OWNERSHIP" in held:
         return
+    store.record_refusal(caller, action, f"SCHEMA {label}", None)
     if namespace_id is None:
         raise PermissionDenied(
             f"{label} does not exist yet and only ADMIN creates schemas; ask ADMIN to grant "
@@ -122,6 +122,7 @@ def require_admin(store: CatalogStore, caller: Caller, *, action: str) -> None:
     """Allow ``action`` (managing roles) to ADMIN and to roles that hold ADMIN."""
     if caller.is_admin or ADMIN in store.held_roles(caller.role):
         return
+    store.record_refusal(caller, action, "ROLES", None)
     raise PermissionDenied(
         f"{caller} cannot {action}: only ADMIN manages roles; run it as ADMIN (--role ADMIN), "
         f"or have ADMIN grant its role: GRANT ROLE ADMIN TO ROLE {format_identifier(caller.role)}"

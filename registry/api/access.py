@@ -74,15 +74,15 @@ def _roles(ctx: Context, statement: CreateRole | DropRole | GrantRole | RevokeRo
     require_admin(store, caller, action="manage roles")
     if isinstance(statement, CreateRole):
         created = store.create_role(statement.role, by=caller.user,
-                                    if_not_exists=statement.if_not_exists)
+                                    if_not_exists=statement.if_not_exists, actor=caller)
         return _DONE if created else f"role {format_identifier(statement.role)} already exists"
     if isinstance(statement, DropRole):
-        dropped = store.drop_role(statement.role, if_exists=statement.if_exists)
+        dropped = store.drop_role(statement.role, if_exists=statement.if_exists, actor=caller)
         return _DONE if dropped else f"role {format_identifier(statement.role)} did not exist"
     if isinstance(statement, GrantRole):
-        store.grant_role(statement.role, statement.to_role, by=caller.user)
+        store.grant_role(statement.role, statement.to_role, by=caller.user, actor=caller)
         return _DONE
-    if not store.revoke_role(statement.role, statement.from_role):
+    if not store.revoke_role(statement.role, statement.from_role, actor=caller):
         return (f"role {format_identifier(statement.role)} was not granted to "
                 f"{format_identifier(statement.from_role)}")
     return _DONE
@@ -142,37 +142,46 @@ def _privilege(ctx: Context, statement: Statement) -> str:
     if is_grant and store.find_role(role) is None:
         raise NotFound(f"role {format_identifier(role)} does not exist; create it first: "
                        f"CREATE ROLE {format_identifier(role)}")
-    target = statement.target
+    target, caller = statement.target, ctx.caller
     if isinstance(target, ModelTarget):
-        model_id, _ = _model_id(ctx, target, "OWNERSHIP", "grant on")
+        model_id, label = _model_id(ctx, target, "OWNERSHIP", "grant on")
+        what = f"{statement.privilege} ON MODEL {label}"
         if is_grant:
-            store.grant_on_models([model_id], statement.privilege, role, by=ctx.caller.user)
+            store.grant_on_models([model_id], statement.privilege, role, by=caller.user,
+                                  actor=caller, what=what)
         else:
-            store.revoke_on_models([model_id], statement.privilege, role)
+            store.revoke_on_models([model_id], statement.privilege, role, actor=caller,
+                                   what=what)
         return _DONE
     ns = _namespace(ctx, target.database, target.schema)
     if isinstance(target, SchemaTarget):
         namespace_id = _schema_id(ctx, ns, create=is_grant)
+        what = f"{statement.privilege} ON SCHEMA {ns}"
         if is_grant:
             store.grant_on_schema(namespace_id, statement.privilege, ON_SCHEMA, role,
-                                  by=ctx.caller.user)
+                                  by=caller.user, actor=caller, what=what)
         else:
-            store.revoke_on_schema(namespace_id, statement.privilege, ON_SCHEMA, role)
+            store.revoke_on_schema(namespace_id, statement.privilege, ON_SCHEMA, role,
+                                   actor=caller, what=what)
         return _DONE
     assert isinstance(target, SchemaModelsTarget)
     namespace_id = _schema_id(ctx, ns, create=is_grant and target.scope == "FUTURE")
+    what = f"{statement.privilege} ON {target.scope} MODELS IN SCHEMA {ns}"
     if target.scope == "FUTURE":
         if is_grant:
             store.grant_on_schema(namespace_id, statement.privilege, FUTURE, role,
-                                  by=ctx.caller.user)
+                                  by=caller.user, actor=caller, what=what)
         else:
-            store.revoke_on_schema(namespace_id, statement.privilege, FUTURE, role)
+            store.revoke_on_schema(namespace_id, statement.privilege, FUTURE, role,
+                                   actor=caller, what=what)
         return _DONE
     models = store.model_ids_in(namespace_id)
     if is_grant:
-        count = store.grant_on_models(models, statement.privilege, role, by=ctx.caller.user)
+        count = store.grant_on_models(models, statement.privilege, role, by=caller.user,
+                                      actor=caller, what=what)
     else:
-        count = store.revoke_on_models(models, statement.privilege, role)
+        count = store.revoke_on_models(models, statement.privilege, role, actor=caller,
+                                       what=what)
     return f"{_DONE} ({count} model{'s' if count != 1 else ''})"
 
 

@@ -67,7 +67,8 @@ class Model:
     @comment.setter
     def comment(self, value: str | None) -> None:
         self._require("OWNERSHIP", "change the comment of")
-        self._ctx.store.set_model_comment(self._model_id, check_comment(value, ModelRow))
+        self._ctx.store.set_model_comment(self._model_id, check_comment(value, ModelRow),
+                                          actor=self._ctx.caller)
 
     description = comment
 
@@ -86,7 +87,7 @@ class Model:
                 )
             ns = found or self._ctx.store.ensure_namespace(database, target.schema)
         assert ns.id is not None
-        self._ctx.store.rename_model(model.id, ns.id, target.name)
+        self._ctx.store.rename_model(model.id, ns.id, target.name, actor=self._ctx.caller)
 
     # -- tags ---------------------------------------------------------------------------------
 
@@ -97,7 +98,8 @@ class Model:
             )
         check_field(ModelTagRow, "value", tag_value)
         self._require("OWNERSHIP", "set a tag of")
-        self._ctx.store.set_tag(self._model_id, parse_identifier(tag_name, "tag"), tag_value)
+        self._ctx.store.set_tag(self._model_id, parse_identifier(tag_name, "tag"), tag_value,
+                                actor=self._ctx.caller)
 
     def get_tag(self, tag_name: str) -> str | None:
         """The tag's value, or None when the model does not have it."""
@@ -107,7 +109,7 @@ class Model:
     def unset_tag(self, tag_name: str) -> None:
         name = parse_identifier(tag_name, "tag")
         self._require("OWNERSHIP", "unset a tag of")
-        if not self._ctx.store.unset_tag(self._model_id, name):
+        if not self._ctx.store.unset_tag(self._model_id, name, actor=self._ctx.caller):
             raise NotFound(f"{self.fully_qualified_name} has no tag {format_identifier(name)}")
 
     def show_tags(self) -> dict[str, str]:
@@ -182,7 +184,7 @@ class Model:
         target = version if isinstance(version, ModelVersion) else self.version(version)
         if target._model_id != self._model_id:
             raise InvalidInput(f"{target} belongs to another model; pass a version of {self}")
-        self._ctx.store.set_default(self._model_id, target.id)
+        self._ctx.store.set_default(self._model_id, target.id, actor=self._ctx.caller)
 
     def first(self) -> ModelVersion:
         return self.version("FIRST")
@@ -194,5 +196,5 @@ class Model:
         """Delete a version and its artifacts; refused for the default while others exist."""
         self._require("OWNERSHIP", "delete a version of")
         row = self._resolve(version_or_alias)
-        self._ctx.store.delete_version(self._model_id, row.id)
+        self._ctx.store.delete_version(self._model_id, row.id, actor=self._ctx.caller)
         self._ctx.artifacts.delete_version(row.id)

@@ -100,7 +100,9 @@ class ModelVersion:
     @comment.setter
     def comment(self, value: str | None) -> None:
         self._require("OWNERSHIP", "change a version comment of")
-        self._ctx.store.set_version_comment(self._version_id, check_comment(value, VersionRow))
+        self._ctx.store.set_version_comment(
+            self._version_id, check_comment(value, VersionRow), actor=self._ctx.caller
+        )
 
     description = comment
 
@@ -110,7 +112,8 @@ class ModelVersion:
         name = check_metric_name(metric_name)
         self._require("OWNERSHIP", "set a metric of")
         self._ctx.store.set_metric(
-            self._version_id, name, to_json_value(value, what=f"metric {name!r}")
+            self._version_id, name, to_json_value(value, what=f"metric {name!r}"),
+            actor=self._ctx.caller,
         )
 
     def get_metric(self, metric_name: str) -> Any:
@@ -129,7 +132,7 @@ class ModelVersion:
     def delete_metric(self, metric_name: str) -> None:
         name = check_metric_name(metric_name)
         self._require("OWNERSHIP", "delete a metric of")
-        if not self._ctx.store.delete_metric(self._version_id, name):
+        if not self._ctx.store.delete_metric(self._version_id, name, actor=self._ctx.caller):
             raise NotFound(
                 f"{self} has no metric {name!r}; list them: floe metrics list "
                 f"{self.fully_qualified_model_name} {self.version_name}"
@@ -146,7 +149,8 @@ class ModelVersion:
     def set_alias(self, alias: str) -> None:
         """Point ``alias`` at this version; if another version had it, it moves here."""
         self._require("OWNERSHIP", "set an alias of")
-        self._ctx.store.set_alias(self._model_id, self._version_id, parse_identifier(alias, "alias"))
+        self._ctx.store.set_alias(self._model_id, self._version_id, parse_identifier(alias, "alias"),
+                                  actor=self._ctx.caller)
 
     def unset_alias(self, alias: str) -> None:
         resolved = parse_identifier(alias, "alias")
@@ -158,7 +162,7 @@ class ModelVersion:
                 f"{self} has no alias {format_identifier(resolved)}; its aliases: "
                 f"{', '.join(self.aliases)}"
             )
-        self._ctx.store.unset_alias(self._model_id, resolved)
+        self._ctx.store.unset_alias(self._model_id, resolved, actor=self._ctx.caller)
 
     # -- functions, load, run -----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 import types
@@ -25,7 +26,7 @@ from registry.artifacts.deliver import deliver_files, destination_dir
 from registry.artifacts.paths import redact_uri
 from registry.artifacts.store import MANIFEST, ArtifactStore
 from registry.artifacts.urls import parse_artifact_url
-from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, new_id
+from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, as_utc, new_id
 from registry.catalog.tables import FunctionRow, VersionRow
 from registry.errors import AlreadyExists, Conflict, IntegrityError, InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
@@ -50,6 +51,7 @@ SHOW_MODELS_COLUMNS = [
     "created_on", "name", "database_name", "schema_name", "owner", "comment", "versions",
     "default_version_name", "aliases",
 ]
+AUDIT_COLUMNS = ["at", "user", "role", "action", "object", "outcome", "before", "after"]
 _stores: dict[str, CatalogStore] = {}
 
 
@@ -196,6 +198,7 @@ class Registry:
                     ],
                     owner=self._ctx.caller.role,
                     model_comment=comment,
+                    actor=self._ctx.caller,
                 )
             except BaseException:
                 self._ctx.artifacts.delete_version(version_id)
@@ -277,7 +280,7 @@ class Registry:
         """Delete a model, all its versions and their artifacts."""
         row = self._ctx.find_model(model_name)
         self._ctx.require(row.id, "OWNERSHIP", "delete")
-        for version_id in self._ctx.store.delete_model(row.id):
+        for version_id in self._ctx.store.delete_model(row.id, actor=self._ctx.caller):
             self._ctx.artifacts.delete_version(version_id)
 
     # -- access control -----------------------------------------------------------------------
@@ -311,6 +314,25 @@ class Registry:
 
     def show_roles(self) -> pd.DataFrame:
         return self.sql("SHOW ROLES")
+
+    def show_audit(
+        self, *, model: str | None = None, since: str | datetime | None = None
+    ) -> pd.DataFrame:
+        """The audit log (ADMIN only), oldest first: every change and every refused attempt,
+        with at (ISO-8601 UTC), user, role, action, object, outcome (OK or REFUSED) and the
+        before and after values as JSON. ``model``: only rows of that model of this
+        namespace; ``since``: rows at or after that time (ISO-8601; without an offset, UTC)."""
+        require_admin(self._ctx.store, self._ctx.caller, action="read the audit log")
+        model_id = self._ctx.find_model(model).id if model is not None else None
+        rows = self._ctx.store.audit_rows(model_id=model_id, since=_utc_time(since))
+        records = [
+            {"at": as_utc(r.at).isoformat(), "user": r.user_name, "role": r.role_name,
+             "action": r.action, "object": r.object, "outcome": r.outcome,
+             "before": json.dumps(r.before) if r.before is not None else None,
+             "after": json.dumps(r.after) if r.after is not None else None}
+            for r in rows
+        ]
+        return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
 
     # -- artifacts ----------------------------------------------------------------------------
 
@@ -436,6 +458,20 @@ class Registry:
             artifacts.delete_version(version_id)
             removed.append(version_id)
         return removed
+
+
+def _utc_time(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"since={value!r} is not an ISO-8601 time; write it as "
+                               "2026-12-01T09:30:00Z or 2026-12-01") from None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def _target(model: str | None, schema: str | None, models: str | None) -> str:

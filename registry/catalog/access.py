@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
-from registry.catalog.base import StoreBase, utcnow
+from registry.catalog.base import Actor, StoreBase, utcnow
 from registry.catalog.tables import (
     ModelGrantRow,
     ModelRow,
@@ -94,7 +94,9 @@ class AccessOps(StoreBase):
         with self.read() as s:
             return list(s.exec(select(RoleRow).order_by(col(RoleRow.name))))
 
-    def create_role(self, name: str, *, by: str, if_not_exists: bool = False) -> bool:
+    def create_role(
+        self, name: str, *, by: str, if_not_exists: bool = False, actor: Actor | None = None
+    ) -> bool:
         with self.write() as s:
             if s.get(RoleRow, name) is not None:
                 if if_not_exists:
@@ -102,9 +104,12 @@ class AccessOps(StoreBase):
                 raise AlreadyExists(f"role {_role_label(name)} already exists; list roles: "
                                     "floe roles list")
             s.add(RoleRow(name=name, created_on=utcnow(), created_by=by))
+            self.record(s, actor, "CREATE ROLE", _role_label(name), after={"role": name})
             return True
 
-    def drop_role(self, name: str, *, if_exists: bool = False) -> bool:
+    def drop_role(
+        self, name: str, *, if_exists: bool = False, actor: Actor | None = None
+    ) -> bool:
         if name in BUILTIN_ROLES:
             raise InvalidInput(f"{name} is a built-in role and cannot be dropped")
         with self.write() as s:
@@ -121,10 +126,13 @@ class AccessOps(StoreBase):
                     f"role {_role_label(name)} owns models or schemas; transfer them first "
                     f"(GRANT OWNERSHIP ON MODEL <model> TO ROLE <other role>), then drop it"
                 )
+            self.record(s, actor, "DROP ROLE", _role_label(name), before={"role": name})
             s.delete(row)  # its grants go with it (ON DELETE CASCADE)
             return True
 
-    def grant_role(self, role: str, to_role: str, *, by: str) -> bool:
+    def grant_role(
+        self, role: str, to_role: str, *, by: str, actor: Actor | None = None
+    ) -> bool:
         """Grant ``role`` to ``to_role``; False when it was already granted."""
         with self.write() as s:
             for name in (role, to_role):
@@ -140,13 +148,17 @@ class AccessOps(StoreBase):
                 return False
             s.add(RoleGrantRow(role_name=role, grantee_name=to_role, created_on=utcnow(),
                                granted_by=by))
+            self.record(s, actor, "GRANT", f"ROLE {_role_label(role)}",
+                        after={"role": role, "to_role": to_role})
             return True
 
-    def revoke_role(self, role: str, from_role: str) -> bool:
+    def revoke_role(self, role: str, from_role: str, *, actor: Actor | None = None) -> bool:
         with self.write() as s:
             row = s.get(RoleGrantRow, (role, from_role))
             if row is None:
                 return False
+            self.record(s, actor, "REVOKE", f"ROLE {_role_label(role)}",
+                        before={"role": role, "from_role": from_role})
             s.delete(row)
             return True
 
@@ -204,15 +216,20 @@ class AccessOps(StoreBase):
                            f"CREATE ROLE {_role_label(role)}")
 
     def grant_on_models(
-        self, model_ids: Sequence[str], privilege: str, role: str, *, by: str
+        self, model_ids: Sequence[str], privilege: str, role: str, *, by: str,
+        actor: Actor | None = None, what: str = "",
     ) -> int:
         """USAGE or READ on each model (OWNERSHIP: the role becomes the owner); the number of
         grants that were new."""
         with self.write() as s:
             self._require_role(s, role)
+            model_id = model_ids[0] if len(model_ids) == 1 else None
             if privilege == "OWNERSHIP":
                 models = s.exec(select(ModelRow).where(col(ModelRow.id).in_(model_ids))
                                 .with_for_update()).all()
+                self.record(s, actor, "GRANT", what, model_id=model_id,
+                            before={"owners": sorted({m.owner for m in models})},
+                            after={"privilege": privilege, "role": role, "models": len(models)})
                 for model in models:
                     model.owner = role
                     s.add(model)
@@ -222,12 +239,17 @@ class AccessOps(StoreBase):
                 ModelGrantRow.privilege == privilege)))
             now = utcnow()
             new = [m for m in model_ids if m not in existing]
-            for model_id in new:
-                s.add(ModelGrantRow(model_id=model_id, role_name=role, privilege=privilege,
+            for new_id in new:
+                s.add(ModelGrantRow(model_id=new_id, role_name=role, privilege=privilege,
                                     created_on=now, granted_by=by))
+            self.record(s, actor, "GRANT", what, model_id=model_id,
+                        after={"privilege": privilege, "role": role, "models": len(new)})
             return len(new)
 
-    def revoke_on_models(self, model_ids: Sequence[str], privilege: str, role: str) -> int:
+    def revoke_on_models(
+        self, model_ids: Sequence[str], privilege: str, role: str, *,
+        actor: Actor | None = None, what: str = "",
+    ) -> int:
         if privilege == "OWNERSHIP":
             raise InvalidInput("OWNERSHIP cannot be revoked, only transferred: GRANT OWNERSHIP "
                                "ON MODEL <model> TO ROLE <new owner>")
@@ -235,10 +257,15 @@ class AccessOps(StoreBase):
             result = s.exec(delete(ModelGrantRow).where(
                 col(ModelGrantRow.model_id).in_(model_ids), col(ModelGrantRow.role_name) == role,
                 col(ModelGrantRow.privilege) == privilege))
-            return int(getattr(result, "rowcount", 0) or 0)
+            count = int(getattr(result, "rowcount", 0) or 0)
+            self.record(s, actor, "REVOKE", what,
+                        model_id=model_ids[0] if len(model_ids) == 1 else None,
+                        before={"privilege": privilege, "role": role, "models": count})
+            return count
 
     def grant_on_schema(
-        self, namespace_id: int, privilege: str, scope: str, role: str, *, by: str
+        self, namespace_id: int, privilege: str, scope: str, role: str, *, by: str,
+        actor: Actor | None = None, what: str = "",
     ) -> bool:
         """CREATE MODEL on the schema (``scope`` SCHEMA) or a FUTURE MODELS grant."""
         with self.write() as s:
@@ -248,13 +275,20 @@ class AccessOps(StoreBase):
                 return False
             s.add(SchemaGrantRow(namespace_id=namespace_id, role_name=role, privilege=privilege,
                                  scope=scope, created_on=utcnow(), granted_by=by))
+            self.record(s, actor, "GRANT", what,
+                        after={"privilege": privilege, "scope": scope, "role": role})
             return True
 
-    def revoke_on_schema(self, namespace_id: int, privilege: str, scope: str, role: str) -> bool:
+    def revoke_on_schema(
+        self, namespace_id: int, privilege: str, scope: str, role: str, *,
+        actor: Actor | None = None, what: str = "",
+    ) -> bool:
         with self.write() as s:
             row = s.get(SchemaGrantRow, (namespace_id, role, privilege, scope))
             if row is None:
                 return False
+            self.record(s, actor, "REVOKE", what,
+                        before={"privilege": privilege, "scope": scope, "role": role})
             s.delete(row)
             return True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import col, delete, select
 
 from registry.catalog.access import visible_models
-from registry.catalog.base import StoreBase
+from registry.catalog.base import Actor, StoreBase
 from registry.catalog.listing import ModelListing, read_listing
 from registry.catalog.tables import (
     AliasRow,
@@ -37,10 +37,13 @@ class ModelOps(StoreBase):
             condition = visible_models(s, visible_to) if visible_to is not None else None
             return read_listing(s.connection(), namespace_id, condition)
 
-    def delete_model(self, model_id: str) -> list[str]:
+    def delete_model(self, model_id: str, *, actor: Actor | None = None) -> list[str]:
         """Delete the model and everything under it; return the deleted versions' ids."""
         with self.write() as s:
-            self.lock_model(s, model_id)
+            model = self.lock_model(s, model_id)
+            names = list(s.exec(select(VersionRow.name).where(VersionRow.model_id == model_id)))
+            self.record(s, actor, "DELETE MODEL", self.model_label(s, model), model_id=model_id,
+                        before={"versions": [format_identifier(n) for n in names]})
             ids = list(s.exec(select(VersionRow.id).where(VersionRow.model_id == model_id)))
             self._delete_versions(s, ids)
             s.exec(delete(AliasRow).where(col(AliasRow.model_id) == model_id))
@@ -48,9 +51,12 @@ class ModelOps(StoreBase):
             s.exec(delete(ModelRow).where(col(ModelRow.id) == model_id))
             return ids
 
-    def rename_model(self, model_id: str, namespace_id: int, new_name: str) -> ModelRow:
+    def rename_model(
+        self, model_id: str, namespace_id: int, new_name: str, *, actor: Actor | None = None
+    ) -> ModelRow:
         with self.write() as s:
             model = self.lock_model(s, model_id)
+            old_label = self.model_label(s, model)
             clash = self.find_model(s, namespace_id, new_name)
             if clash is not None and clash.id != model_id:
                 target = NamespaceRow.model_validate(s.get(NamespaceRow, namespace_id))
@@ -63,22 +69,33 @@ class ModelOps(StoreBase):
             model.name = new_name
             s.add(model)
             s.flush()
+            new_label = self.model_label(s, model)
+            self.record(s, actor, "RENAME MODEL", new_label, model_id=model_id,
+                        before={"name": old_label}, after={"name": new_label})
             return model
 
-    def set_model_comment(self, model_id: str, comment: str | None) -> None:
+    def set_model_comment(
+        self, model_id: str, comment: str | None, *, actor: Actor | None = None
+    ) -> None:
         with self.write() as s:
             model = self.lock_model(s, model_id)
+            self.record(s, actor, "SET COMMENT", self.model_label(s, model), model_id=model_id,
+                        before={"comment": model.comment}, after={"comment": comment})
             model.comment = comment
             s.add(model)
 
     # -- tags ---------------------------------------------------------------------------------
 
-    def set_tag(self, model_id: str, name: str, value: str) -> None:
+    def set_tag(
+        self, model_id: str, name: str, value: str, *, actor: Actor | None = None
+    ) -> None:
         with self.write() as s:
-            self.lock_model(s, model_id)
-            row = s.get(ModelTagRow, (model_id, name)) or ModelTagRow(
-                model_id=model_id, name=name, value=value
-            )
+            model = self.lock_model(s, model_id)
+            old = s.get(ModelTagRow, (model_id, name))
+            tag = format_identifier(name)
+            self.record(s, actor, "SET TAG", self.model_label(s, model), model_id=model_id,
+                        before={tag: old.value if old else None}, after={tag: value})
+            row = old or ModelTagRow(model_id=model_id, name=name, value=value)
             row.value = value
             s.add(row)
 
@@ -91,11 +108,13 @@ class ModelOps(StoreBase):
             )
             return {r.name: r.value for r in rows}
 
-    def unset_tag(self, model_id: str, name: str) -> bool:
+    def unset_tag(self, model_id: str, name: str, *, actor: Actor | None = None) -> bool:
         with self.write() as s:
-            self.lock_model(s, model_id)
+            model = self.lock_model(s, model_id)
             row = s.get(ModelTagRow, (model_id, name))
             if row is None:
                 return False
+            self.record(s, actor, "UNSET TAG", self.model_label(s, model), model_id=model_id,
+                        before={format_identifier(name): row.value})
             s.delete(row)
             return True

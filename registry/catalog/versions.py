@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from registry.catalog.access import copy_future_grants
-from registry.catalog.base import SYSTEM_ALIASES, StoreBase, new_id, utcnow
+from registry.catalog.base import SYSTEM_ALIASES, Actor, StoreBase, new_id, utcnow
 from registry.catalog.tables import (
     AliasRow,
     CatalogRow,
@@ -51,6 +51,7 @@ class VersionOps(StoreBase):
         functions: Sequence[FunctionRow],
         owner: str,
         model_comment: str | None,
+        actor: Actor | None = None,
     ) -> tuple[ModelRow, VersionRow]:
         """Register a version whose artifacts are already stored; create the model if new.
 
@@ -61,7 +62,7 @@ class VersionOps(StoreBase):
                 return self._add_version_once(
                     namespace_id=namespace_id, model_name=model_name, version=version,
                     version_name=version_name, metrics=metrics, functions=functions, owner=owner,
-                    model_comment=model_comment,
+                    model_comment=model_comment, actor=actor,
                 )
             except AlreadyExists as exc:
                 # Another process created the model, or took the generated name, between our
@@ -81,6 +82,7 @@ class VersionOps(StoreBase):
         functions: Sequence[FunctionRow],
         owner: str,
         model_comment: str | None,
+        actor: Actor | None,
     ) -> tuple[ModelRow, VersionRow]:
         with self.write() as s:
             model = s.exec(
@@ -89,6 +91,7 @@ class VersionOps(StoreBase):
                 .with_for_update()
             ).first()
             taken: set[str] = set(SYSTEM_ALIASES)
+            is_new = model is None
             if model is None:
                 model = ModelRow(
                     id=new_id(), namespace_id=namespace_id, name=model_name, owner=owner,
@@ -120,6 +123,15 @@ class VersionOps(StoreBase):
             for fn in functions:
                 s.add(FunctionRow.model_validate(fn, update={"version_id": row.id}))
             self.refresh_listing(s, model)
+            self.record(
+                s, actor, "LOG VERSION",
+                f"{self.model_label(s, model)} version {format_identifier(name)}",
+                model_id=model.id, after={
+                    "version": format_identifier(name), "framework": row.framework,
+                    "manifest_sha256": row.manifest_sha256, "is_new_model": is_new,
+                    "owner": model.owner,
+                },
+            )
             return model, row
 
     def list_versions(self, model_id: str) -> list[VersionRow]:
@@ -146,10 +158,13 @@ class VersionOps(StoreBase):
         with self.read() as s:
             return s.exec(_resolution(kind), params={"model_id": model_id, "name": name}).first()
 
-    def delete_version(self, model_id: str, version_id: str) -> None:
+    def delete_version(
+        self, model_id: str, version_id: str, *, actor: Actor | None = None
+    ) -> None:
         with self.write() as s:
             model = self.lock_model(s, model_id)
-            if s.get(VersionRow, version_id) is None:
+            version = s.get(VersionRow, version_id)
+            if version is None:
                 return
             if model.default_version_id == version_id:
                 others = s.exec(
@@ -168,27 +183,39 @@ class VersionOps(StoreBase):
                 s.add(model)
             self._delete_versions(s, [version_id])
             self.refresh_listing(s, model)
+            self.record(s, actor, "DELETE VERSION", self.model_label(s, model),
+                        model_id=model_id, before={"version": format_identifier(version.name)})
 
-    def set_default(self, model_id: str, version_id: str) -> None:
+    def set_default(self, model_id: str, version_id: str, *, actor: Actor | None = None) -> None:
         with self.write() as s:
             model = self.lock_model(s, model_id)
             if s.get(VersionRow, version_id) is None:
                 raise NotFound("the model version no longer exists; list them: floe versions list")
+            before = model.listing_default
             model.default_version_id = version_id
             s.add(model)
             self.refresh_listing(s, model)
+            self.record(s, actor, "SET DEFAULT", self.model_label(s, model), model_id=model_id,
+                        before={"default": before}, after={"default": model.listing_default})
 
-    def set_version_comment(self, version_id: str, comment: str | None) -> None:
+    def set_version_comment(
+        self, version_id: str, comment: str | None, *, actor: Actor | None = None
+    ) -> None:
         with self.write() as s:
             row = s.get(VersionRow, version_id)
             if row is None:
                 raise NotFound("the model version no longer exists; list them: floe versions list")
+            self.record(s, actor, "SET COMMENT", self._version_label(s, row),
+                        model_id=row.model_id, before={"comment": row.comment},
+                        after={"comment": comment})
             row.comment = comment
             s.add(row)
 
     # -- aliases ------------------------------------------------------------------------------
 
-    def set_alias(self, model_id: str, version_id: str, alias: str) -> None:
+    def set_alias(
+        self, model_id: str, version_id: str, alias: str, *, actor: Actor | None = None
+    ) -> None:
         """Point ``alias`` at the version, moving it off any other version atomically."""
         if alias in SYSTEM_ALIASES:
             raise InvalidInput(
@@ -205,20 +232,27 @@ class VersionOps(StoreBase):
                     f"{self.model_label(s, model)}; an alias must differ from every version name"
                 )
             row = s.get(AliasRow, (model_id, alias))
+            before = self._version_name(s, row.version_id) if row else None
             if row is None:
                 row = AliasRow(model_id=model_id, name=alias, version_id=version_id)
             row.version_id = version_id
             s.add(row)
             self.refresh_listing(s, model)
+            self.record(s, actor, "SET ALIAS", self.model_label(s, model), model_id=model_id,
+                        before={format_identifier(alias): before},
+                        after={format_identifier(alias): self._version_name(s, version_id)})
 
-    def unset_alias(self, model_id: str, alias: str) -> bool:
+    def unset_alias(self, model_id: str, alias: str, *, actor: Actor | None = None) -> bool:
         with self.write() as s:
             model = self.lock_model(s, model_id)
             row = s.get(AliasRow, (model_id, alias))
             if row is None:
                 return False
+            before = self._version_name(s, row.version_id)
             s.delete(row)
             self.refresh_listing(s, model)
+            self.record(s, actor, "UNSET ALIAS", self.model_label(s, model), model_id=model_id,
+                        before={format_identifier(alias): before})
             return True
 
     def aliases_of(self, version_id: str) -> list[str]:
@@ -251,11 +285,17 @@ class VersionOps(StoreBase):
 
     # -- metrics and functions ----------------------------------------------------------------
 
-    def set_metric(self, version_id: str, name: str, value: Any) -> None:
+    def set_metric(
+        self, version_id: str, name: str, value: Any, *, actor: Actor | None = None
+    ) -> None:
         with self.write() as s:
-            if s.get(VersionRow, version_id) is None:
+            version = s.get(VersionRow, version_id)
+            if version is None:
                 raise NotFound("the model version no longer exists; list them: floe versions list")
             row = s.get(MetricRow, (version_id, name))
+            self.record(s, actor, "SET METRIC", self._version_label(s, version),
+                        model_id=version.model_id, before={name: row.value if row else None},
+                        after={name: value})
             if row is None:
                 row = MetricRow(version_id=version_id, name=name, value=value)
             row.value = value
@@ -270,13 +310,26 @@ class VersionOps(StoreBase):
             )
             return {r.name: r.value for r in rows}
 
-    def delete_metric(self, version_id: str, name: str) -> bool:
+    def delete_metric(self, version_id: str, name: str, *, actor: Actor | None = None) -> bool:
         with self.write() as s:
             row = s.get(MetricRow, (version_id, name))
-            if row is None:
+            version = s.get(VersionRow, version_id)
+            if row is None or version is None:
                 return False
+            self.record(s, actor, "DELETE METRIC", self._version_label(s, version),
+                        model_id=version.model_id, before={name: row.value})
             s.delete(row)
             return True
+
+    def _version_name(self, s: Session, version_id: str) -> str | None:
+        version = s.get(VersionRow, version_id)
+        return format_identifier(version.name) if version is not None else None
+
+    def _version_label(self, s: Session, version: VersionRow) -> str:
+        """``DB.SCHEMA.MODEL version V`` of a version row."""
+        model = s.get(ModelRow, version.model_id)
+        assert model is not None
+        return f"{self.model_label(s, model)} version {format_identifier(version.name)}"
 
     def list_functions(self, version_id: str) -> list[FunctionRow]:
         with self.read() as s:

@@ -1,6 +1,7 @@
-"""``floe sql``, ``floe roles ...``, ``floe grant``, ``floe revoke`` and ``floe grants``: access
-control from the shell. Every command is one statement run by ``Registry.sql`` (the same
-grammar, checks and errors as the Python API), as the role of ``floe --role``."""
+"""``floe sql``, ``floe roles ...``, ``floe grant``, ``floe revoke``, ``floe grants`` and
+``floe audit``: access control from the shell. Each command but ``audit`` is one statement run
+by ``Registry.sql`` (the same grammar, checks and errors as the Python API), as the role of
+``floe --role``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import typer
 from registry.cli._output import echo_json, frame_records, print_table
 from registry.cli._scope import AsJson, scope_of
 
-__all__ = ["grant", "grants", "revoke", "roles_app", "sql"]
+__all__ = ["audit", "grant", "grants", "revoke", "roles_app", "sql"]
 
 roles_app = typer.Typer(help="Create, drop and list roles.", no_args_is_help=True)
 
@@ -86,3 +87,22 @@ def drop_role(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="R
 def list_roles(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List the roles."""
     _run(ctx, "SHOW ROLES", as_json=as_json, title="roles")
+
+
+def audit(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", metavar="MODEL",
+                                              help="Only the rows of this model.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="ISO-TIME",
+                                              help="Only rows at or after this time.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show the audit log (ADMIN only): every change and every refused attempt."""
+    scope = scope_of(ctx)
+    reg, name = scope.locate(model) if model is not None else (scope.registry(), None)
+    frame = reg.show_audit(model=name, since=since)
+    records = frame_records(frame, json_columns=("before", "after"))
+    if as_json:
+        echo_json(records)
+    else:
+        print_table(records, list(frame.columns), title="audit log", empty="no audit rows")

@@ -31,7 +31,7 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._access import grant, grants, revoke, roles_app, sql
+from registry.cli._access import audit, grant, grants, revoke, roles_app, sql
 from registry.cli._artifacts import artifacts_app, collect_garbage, export_version
 from registry.cli._metadata import alias_app, comment_app, default_app, metrics_app, tags_app
 from registry.cli._models import models_app, versions_app
@@ -67,7 +67,7 @@ for _group, _name in (
     app.add_typer(_group, name=_name, context_settings=_SETTINGS)
 app.command("export")(export_version)
 app.command("gc")(collect_garbage)
-for _command in (sql, grant, revoke, grants):
+for _command in (sql, grant, revoke, grants, audit):
     app.command(_command.__name__)(_command)
 
 

@@ -45,3 +45,11 @@ def test_roles_grants_and_the_acting_role(
     assert floe_error(env, "--role", "ghost", "models", "list").startswith(
         "error: role GHOST does not exist; list roles: floe roles list")
     assert reg.get_model("iris").show_tags() == {}  # nothing the refused commands tried stuck
+    audit = floe_json(env, "audit", "--model", "iris")
+    assert [(r["action"], r["role"], r["outcome"]) for r in audit] == [
+        ("LOG VERSION", "ADMIN", "OK"), ("use", "ANALYST", "REFUSED"), ("GRANT", "ADMIN", "OK"),
+        ("set a tag of", "ANALYST", "REFUSED"), ("REVOKE", "ADMIN", "OK"),
+    ]
+    assert audit[2]["after"] == {"privilege": "USAGE", "role": "ANALYST", "models": 1}
+    assert floe_error(env, "--role", "ops", "audit").startswith(
+        "error: role OPS cannot read the audit log: only ADMIN")
