@@ -29,6 +29,7 @@ from registry.errors import (
     ModelError,
     NotFound,
     PermissionDenied,
+    Unauthenticated,
 )
 from registry.identifiers import (
     ModelRef,
@@ -78,6 +79,7 @@ __all__ = [
     "QualifiedName",
     "Registry",
     "Task",
+    "Unauthenticated",
     "check_schema",
     "dump_config_yaml",
     "find_ray_token",

@@ -8,6 +8,7 @@ Every error Floe raises is a ``FloeError``; callers catch the specific class::
     ├── InvalidInput          400  a bad identifier, argument, URL or input batch
     │   └── InvalidIdentifier 400  a name that breaks the identifier rules
     ├── Conflict              409  the request contradicts the registry's state (delete the default)
+    ├── Unauthenticated       401  no token, or a bad, expired or revoked one
     ├── PermissionDenied      403  the caller may not do this
     ├── IntegrityError        500  stored artifacts do not match their recorded hashes
     ├── EnvironmentMismatch   409  the model was logged under another Python or framework
@@ -34,6 +35,7 @@ __all__ = [
     "ModelError",
     "NotFound",
     "PermissionDenied",
+    "Unauthenticated",
 ]
 
 
@@ -73,6 +75,10 @@ class Conflict(FloeError):
 
 class PermissionDenied(FloeError):
     http_status = 403
+
+
+class Unauthenticated(FloeError):
+    http_status = 401
 
 
 class IntegrityError(FloeError):

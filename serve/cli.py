@@ -79,32 +79,42 @@ def _err(message: str) -> None:
 
 @app.command()
 def start(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind; loopback unless --allow-remote.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8000,
     address: Address = None,
     detach: Annotated[bool, typer.Option("--detach", help="Return once the front answers; "
                                          "stop it with floe serve shutdown.")] = False,
     allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Allow a non-loopback "
-                                               "host (endpoints are unauthenticated).")] = False,
+                                               "host (access control is then on).")] = False,
     max_body_mb: Annotated[float, typer.Option("--max-body-mb", help="Largest request body.")] = 64.0,
+    auth: Annotated[bool, typer.Option("--auth", help="Every request needs Authorization: "
+                                       "Bearer <token> (floe tokens create) and its role USAGE "
+                                       "on the model; always on beyond loopback.")] = False,
 ) -> None:
     """Start Serve's HTTP front; in the foreground until Ctrl-C or SIGTERM."""
     import serve
     from serve.control import is_loopback
 
     if not is_loopback(host) and not allow_remote:
-        raise InvalidInput(f"host {host} is not loopback: endpoints are unauthenticated; bind "
-                           "127.0.0.1, or pass --allow-remote on purpose")
+        raise InvalidInput(f"host {host} is not loopback; bind 127.0.0.1, or pass "
+                           "--allow-remote on purpose (access control is then on)")
     if not is_loopback(host):
-        _err(f"warning: serving on {host}:{port}; endpoints are unauthenticated until access "
-             "control lands: anyone who reaches this port can call every endpoint")
+        auth = True
+        _err(f"note: serving on {host}:{port} with access control on: every request needs a "
+             "token (floe tokens create --role ROLE)")
+    root = ctx.find_root().obj
+    catalog: dict[str, str | None] = {"catalog_url": getattr(root, "catalog_url", None),
+                                      "artifact_root": getattr(root, "artifact_root", None)}
     target = _address(address) if detach or address else address or os.environ.get("RAY_ADDRESS")
     head_pid, metrics_port = None, None
     if detach and not target:
         target, metrics_port, head_pid = _start_ray_head()
     if detach:
         url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
-                          max_body_mb=max_body_mb)
+                          max_body_mb=max_body_mb, auth=auth,
+                          catalog_url=catalog["catalog_url"],
+                          artifact_root=catalog["artifact_root"])
         _state_file().parent.mkdir(parents=True, exist_ok=True)
         _state_file().write_text(json.dumps({"address": target, "url": url,
                                              "ray_head_pid": head_pid,
@@ -117,8 +127,10 @@ def start(
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
-                          max_body_mb=max_body_mb)
-        _err(f"serving at {url} (Ctrl-C to stop)")
+                          max_body_mb=max_body_mb, auth=auth,
+                          catalog_url=catalog["catalog_url"],
+                          artifact_root=catalog["artifact_root"])
+        _err(f"serving at {url}{' with access control' if auth else ''} (Ctrl-C to stop)")
         while True:
             signal.pause()
     except KeyboardInterrupt:

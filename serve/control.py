@@ -29,11 +29,16 @@ from registry import (
 from serve.config import EndpointConfig, ServeConfig
 from serve.refs import APP_PREFIX, EndpointRef, parse_endpoint_ref, running_replicas
 
-__all__ = ["apply", "deploy", "is_loopback", "shutdown", "start", "status", "undeploy"]
+__all__ = [
+    "AUTH_TTL_S", "apply", "deploy", "is_loopback", "shutdown", "start", "status", "undeploy",
+]
 
 log = logging.getLogger(__name__)
 
 _FRONT_READY_S = 60.0
+#: How long the front trusts a token check (and a role's USAGE on an endpoint's model): the
+#: bound within which a revoked token, grant or role is refused by a running front.
+AUTH_TTL_S = 2.0
 _ENDPOINT_READY_S = 300.0
 
 
@@ -82,23 +87,34 @@ def start(
     address: str | None = None,
     allow_remote: bool = False,
     max_body_mb: float = 64.0,
+    auth: bool = False,
+    catalog_url: str | None = None,
+    artifact_root: str | None = None,
+    auth_ttl_s: float = AUTH_TTL_S,
 ) -> str:
     """Start Serve's HTTP front on ``host:port`` and the ``floe`` ingress; returns its URL
-    once it answers. A host other than loopback needs ``allow_remote=True``: endpoints are
-    unauthenticated until access control lands."""
+    once it answers. A host other than loopback needs ``allow_remote=True``, and always has
+    access control on. ``auth``: every request needs ``Authorization: Bearer <token>`` (a
+    token of the catalog at ``catalog_url``; ``floe tokens create``), and its role USAGE on
+    the model; a revoked token or grant is refused within ``auth_ttl_s``."""
     from ray import serve as ray_serve
 
     from serve.front import FRONT_APP, Front
 
     if not is_loopback(host) and not allow_remote:
-        raise InvalidInput(f"host {host} is not loopback: endpoints are unauthenticated; bind "
-                           "127.0.0.1, or pass --allow-remote (allow_remote=True) on purpose")
+        raise InvalidInput(f"host {host} is not loopback; bind 127.0.0.1, or pass "
+                           "--allow-remote (allow_remote=True) on purpose (access control is "
+                           "then on: every request needs a token)")
     if not is_loopback(host):
-        log.warning("serving on %s:%s: anyone who reaches it can call every endpoint", host, port)
+        auth = True
+        log.warning("serving on %s:%s with access control on", host, port)
+    catalog = Registry(catalog_url=catalog_url, artifact_root=artifact_root)  # opens it: fail now
     connect(address)
     ray_serve.start(http_options={"host": host, "port": port})
     front: Any = Front  # a Serve Deployment once decorated
-    ray_serve.run(front.bind(max_body_mb), name=FRONT_APP, route_prefix="/")
+    options = {"auth": auth, "catalog_url": catalog.catalog_url,
+               "artifact_root": catalog.artifact_root, "auth_ttl_s": auth_ttl_s}
+    ray_serve.run(front.bind(max_body_mb, **options), name=FRONT_APP, route_prefix="/")
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _wait_http(url + "/-/healthz", _FRONT_READY_S)
     return url

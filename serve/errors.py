@@ -27,6 +27,7 @@ RETRY_AFTER_S = 1
 
 _MLFLOW_CODES = {
     400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
     403: "PERMISSION_DENIED",
     404: "RESOURCE_DOES_NOT_EXIST",
     409: "RESOURCE_ALREADY_EXISTS",
@@ -53,6 +54,8 @@ def error_reply(exc: BaseException, *, mlflow: bool = False) -> ErrorReply:
     headers = {"content-type": "application/json"}
     if status == 503:
         headers["retry-after"] = str(RETRY_AFTER_S)
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="floe"'
     if mlflow:
         doc = {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
     else:

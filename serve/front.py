@@ -22,8 +22,11 @@ from ray.util import metrics
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry import (
+    FloeError,
     InvalidInput,
     NotFound,
+    Registry,
+    Unauthenticated,
     format_identifier,
     parse_identifier,
     parse_qualified_name,
@@ -94,6 +97,15 @@ def _version() -> str:
         return "0"
 
 
+def _no_endpoint(model: str, selector: str, hint: str) -> NotFound:
+    """What a request to an endpoint that is not deployed gets (and, with access control on,
+    one the caller's role may not use: the same words)."""
+    version = format_identifier(selector)
+    target = f"{model}@{version}" if selector == "DEFAULT" else f"{model}/{version}"
+    return NotFound(f"no endpoint serves {target}; {hint or 'list them: GET /models or floe serve list'}; "
+                    f"deploy one: floe serve deploy {target}")
+
+
 @dataclass
 class _Known:
     """An endpoint the front routes to."""
@@ -112,7 +124,15 @@ class _Known:
 )
 @ray_serve.ingress(app)
 class Front:
-    def __init__(self, max_body_mb: float = 64.0, refresh_s: float = 1.0) -> None:
+    def __init__(
+        self, max_body_mb: float = 64.0, refresh_s: float = 1.0, *, auth: bool = False,
+        catalog_url: str | None = None, artifact_root: str | None = None,
+        auth_ttl_s: float = 2.0,
+    ) -> None:
+        self._auth, self._auth_ttl_s = auth, auth_ttl_s
+        self._catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
+        # (Authorization header, endpoint app or None) -> (good until, the error or None)
+        self._checked: dict[tuple[str, str | None], tuple[float, FloeError | None]] = {}
         self._max_body = int(max_body_mb * 1024 * 1024)
         self._refresh_s = refresh_s
         self._known: dict[str, _Known] = {}
@@ -181,11 +201,48 @@ class Front:
                 raise InvalidInput(f"{model} names several endpoints ({', '.join(k.ref for k in found)}); "
                                    "qualify it: DB.SCHEMA.NAME")
         same_model = sorted(k.ref for k in self._known.values() if k.name == qualified.name)
-        hint = (f"deployed for it: {', '.join(same_model)}" if same_model
-                else "list them: GET /models or floe serve list")
-        name, version = str(qualified), format_identifier(wanted)
-        target = f"{name}@{version}" if wanted == "DEFAULT" else f"{name}/{version}"
-        raise NotFound(f"no endpoint serves {target}; {hint}; deploy one: floe serve deploy {target}")
+        hint = f"deployed for it: {', '.join(same_model)}" if same_model and not self._auth else ""
+        raise _no_endpoint(str(qualified), wanted, hint)
+
+    # -- access control ---------------------------------------------------------------------
+
+    async def _authorize(self, request: Request, known: _Known | None,
+                         model: str = "", selector: str = "DEFAULT") -> None:
+        """With access control on: the request's bearer token must be valid (401 if not) and
+        its role hold USAGE on ``known``'s model (if not, the endpoint does not exist for it:
+        404, as for one never deployed). Each answer holds ``auth_ttl_s``: the bound within
+        which a revoked token, grant or role is refused."""
+        if not self._auth:
+            return
+        header = request.headers.get("authorization") or ""
+        key = (header, known.app_name if known is not None else None)
+        now = time.monotonic()
+        cached = self._checked.get(key)
+        if cached is None or cached[0] <= now:
+            error = await asyncio.to_thread(self._check, header, known)
+            if len(self._checked) > 10_000:  # bounded: many clients, or many bad tokens
+                self._checked.clear()
+            cached = self._checked[key] = (now + self._auth_ttl_s, error)
+        if isinstance(cached[1], NotFound):  # as the client named it, as for one not deployed
+            raise _no_endpoint(str(parse_qualified_name(model, "model")),
+                               parse_identifier(selector, "version"), "")
+        if cached[1] is not None:
+            raise cached[1]
+
+    def _check(self, header: str, known: _Known | None) -> FloeError | None:
+        """The registry's answer (its one authorization point) for this token and endpoint."""
+        try:
+            if known is None:
+                Registry.from_token(header, **self._catalog)
+                return None
+            reg = Registry.from_token(header, format_identifier(known.database),
+                                      format_identifier(known.schema), **self._catalog)
+            reg.get_model(format_identifier(known.name)).version(format_identifier(known.selector))
+        except Unauthenticated as exc:
+            return exc
+        except NotFound as exc:  # no USAGE: the model does not exist for this role
+            return exc
+        return None
 
     # -- forwarding -------------------------------------------------------------------------
 
@@ -194,7 +251,9 @@ class Front:
         started = time.perf_counter()
         ref = "unknown"
         try:
+            await self._authorize(request, None)
             known = await self._find(model, selector)
+            await self._authorize(request, known, model, selector)
             ref = known.ref
             body = await _read_body(request, self._max_body)
             header_length = request.headers.get("inference-header-content-length")
@@ -212,9 +271,12 @@ class Front:
         self._latency.observe(time.perf_counter() - started, tags={"endpoint": ref})
         return response
 
-    async def _ask(self, model: str, selector: str, method: str, *args: Any) -> Response:
+    async def _ask(self, request: Request, model: str, selector: str, method: str,
+                   *args: Any) -> Response:
         try:
+            await self._authorize(request, None)
             known = await self._find(model, selector)
+            await self._authorize(request, known, model, selector)
             doc = await getattr(known.handle, method).remote(*args)
             return JSONResponse(doc)
         except Exception as exc:
@@ -228,12 +290,18 @@ class Front:
         return {"status": "ok"}
 
     @app.get("/models")
-    async def list_models(self) -> Response:
+    async def list_models(self, request: Request) -> Response:
+        try:
+            await self._authorize(request, None)
+        except Exception as exc:
+            err = error_reply(exc)
+            return Response(err.body, status_code=err.status, headers=err.headers)
         await self._refresh(force=True)
         statuses = await asyncio.to_thread(ray_serve.status)
         rows = []
         for known in sorted(self._known.values(), key=lambda k: k.ref):
             try:
+                await self._authorize(request, known, format_identifier(known.name))  # the role's
                 doc = await asyncio.wait_for(known.handle.describe.remote(), timeout=10)
             except Exception:
                 continue
@@ -275,23 +343,23 @@ class Front:
         return {"ready": True}
 
     @app.get("/v2/models/{model}")
-    async def oip_metadata_default(self, model: str) -> Response:
-        return await self._ask(model, "DEFAULT", "oip_metadata")
+    async def oip_metadata_default(self, request: Request, model: str) -> Response:
+        return await self._ask(request, model, "DEFAULT", "oip_metadata")
 
     @app.get("/v2/models/{model}/versions/{version}")
-    async def oip_metadata(self, model: str, version: str) -> Response:
-        return await self._ask(model, version, "oip_metadata")
+    async def oip_metadata(self, request: Request, model: str, version: str) -> Response:
+        return await self._ask(request, model, version, "oip_metadata")
 
     @app.get("/v2/models/{model}/ready")
-    async def oip_model_ready_default(self, model: str) -> Response:
-        return await self._ready(model, "DEFAULT")
+    async def oip_model_ready_default(self, request: Request, model: str) -> Response:
+        return await self._ready(request, model, "DEFAULT")
 
     @app.get("/v2/models/{model}/versions/{version}/ready")
-    async def oip_model_ready(self, model: str, version: str) -> Response:
-        return await self._ready(model, version)
+    async def oip_model_ready(self, request: Request, model: str, version: str) -> Response:
+        return await self._ready(request, model, version)
 
-    async def _ready(self, model: str, selector: str) -> Response:
-        response = await self._ask(model, selector, "describe")
+    async def _ready(self, request: Request, model: str, selector: str) -> Response:
+        response = await self._ask(request, model, selector, "describe")
         if response.status_code != 200:
             return response
         return JSONResponse({"name": model, "ready": True})

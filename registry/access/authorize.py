@@ -26,13 +26,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from registry.access.tokens import REFUSED, check_secret, split_token
 from registry.catalog.access import ADMIN, MODEL_PRIVILEGES
 from registry.catalog.base import Actor
 from registry.catalog.store import CatalogStore
-from registry.errors import FloeError, NotFound, PermissionDenied
+from registry.errors import FloeError, NotFound, PermissionDenied, Unauthenticated
 from registry.identifiers import format_identifier, parse_identifier
 
-__all__ = ["ADMIN", "Caller", "open_caller", "require_admin", "require_model", "require_schema"]
+__all__ = [
+    "ADMIN", "Caller", "authenticate", "open_caller", "require_admin", "require_model",
+    "require_schema",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,19 @@ def open_caller(store: CatalogStore, role: str, user: str) -> Caller:
             "(or act as one that exists: --role, $FLOE_ROLE, Registry(role=...))"
         )
     return Caller(user=user, role=resolved)
+
+
+def authenticate(store: CatalogStore, authorization: str | None) -> Caller:
+    """The caller an ``Authorization: Bearer <token>`` header (or a bare token) stands for:
+    its token's role, recorded as user ``token <id>``. A missing, malformed, unknown, expired
+    or revoked token is the same ``Unauthenticated``."""
+    token_id, secret = split_token(authorization)
+    row = store.find_token(token_id)
+    if row is None:
+        raise Unauthenticated(REFUSED)
+    check_secret(secret, row.salt, row.digest, expires_on=row.expires_on,
+                 revoked_on=row.revoked_on)
+    return Caller(user=f"token {token_id}", role=row.role_name)
 
 
 def require_model(

@@ -1,13 +1,15 @@
-"""Roles and grants through the API: ``Registry.sql`` statements and the ``grant``/``revoke``/
-``show_grants``/``show_roles`` methods build the same statement objects
-(``registry.access.statements``) and run here, so both paths answer alike. Who may run each
+"""Access control through the API (``Registry``'s ``AccessMixin``): ``sql`` statements and the
+``grant``/``revoke``/``show_grants``/``show_roles`` methods build the same statement objects
+(``registry.access.statements``) and run here, so both paths answer alike; the audit log and
+tokens too. Who may run each
 is decided by ``registry.access.authorize``: grants on a model need its OWNERSHIP, grants on a
 schema (CREATE MODEL, ALL, FUTURE) the schema's, roles ADMIN.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -27,14 +29,17 @@ from registry.access.statements import (
     ShowGrantsTo,
     ShowRoles,
     Statement,
+    parse_statement,
 )
+from registry.access.tokens import new_token, parse_duration
 from registry.api.context import Context, Namespace, missing_model
 from registry.catalog.access import ADMIN, FUTURE, ON_SCHEMA
 from registry.catalog.base import as_utc, model_label
-from registry.errors import NotFound, PermissionDenied
-from registry.identifiers import format_identifier
+from registry.errors import InvalidInput, NotFound, PermissionDenied
+from registry.identifiers import format_identifier, parse_identifier
 
-__all__ = ["GRANT_COLUMNS", "ROLE_COLUMNS", "execute"]
+__all__ = ["AUDIT_COLUMNS", "GRANT_COLUMNS", "ROLE_COLUMNS", "TOKEN_COLUMNS", "AccessMixin",
+           "execute"]
 
 GRANT_COLUMNS = [
     "created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name",
@@ -240,3 +245,136 @@ def _grants_to(ctx: Context, role: str) -> list[dict[str, Any]]:
         rows.append(_row(g.created_on, "USAGE", "ROLE", format_identifier(g.role_name), role,
                          g.granted_by))
     return rows
+
+
+# -- the Registry's methods ---------------------------------------------------------------------
+
+AUDIT_COLUMNS = ["at", "user", "role", "action", "object", "outcome", "before", "after"]
+TOKEN_COLUMNS = ["id", "role", "created_on", "created_by", "expires_on", "revoked_on", "status"]
+
+
+class AccessMixin:
+    """``Registry``'s access-control methods: statements, grants, the audit log, tokens."""
+
+    _ctx: Context
+
+
+    def sql(self, statement: str) -> pd.DataFrame:
+        """Run one access-control statement, in Snowflake's grammar, as this registry's role:
+        ``CREATE ROLE r``, ``DROP ROLE r``, ``GRANT ROLE a TO ROLE b``, ``GRANT {USAGE | READ |
+        OWNERSHIP} ON MODEL m TO ROLE r``, ``GRANT USAGE ON {ALL | FUTURE} MODELS IN SCHEMA
+        d.s TO ROLE r``, ``GRANT CREATE MODEL ON SCHEMA d.s TO ROLE r``, each ``REVOKE ...
+        FROM ROLE r``, ``SHOW GRANTS ON MODEL m``, ``SHOW GRANTS TO ROLE r``, ``SHOW ROLES``.
+        SHOW statements return their rows; the others one ``status`` row."""
+        return execute(self._ctx, parse_statement(statement))
+
+    def grant(self, privilege: str, *, to_role: str, model: str | None = None,
+              schema: str | None = None, models: str | None = None) -> None:
+        """``GRANT privilege ON MODEL model`` (or ``ON SCHEMA schema``, or, with ``models``
+        ALL or FUTURE, ``ON ALL|FUTURE MODELS IN SCHEMA schema``) ``TO ROLE to_role``."""
+        self.sql(f"GRANT {privilege} ON {_target(model, schema, models)} TO ROLE {to_role}")
+
+    def revoke(self, privilege: str, *, from_role: str, model: str | None = None,
+               schema: str | None = None, models: str | None = None) -> None:
+        """The ``REVOKE`` of what ``grant`` with the same arguments grants."""
+        self.sql(f"REVOKE {privilege} ON {_target(model, schema, models)} FROM ROLE {from_role}")
+
+    def show_grants(self, *, model: str | None = None, to_role: str | None = None) -> pd.DataFrame:
+        """``SHOW GRANTS ON MODEL model`` or ``SHOW GRANTS TO ROLE to_role``."""
+        if (model is None) == (to_role is None):
+            raise InvalidInput("pass one of model= or to_role=")
+        return self.sql(f"SHOW GRANTS ON MODEL {model}" if model is not None
+                        else f"SHOW GRANTS TO ROLE {to_role}")
+
+    def show_roles(self) -> pd.DataFrame:
+        return self.sql("SHOW ROLES")
+
+    def show_audit(
+        self, *, model: str | None = None, since: str | datetime | None = None
+    ) -> pd.DataFrame:
+        """The audit log (ADMIN only), oldest first: every change and every refused attempt,
+        with at (ISO-8601 UTC), user, role, action, object, outcome (OK or REFUSED) and the
+        before and after values as JSON. ``model``: only rows of that model of this
+        namespace; ``since``: rows at or after that time (ISO-8601; without an offset, UTC)."""
+        require_admin(self._ctx.store, self._ctx.caller, action="read the audit log")
+        model_id = self._ctx.find_model(model).id if model is not None else None
+        rows = self._ctx.store.audit_rows(model_id=model_id, since=_utc_time(since))
+        records = [
+            {"at": as_utc(r.at).isoformat(), "user": r.user_name, "role": r.role_name,
+             "action": r.action, "object": r.object, "outcome": r.outcome,
+             "before": json.dumps(r.before) if r.before is not None else None,
+             "after": json.dumps(r.after) if r.after is not None else None}
+            for r in rows
+        ]
+        return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
+
+    def create_token(self, role: str, *, expires_in: str | timedelta | None = None) -> str:
+        """A bearer token bound to ``role`` (ADMIN only), for the serving front's clients:
+        shown this once (the catalog keeps a salted hash). ``expires_in``: ``90s``, ``15m``,
+        ``12h``, ``30d`` or a timedelta; None never expires (revoke it: ``revoke_token``)."""
+        ctx = self._ctx
+        require_admin(ctx.store, ctx.caller, action="create tokens")
+        resolved = parse_identifier(role, "role")
+        delta = parse_duration(expires_in) if isinstance(expires_in, str) else expires_in
+        expires_on = datetime.now(UTC) + delta if delta is not None else None
+        made = new_token()
+        ctx.store.add_token(made.id, resolved, made.salt, made.digest, expires_on=expires_on,
+                            by=ctx.caller.user, actor=ctx.caller)
+        return made.token
+
+    def show_tokens(self) -> pd.DataFrame:
+        """Every token (ADMIN only), never its secret: id, role, times and status."""
+        ctx = self._ctx
+        require_admin(ctx.store, ctx.caller, action="list tokens")
+        now = datetime.now(UTC)
+        rows = []
+        for t in ctx.store.list_tokens():
+            expires = as_utc(t.expires_on) if t.expires_on else None
+            status = ("revoked" if t.revoked_on else
+                      "expired" if expires is not None and expires <= now else "active")
+            rows.append({
+                "id": t.id, "role": format_identifier(t.role_name),
+                "created_on": as_utc(t.created_on).isoformat(), "created_by": t.created_by,
+                "expires_on": expires.isoformat() if expires else None,
+                "revoked_on": as_utc(t.revoked_on).isoformat() if t.revoked_on else None,
+                "status": status,
+            })
+        return pd.DataFrame.from_records(rows, columns=TOKEN_COLUMNS)
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revoke a token (ADMIN only): refused from the next check on (see the serving
+        front's bound)."""
+        ctx = self._ctx
+        require_admin(ctx.store, ctx.caller, action="revoke tokens")
+        if not ctx.store.revoke_token(token_id, actor=ctx.caller):
+            raise NotFound(f"no active token {token_id!r}; list them: floe tokens list")
+
+
+def _utc_time(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidInput(f"since={value!r} is not an ISO-8601 time; write it as "
+                               "2026-12-01T09:30:00Z or 2026-12-01") from None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _target(model: str | None, schema: str | None, models: str | None) -> str:
+    """The ON clause ``grant``/``revoke`` name with their keywords."""
+    if model is not None and schema is None and models is None:
+        return f"MODEL {model}"
+    if model is None and schema is not None:
+        if models is None:
+            return f"SCHEMA {schema}"
+        if models.upper() in ("ALL", "FUTURE"):
+            return f"{models.upper()} MODELS IN SCHEMA {schema}"
+        raise InvalidInput(f"models= is ALL or FUTURE, not {models!r}")
+    raise InvalidInput("pass model=, or schema= (with models='ALL' or 'FUTURE' for the models "
+                       "in it)")
+
+

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 import types
@@ -16,9 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from registry.access.authorize import open_caller, require_admin
-from registry.access.statements import parse_statement
-from registry.api.access import execute as execute_statement
+from registry.access.authorize import authenticate, open_caller, require_admin
+from registry.api.access import AccessMixin
 from registry.api.context import Context, Namespace, check_comment, check_metrics
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
@@ -26,7 +24,7 @@ from registry.artifacts.deliver import deliver_files, destination_dir
 from registry.artifacts.paths import redact_uri
 from registry.artifacts.store import MANIFEST, ArtifactStore
 from registry.artifacts.urls import parse_artifact_url
-from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, as_utc, new_id
+from registry.catalog.store import SYSTEM_ALIASES, CatalogStore, new_id
 from registry.catalog.tables import FunctionRow, VersionRow
 from registry.errors import AlreadyExists, Conflict, IntegrityError, InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier, parse_qualified_name
@@ -51,7 +49,6 @@ SHOW_MODELS_COLUMNS = [
     "created_on", "name", "database_name", "schema_name", "owner", "comment", "versions",
     "default_version_name", "aliases",
 ]
-AUDIT_COLUMNS = ["at", "user", "role", "action", "object", "outcome", "before", "after"]
 _stores: dict[str, CatalogStore] = {}
 
 
@@ -71,7 +68,7 @@ def close_catalog(url: str) -> None:
         store.dispose()
 
 
-class Registry:
+class Registry(AccessMixin):
     """The models of one namespace (``DATABASE.SCHEMA``).
 
     Opening writes nothing: a namespace that does not exist reads as empty, and the first
@@ -104,6 +101,24 @@ class Registry:
             cache_dir=floe_home() / "cache",
             caller=open_caller(store, role or default_role(), current_user()),
         )
+
+    @classmethod
+    def from_token(
+        cls,
+        authorization: str | None,
+        database_name: str | None = None,
+        schema_name: str | None = None,
+        *,
+        catalog_url: str | None = None,
+        artifact_root: str | None = None,
+    ) -> Registry:
+        """A registry acting as the role of a bearer token (``Authorization: Bearer <token>``
+        or the bare token; see ``create_token``): for servers whose callers may not choose
+        their role. ``Unauthenticated`` when the token is missing, bad, expired or revoked."""
+        reg = cls(database_name, schema_name, catalog_url=catalog_url,
+                  artifact_root=artifact_root, role="ADMIN")
+        reg._ctx.caller = authenticate(reg._ctx.store, authorization)
+        return reg
 
     def __repr__(self) -> str:
         return f"Registry({self._ctx.namespace_label})"
@@ -283,57 +298,6 @@ class Registry:
         for version_id in self._ctx.store.delete_model(row.id, actor=self._ctx.caller):
             self._ctx.artifacts.delete_version(version_id)
 
-    # -- access control -----------------------------------------------------------------------
-
-    def sql(self, statement: str) -> pd.DataFrame:
-        """Run one access-control statement, in Snowflake's grammar, as this registry's role:
-        ``CREATE ROLE r``, ``DROP ROLE r``, ``GRANT ROLE a TO ROLE b``, ``GRANT {USAGE | READ |
-        OWNERSHIP} ON MODEL m TO ROLE r``, ``GRANT USAGE ON {ALL | FUTURE} MODELS IN SCHEMA
-        d.s TO ROLE r``, ``GRANT CREATE MODEL ON SCHEMA d.s TO ROLE r``, each ``REVOKE ...
-        FROM ROLE r``, ``SHOW GRANTS ON MODEL m``, ``SHOW GRANTS TO ROLE r``, ``SHOW ROLES``.
-        SHOW statements return their rows; the others one ``status`` row."""
-        return execute_statement(self._ctx, parse_statement(statement))
-
-    def grant(self, privilege: str, *, to_role: str, model: str | None = None,
-              schema: str | None = None, models: str | None = None) -> None:
-        """``GRANT privilege ON MODEL model`` (or ``ON SCHEMA schema``, or, with ``models``
-        ALL or FUTURE, ``ON ALL|FUTURE MODELS IN SCHEMA schema``) ``TO ROLE to_role``."""
-        self.sql(f"GRANT {privilege} ON {_target(model, schema, models)} TO ROLE {to_role}")
-
-    def revoke(self, privilege: str, *, from_role: str, model: str | None = None,
-               schema: str | None = None, models: str | None = None) -> None:
-        """The ``REVOKE`` of what ``grant`` with the same arguments grants."""
-        self.sql(f"REVOKE {privilege} ON {_target(model, schema, models)} FROM ROLE {from_role}")
-
-    def show_grants(self, *, model: str | None = None, to_role: str | None = None) -> pd.DataFrame:
-        """``SHOW GRANTS ON MODEL model`` or ``SHOW GRANTS TO ROLE to_role``."""
-        if (model is None) == (to_role is None):
-            raise InvalidInput("pass one of model= or to_role=")
-        return self.sql(f"SHOW GRANTS ON MODEL {model}" if model is not None
-                        else f"SHOW GRANTS TO ROLE {to_role}")
-
-    def show_roles(self) -> pd.DataFrame:
-        return self.sql("SHOW ROLES")
-
-    def show_audit(
-        self, *, model: str | None = None, since: str | datetime | None = None
-    ) -> pd.DataFrame:
-        """The audit log (ADMIN only), oldest first: every change and every refused attempt,
-        with at (ISO-8601 UTC), user, role, action, object, outcome (OK or REFUSED) and the
-        before and after values as JSON. ``model``: only rows of that model of this
-        namespace; ``since``: rows at or after that time (ISO-8601; without an offset, UTC)."""
-        require_admin(self._ctx.store, self._ctx.caller, action="read the audit log")
-        model_id = self._ctx.find_model(model).id if model is not None else None
-        rows = self._ctx.store.audit_rows(model_id=model_id, since=_utc_time(since))
-        records = [
-            {"at": as_utc(r.at).isoformat(), "user": r.user_name, "role": r.role_name,
-             "action": r.action, "object": r.object, "outcome": r.outcome,
-             "before": json.dumps(r.before) if r.before is not None else None,
-             "after": json.dumps(r.after) if r.after is not None else None}
-            for r in rows
-        ]
-        return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
-
     # -- artifacts ----------------------------------------------------------------------------
 
     def _version_for_url(self, url: str) -> tuple[ModelVersion, str]:
@@ -458,34 +422,6 @@ class Registry:
             artifacts.delete_version(version_id)
             removed.append(version_id)
         return removed
-
-
-def _utc_time(value: str | datetime | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidInput(f"since={value!r} is not an ISO-8601 time; write it as "
-                               "2026-12-01T09:30:00Z or 2026-12-01") from None
-    if parsed is not None and parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
-
-
-def _target(model: str | None, schema: str | None, models: str | None) -> str:
-    """The ON clause ``grant``/``revoke`` name with their keywords."""
-    if model is not None and schema is None and models is None:
-        return f"MODEL {model}"
-    if model is None and schema is not None:
-        if models is None:
-            return f"SCHEMA {schema}"
-        if models.upper() in ("ALL", "FUTURE"):
-            return f"{models.upper()} MODELS IN SCHEMA {schema}"
-        raise InvalidInput(f"models= is ALL or FUTURE, not {models!r}")
-    raise InvalidInput("pass model=, or schema= (with models='ALL' or 'FUTURE' for the models "
-                       "in it)")
 
 
 # -- show_models helpers --------------------------------------------------------------------------

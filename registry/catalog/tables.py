@@ -29,6 +29,7 @@ __all__ = [
     "RoleGrantRow",
     "RoleRow",
     "SchemaGrantRow",
+    "TokenRow",
     "VersionRow",
     "metadata",
 ]
@@ -50,6 +51,7 @@ TABLE_LABELS = {
     "floe_model_grant": "grant",
     "floe_schema_grant": "grant",
     "floe_audit": "audit record",
+    "floe_token": "token",
 }
 FIELD_LABELS = {
     ("floe_namespace", "database_name"): "database name",
@@ -303,3 +305,19 @@ class AuditRow(SQLModel, table=True):
     outcome: str = Field(default="OK", sa_type=sa.String(16))
     before: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
     after: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
+
+
+class TokenRow(SQLModel, table=True):
+    """A bearer token bound to one role (migration 0007). Only a salted sha256 of its secret
+    is kept: the token itself is shown once, when it is created."""
+
+    __tablename__ = "floe_token"
+
+    id: str = Field(primary_key=True, sa_type=sa.String(16))
+    role_name: str = _role_fk()
+    salt: str = Field(sa_type=sa.String(32))
+    digest: str = Field(sa_type=sa.String(64))
+    created_on: datetime = Field(sa_type=_TS)
+    created_by: str = Field(sa_type=sa.String(255))
+    expires_on: datetime | None = Field(default=None, sa_type=_TS)
+    revoked_on: datetime | None = Field(default=None, sa_type=_TS)

@@ -13,7 +13,7 @@ import typer
 from registry.cli._output import echo_json, frame_records, print_table
 from registry.cli._scope import AsJson, scope_of
 
-__all__ = ["audit", "grant", "grants", "revoke", "roles_app", "sql"]
+__all__ = ["audit", "grant", "grants", "revoke", "roles_app", "sql", "tokens_app"]
 
 roles_app = typer.Typer(help="Create, drop and list roles.", no_args_is_help=True)
 
@@ -106,3 +106,41 @@ def audit(
         echo_json(records)
     else:
         print_table(records, list(frame.columns), title="audit log", empty="no audit rows")
+
+
+tokens_app = typer.Typer(help="Create, list and revoke bearer tokens (ADMIN only).",
+                         no_args_is_help=True)
+
+
+@tokens_app.command("create")
+def create_token(
+    ctx: typer.Context,
+    role: Annotated[str, typer.Option("--role", metavar="ROLE", show_default=False,
+                                      help="The role the token acts as.")],
+    expires_in: Annotated[str | None, typer.Option(
+        "--expires-in", metavar="DURATION", help="90s, 15m, 12h or 30d (default: never).")] = None,
+) -> None:
+    """Create a token bound to ROLE; it is printed this once (only its hash is kept)."""
+    token = scope_of(ctx).registry().create_token(role, expires_in=expires_in)
+    typer.echo(token)
+    typer.echo("note: the token is shown once; keep it secret (revoke it: floe tokens revoke "
+               f"{token.split('_')[1]})", err=True)
+
+
+@tokens_app.command("list")
+def list_tokens(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List the tokens (never their secrets)."""
+    frame = scope_of(ctx).registry().show_tokens()
+    records = frame_records(frame)
+    if as_json:
+        echo_json(records)
+    else:
+        print_table(records, list(frame.columns), title="tokens", empty="no tokens")
+
+
+@tokens_app.command("revoke")
+def revoke_token(ctx: typer.Context,
+                 token_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Revoke a token: refused from its next check on."""
+    scope_of(ctx).registry().revoke_token(token_id)
+    typer.echo(f"revoked token {token_id}")

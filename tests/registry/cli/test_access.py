@@ -3,6 +3,7 @@ statements and checks as the Python API, each failure one line on stderr."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from registry import Registry
@@ -53,3 +54,19 @@ def test_roles_grants_and_the_acting_role(
     assert audit[2]["after"] == {"privilege": "USAGE", "role": "ANALYST", "models": 1}
     assert floe_error(env, "--role", "ops", "audit").startswith(
         "error: role OPS cannot read the audit log: only ADMIN")
+
+
+@sqlite_only
+def test_tokens_from_the_shell(reg: Registry, env: dict[str, str]) -> None:
+    floe(env, "roles", "create", "svc")
+    token = floe(env, "tokens", "create", "--role", "svc", "--expires-in", "30d").strip()
+    assert token.startswith("floe_") and len(token.splitlines()) == 1
+    token_id = token.split("_")[1]
+    listed = floe_json(env, "tokens", "list")
+    assert [(t["id"], t["role"], t["status"]) for t in listed] == [(token_id, "SVC", "active")]
+    assert token not in json.dumps(listed)
+    assert floe(env, "tokens", "revoke", token_id) == f"revoked token {token_id}\n"
+    assert floe_json(env, "tokens", "list")[0]["status"] == "revoked"
+    assert floe_error(env, "tokens", "create", "--role", "svc", "--expires-in", "soon") == (
+        "error: expires in 'soon': write a positive number and a unit, such as 90s, 15m, 12h "
+        "or 30d")
