@@ -30,7 +30,7 @@ HOLDERS = {
 }
 
 
-def _setup(catalog_url: str, artifact_root: Path) -> dict[str, Any]:
+def setup_holders(catalog_url: str, artifact_root: Path) -> dict[str, Any]:
     admin = Registry(catalog_url=catalog_url, artifact_root=str(artifact_root))
     for role in [*HOLDERS, "BASE", "MID"]:
         admin.sql(f"CREATE ROLE {role}")
@@ -107,7 +107,7 @@ OPERATIONS: list[Op] = [
 def test_every_operation_as_every_holder(
     catalog_url: str, artifact_root: Path, tmp_path: Path, role: str
 ) -> None:
-    state = _setup(catalog_url, artifact_root)
+    state = setup_holders(catalog_url, artifact_root)
     admin: Registry = state["admin"]
     reg = _as(catalog_url, artifact_root, role)
     held = HOLDERS[role]
@@ -143,7 +143,7 @@ def test_every_operation_as_every_holder(
 
 
 def test_usage_holders_see_no_metrics_in_show_versions(catalog_url: str, artifact_root: Path) -> None:
-    _setup(catalog_url, artifact_root)
+    setup_holders(catalog_url, artifact_root)
     as_user = _as(catalog_url, artifact_root, "USER_R").get_model("m").show_versions()
     as_reader = _as(catalog_url, artifact_root, "READER").get_model("m").show_versions()
     assert '"metrics": null' in as_user["metadata"][0]
@@ -151,7 +151,7 @@ def test_usage_holders_see_no_metrics_in_show_versions(catalog_url: str, artifac
 
 
 def test_a_create_model_holder_owns_what_it_creates(catalog_url: str, artifact_root: Path) -> None:
-    state = _setup(catalog_url, artifact_root)
+    state = setup_holders(catalog_url, artifact_root)
     creator = _as(catalog_url, artifact_root, "CREATOR")
     creator.log_model(state["clf"], model_name="mine", version_name="v1",
                       sample_input_data=state["X"][:5])
@@ -169,7 +169,7 @@ def test_a_create_model_holder_owns_what_it_creates(catalog_url: str, artifact_r
 
 
 def test_revocations_count_from_the_next_call(catalog_url: str, artifact_root: Path) -> None:
-    state = _setup(catalog_url, artifact_root)
+    state = setup_holders(catalog_url, artifact_root)
     admin: Registry = state["admin"]
     top = _as(catalog_url, artifact_root, "TOP")
     model = top.get_model("m")

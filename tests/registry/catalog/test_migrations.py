@@ -59,6 +59,10 @@ def test_catalog_made_at_the_first_migration_upgrades_without_loss(
     assert (mv.version_name, mv.comment, mv.show_metrics()) == ("V1", "first", {"acc": 0.9})
     assert m.default == mv
     listed = reg.show_models().iloc[0]  # migration 0005 summarised the old rows
+    assert listed["owner"] == "ADMIN"  # migration 0006: what existed stays the admin role's
+    assert reg.show_grants(model="old")[["privilege", "grantee_name"]].values.tolist() == [
+        ["OWNERSHIP", "ADMIN"]]
+    assert reg.show_roles()["name"].tolist() == ["ADMIN", "PUBLIC"]
     assert (listed["versions"], listed["aliases"], listed["default_version_name"]) == (
         '["V1"]', '{"PROD": "V1"}', "V1"
     )

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from registry import Registry
+from tests.registry.access.test_authorize import HOLDERS, OWNERSHIP, READ, USAGE, setup_holders
 from tests.registry.cli.test_app import env, floe, floe_error, floe_json, log_iris, sqlite_only
 
 __all__ = ["env"]  # the fixture, used by name
@@ -70,3 +71,29 @@ def test_tokens_from_the_shell(reg: Registry, env: dict[str, str]) -> None:
     assert floe_error(env, "tokens", "create", "--role", "svc", "--expires-in", "soon") == (
         "error: expires in 'soon': write a positive number and a unit, such as 90s, 15m, 12h "
         "or 30d")
+
+
+@sqlite_only
+def test_every_kind_of_holder_from_the_shell(
+    catalog_url: str, artifact_root: Path, env: dict[str, str]
+) -> None:
+    """USAGE (the listing), READ (metrics) and OWNERSHIP (a tag) as each kind of holder of
+    ML.REGISTRY.M: allowed, or the API's error as one line."""
+    state = setup_holders(catalog_url, artifact_root)
+    missing = floe_error(env, "metrics", "list", "no_such_model", "v1")
+    for role, held in HOLDERS.items():
+        listed = [m["name"] for m in floe_json(env, "--role", role, "models", "list")]
+        assert ("M" in listed) == (held >= USAGE), role
+        if held >= READ:
+            assert floe_json(env, "--role", role, "metrics", "list", "m", "v1") == {"acc": 0.9}
+        elif held == 0:
+            assert floe_error(env, "--role", role, "metrics", "list", "m", "v1") == (
+                missing.replace("NO_SUCH_MODEL", "M")), role
+        else:
+            assert "needs READ" in floe_error(env, "--role", role, "metrics", "list", "m", "v1")
+        if held < OWNERSHIP:
+            line = floe_error(env, "--role", role, "tags", "set", "m", "k", "v")
+            assert ("needs OWNERSHIP" in line) == (held > 0), (role, line)
+    assert state["admin"].get_model("m").show_tags() == {"TEAM": "risk"}  # nothing stuck
+    floe(env, "--role", "owner", "tags", "set", "m", "k", "v")
+    assert state["admin"].get_model("m").show_tags() == {"K": "v", "TEAM": "risk"}
