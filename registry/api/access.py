@@ -23,7 +23,6 @@ from registry.access.statements import (
     ModelTarget,
     RevokePrivilege,
     RevokeRole,
-    SchemaModelsTarget,
     SchemaTarget,
     ShowGrantsOn,
     ShowGrantsTo,
@@ -159,27 +158,20 @@ def _privilege(ctx: Context, statement: Statement) -> str:
                                    what=what)
         return _DONE
     ns = _namespace(ctx, target.database, target.schema)
-    if isinstance(target, SchemaTarget):
+    if isinstance(target, SchemaTarget) or target.scope == "FUTURE":  # a row on the schema
+        scope, on = ((ON_SCHEMA, f"SCHEMA {ns}") if isinstance(target, SchemaTarget)
+                     else (FUTURE, f"FUTURE MODELS IN SCHEMA {ns}"))
         namespace_id = _schema_id(ctx, ns, create=is_grant)
-        what = f"{statement.privilege} ON SCHEMA {ns}"
+        what = f"{statement.privilege} ON {on}"
         if is_grant:
-            store.grant_on_schema(namespace_id, statement.privilege, ON_SCHEMA, role,
+            store.grant_on_schema(namespace_id, statement.privilege, scope, role,
                                   by=caller.user, actor=caller, what=what)
         else:
-            store.revoke_on_schema(namespace_id, statement.privilege, ON_SCHEMA, role,
+            store.revoke_on_schema(namespace_id, statement.privilege, scope, role,
                                    actor=caller, what=what)
         return _DONE
-    assert isinstance(target, SchemaModelsTarget)
-    namespace_id = _schema_id(ctx, ns, create=is_grant and target.scope == "FUTURE")
-    what = f"{statement.privilege} ON {target.scope} MODELS IN SCHEMA {ns}"
-    if target.scope == "FUTURE":
-        if is_grant:
-            store.grant_on_schema(namespace_id, statement.privilege, FUTURE, role,
-                                  by=caller.user, actor=caller, what=what)
-        else:
-            store.revoke_on_schema(namespace_id, statement.privilege, FUTURE, role,
-                                   actor=caller, what=what)
-        return _DONE
+    namespace_id = _schema_id(ctx, ns, create=False)  # ALL: a row per model that exists
+    what = f"{statement.privilege} ON ALL MODELS IN SCHEMA {ns}"
     models = store.model_ids_in(namespace_id)
     if is_grant:
         count = store.grant_on_models(models, statement.privilege, role, by=caller.user,
