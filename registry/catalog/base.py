@@ -397,9 +397,14 @@ class StoreBase:
 
     def record_refusal(self, actor: Actor, action: str, obj: str, model_id: str | None) -> None:
         """Append the audit row of an attempt the authorization point refused (its own
-        transaction: the refused change has none)."""
-        with self.write() as s:
-            self.record(s, actor, action, obj, model_id=model_id, outcome="REFUSED")
+        transaction: the refused change has none). A catalog that cannot be written (a
+        read-only replica) still answers the refusal: the row is then only logged."""
+        try:
+            with self.write() as s:
+                self.record(s, actor, action, obj, model_id=model_id, outcome="REFUSED")
+        except CatalogError as exc:
+            log.warning("refused %s %s as %s; not recorded in the audit log: %s",
+                        action, obj, actor.role, exc)
 
     def audit_rows(
         self, *, model_id: str | None = None, since: datetime | None = None

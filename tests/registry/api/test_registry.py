@@ -60,6 +60,7 @@ def test_a_read_only_sqlite_catalog_opens_and_lists(
     clf, X = iris_classifier()
     mv = reg.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
     mv.set_alias("prod")
+    reg.sql("CREATE ROLE analyst")
     source, copy = sa.make_url(catalog_url).database, tmp_path / "read-only.db"
     assert source is not None
     with sqlite3.connect(source) as src, sqlite3.connect(copy) as dst:
@@ -75,3 +76,7 @@ def test_a_read_only_sqlite_catalog_opens_and_lists(
     ro = Registry(catalog_url=url, artifact_root=str(artifact_root))
     assert ro.get_model("m").version("prod") == mv
     assert [m.name for m in ro.models()] == ["M"]
+    analyst = Registry(catalog_url=url, artifact_root=str(artifact_root), role="analyst")
+    assert analyst.show_models().empty
+    with pytest.raises(NotFound, match="ML.REGISTRY has no model M"):  # its refusal unrecorded
+        analyst.get_model("m")
