@@ -55,6 +55,25 @@ def test_tokens_roles_and_revocations_on_a_running_front(guarded: Served) -> Non
         return httpx.post(target, json=body, headers=headers, timeout=30)
 
     assert post(analyst).status_code == 200
+    # every kind of holder: run needs USAGE, however it is held
+    holders = {"owner_r": 200, "user_r": 200, "reader": 200, "all_r": 200, "top": 200,
+               "nobody": 404}
+    for role in [*holders, "base", "mid"]:
+        reg.sql(f"CREATE ROLE {role}")
+    reg.sql("GRANT OWNERSHIP ON MODEL iris TO ROLE owner_r")
+    reg.sql("GRANT USAGE ON MODEL iris TO ROLE user_r")
+    reg.sql("GRANT READ ON MODEL iris TO ROLE reader")
+    reg.sql("GRANT USAGE ON ALL MODELS IN SCHEMA ML.REGISTRY TO ROLE all_r")
+    reg.sql("GRANT USAGE ON MODEL iris TO ROLE base")
+    reg.sql("GRANT ROLE base TO ROLE mid")
+    reg.sql("GRANT ROLE mid TO ROLE top")
+    try:
+        got = {role: post(reg.create_token(role)).status_code for role in holders}
+    finally:
+        reg.sql("GRANT OWNERSHIP ON MODEL iris TO ROLE admin")
+        for role in [*holders, "base", "mid"]:
+            reg.sql(f"DROP ROLE {role}")
+    assert got == holders
     for token in (None, "floe_0123456789abcdef_" + "x" * 43, "not a token"):
         refused = post(token)
         assert refused.status_code == 401, refused.text

@@ -90,10 +90,11 @@ def test_a_model_s_rows_and_a_failed_change_leaves_no_row(reg: Registry) -> None
 
 
 @pytest.mark.postgres
-def test_postgres_refuses_changes_to_the_audit_log(postgres_url: str, artifact_root: Path) -> None:
-    reg = Registry(catalog_url=postgres_url, artifact_root=str(artifact_root))
+@pytest.mark.parametrize("catalog_url", ["postgresql"], indirect=True)  # emptied afterwards
+def test_postgres_refuses_changes_to_the_audit_log(catalog_url: str, artifact_root: Path) -> None:
+    reg = Registry(catalog_url=catalog_url, artifact_root=str(artifact_root))
     _log(reg, "m", "v1")
-    engine = sa.create_engine(postgres_url)
+    engine = sa.create_engine(catalog_url)
     try:
         for statement in ("UPDATE floe_audit SET role_name = 'X'", "DELETE FROM floe_audit"):
             with pytest.raises(sa.exc.DBAPIError, match="floe_audit is append-only"), \
