@@ -83,7 +83,8 @@ def floe_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep every test's FLOE_HOME (cache, default catalog) inside its tmp_path."""
     home = tmp_path / "floe-home"
     monkeypatch.setenv("FLOE_HOME", str(home))
-    for var in ("FLOE_CATALOG_URL", "FLOE_ARTIFACT_ROOT", "FLOE_DATABASE", "FLOE_SCHEMA"):
+    for var in ("FLOE_CATALOG_URL", "FLOE_ARTIFACT_ROOT", "FLOE_DATABASE", "FLOE_SCHEMA",
+                "FLOE_ROLE"):
         monkeypatch.delenv(var, raising=False)
     return home
 
