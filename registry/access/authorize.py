@@ -28,13 +28,14 @@ from dataclasses import dataclass
 
 from registry.access.tokens import REFUSED, check_secret, split_token
 from registry.catalog.access import ADMIN, MODEL_PRIVILEGES
-from registry.catalog.base import Actor
+from registry.catalog.audit import Actor
 from registry.catalog.store import CatalogStore
 from registry.errors import FloeError, NotFound, PermissionDenied, Unauthenticated
 from registry.identifiers import format_identifier, parse_identifier
 
 __all__ = [
-    "ADMIN", "Caller", "authenticate", "open_caller", "require_admin", "require_model",
+    "ADMIN", "Caller", "authenticate", "holds_privilege", "open_caller", "require_admin",
+    "require_model",
     "require_schema",
 ]
 
@@ -73,6 +74,13 @@ def authenticate(store: CatalogStore, authorization: str | None) -> Caller:
     check_secret(secret, row.salt, row.digest, expires_on=row.expires_on,
                  revoked_on=row.revoked_on)
     return Caller(user=f"token {token_id}", role=row.role_name)
+
+
+def holds_privilege(store: CatalogStore, caller: Caller, model_id: str, privilege: str) -> bool:
+    """Whether ``caller`` holds ``privilege`` (or one that includes it) on the model."""
+    if caller.is_admin:
+        return True
+    return store.model_privilege(caller.role, model_id) >= MODEL_PRIVILEGES.index(privilege) + 1
 
 
 def require_model(

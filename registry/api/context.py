@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from registry.access.authorize import Caller, require_model, require_schema
+from registry.access.authorize import Caller, holds_privilege, require_model, require_schema
 from registry.artifacts.store import ArtifactStore
 from registry.catalog.base import check_field, model_label
 from registry.catalog.store import CatalogStore
 from registry.catalog.tables import MetricRow, ModelRow, VersionRow
-from registry.errors import FloeError, InvalidInput, NotFound, PermissionDenied
+from registry.errors import FloeError, InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
 
 __all__ = [
@@ -119,11 +119,11 @@ class Context:
         )
 
     def holds(self, model_id: str, privilege: str) -> bool:
-        try:
-            self.require(model_id, privilege, "read")
-        except (PermissionDenied, NotFound):
-            return False
-        return True
+        """Whether the caller holds ``privilege`` on the model: a question, not an attempt
+        (nothing is refused, so nothing goes to the audit log)."""
+        return self.caller.is_admin or holds_privilege(
+            self.store, self.caller, model_id, privilege
+        )
 
     def require_schema(
         self, namespace_id: int | None, privilege: str, action: str,

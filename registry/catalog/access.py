@@ -18,7 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
-from registry.catalog.base import Actor, StoreBase, as_utc, utcnow
+from registry.catalog.audit import Actor, record
+from registry.catalog.base import StoreBase, as_utc, utcnow
 from registry.catalog.tables import (
     ModelGrantRow,
     ModelRow,
@@ -106,7 +107,7 @@ class AccessOps(StoreBase):
                 raise AlreadyExists(f"role {_role_label(name)} already exists; list roles: "
                                     "floe roles list")
             s.add(RoleRow(name=name, created_on=utcnow(), created_by=by))
-            self.record(s, actor, "CREATE ROLE", _role_label(name), after={"role": name})
+            record(s, actor, "CREATE ROLE", _role_label(name), after={"role": name})
             return True
 
     def drop_role(
@@ -128,7 +129,7 @@ class AccessOps(StoreBase):
                     f"role {_role_label(name)} owns models or schemas; transfer them first "
                     f"(GRANT OWNERSHIP ON MODEL <model> TO ROLE <other role>), then drop it"
                 )
-            self.record(s, actor, "DROP ROLE", _role_label(name), before={"role": name})
+            record(s, actor, "DROP ROLE", _role_label(name), before={"role": name})
             s.delete(row)  # its grants go with it (ON DELETE CASCADE)
             return True
 
@@ -150,7 +151,7 @@ class AccessOps(StoreBase):
                 return False
             s.add(RoleGrantRow(role_name=role, grantee_name=to_role, created_on=utcnow(),
                                granted_by=by))
-            self.record(s, actor, "GRANT", f"ROLE {_role_label(role)}",
+            record(s, actor, "GRANT", f"ROLE {_role_label(role)}",
                         after={"role": role, "to_role": to_role})
             return True
 
@@ -159,7 +160,7 @@ class AccessOps(StoreBase):
             row = s.get(RoleGrantRow, (role, from_role))
             if row is None:
                 return False
-            self.record(s, actor, "REVOKE", f"ROLE {_role_label(role)}",
+            record(s, actor, "REVOKE", f"ROLE {_role_label(role)}",
                         before={"role": role, "from_role": from_role})
             s.delete(row)
             return True
@@ -229,7 +230,7 @@ class AccessOps(StoreBase):
             if privilege == "OWNERSHIP":
                 models = s.exec(select(ModelRow).where(col(ModelRow.id).in_(model_ids))
                                 .with_for_update()).all()
-                self.record(s, actor, "GRANT", what, model_id=model_id,
+                record(s, actor, "GRANT", what, model_id=model_id,
                             before={"owners": sorted({m.owner for m in models})},
                             after={"privilege": privilege, "role": role, "models": len(models)})
                 for model in models:
@@ -244,7 +245,7 @@ class AccessOps(StoreBase):
             for new_id in new:
                 s.add(ModelGrantRow(model_id=new_id, role_name=role, privilege=privilege,
                                     created_on=now, granted_by=by))
-            self.record(s, actor, "GRANT", what, model_id=model_id,
+            record(s, actor, "GRANT", what, model_id=model_id,
                         after={"privilege": privilege, "role": role, "models": len(new)})
             return len(new)
 
@@ -260,7 +261,7 @@ class AccessOps(StoreBase):
                 col(ModelGrantRow.model_id).in_(model_ids), col(ModelGrantRow.role_name) == role,
                 col(ModelGrantRow.privilege) == privilege))
             count = int(getattr(result, "rowcount", 0) or 0)
-            self.record(s, actor, "REVOKE", what,
+            record(s, actor, "REVOKE", what,
                         model_id=model_ids[0] if len(model_ids) == 1 else None,
                         before={"privilege": privilege, "role": role, "models": count})
             return count
@@ -277,7 +278,7 @@ class AccessOps(StoreBase):
                 return False
             s.add(SchemaGrantRow(namespace_id=namespace_id, role_name=role, privilege=privilege,
                                  scope=scope, created_on=utcnow(), granted_by=by))
-            self.record(s, actor, "GRANT", what,
+            record(s, actor, "GRANT", what,
                         after={"privilege": privilege, "scope": scope, "role": role})
             return True
 
@@ -289,7 +290,7 @@ class AccessOps(StoreBase):
             row = s.get(SchemaGrantRow, (namespace_id, role, privilege, scope))
             if row is None:
                 return False
-            self.record(s, actor, "REVOKE", what,
+            record(s, actor, "REVOKE", what,
                         before={"privilege": privilege, "scope": scope, "role": role})
             s.delete(row)
             return True
@@ -309,7 +310,7 @@ class AccessOps(StoreBase):
             row = TokenRow(id=token_id, role_name=role, salt=salt, digest=digest,
                            created_on=utcnow(), created_by=by, expires_on=expires_on)
             s.add(row)
-            self.record(s, actor, "CREATE TOKEN", f"TOKEN {token_id}",
+            record(s, actor, "CREATE TOKEN", f"TOKEN {token_id}",
                         after={"role": role, "expires_on":
                                expires_on.isoformat() if expires_on else None})
             return row
@@ -336,7 +337,7 @@ class AccessOps(StoreBase):
                 return False
             row.revoked_on = utcnow()
             s.add(row)
-            self.record(s, actor, "REVOKE TOKEN", f"TOKEN {token_id}",
+            record(s, actor, "REVOKE TOKEN", f"TOKEN {token_id}",
                         before={"role": row.role_name})
             return True
 

@@ -26,7 +26,6 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +39,6 @@ from registry.catalog.tables import (
     FIELD_LABELS,
     TABLE_LABELS,
     AliasRow,
-    AuditRow,
     FunctionRow,
     MetricRow,
     ModelRow,
@@ -60,7 +58,6 @@ from registry.identifiers import format_identifier
 
 __all__ = [
     "SYSTEM_ALIASES",
-    "Actor",
     "CatalogSession",
     "StoreBase",
     "as_utc",
@@ -76,13 +73,6 @@ log = logging.getLogger(__name__)
 
 SYSTEM_ALIASES = ("DEFAULT", "FIRST", "LAST")
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who makes a change, as the audit log records it: the user and the role acted as."""
-
-    user: str
-    role: str
 
 _RETRIES = 8
 MODEL_GONE = "the model no longer exists; list models: floe models list"
@@ -379,43 +369,6 @@ class StoreBase:
         if model is None:
             raise NotFound(MODEL_GONE)
         return model
-
-    # -- the audit log ----------------------------------------------------------------------------
-
-    def record(
-        self, s: Session, actor: Actor | None, action: str, obj: str, *,
-        model_id: str | None = None, before: Any = None, after: Any = None,
-        outcome: str = "OK",
-    ) -> None:
-        """Append one audit row in the write ``s``: it commits with the change, or not at
-        all. ``actor`` None: a change Floe makes itself, not recorded."""
-        if actor is None:
-            return
-        s.add(AuditRow(at=utcnow(), user_name=actor.user, role_name=actor.role, action=action,
-                       object=obj, model_id=model_id, outcome=outcome, before=before,
-                       after=after))
-
-    def record_refusal(self, actor: Actor, action: str, obj: str, model_id: str | None) -> None:
-        """Append the audit row of an attempt the authorization point refused (its own
-        transaction: the refused change has none). A catalog that cannot be written (a
-        read-only replica) still answers the refusal: the row is then only logged."""
-        try:
-            with self.write() as s:
-                self.record(s, actor, action, obj, model_id=model_id, outcome="REFUSED")
-        except CatalogError as exc:
-            log.warning("refused %s %s as %s; not recorded in the audit log: %s",
-                        action, obj, actor.role, exc)
-
-    def audit_rows(
-        self, *, model_id: str | None = None, since: datetime | None = None
-    ) -> list[AuditRow]:
-        with self.read() as s:
-            statement = select(AuditRow)
-            if model_id is not None:
-                statement = statement.where(AuditRow.model_id == model_id)
-            if since is not None:
-                statement = statement.where(col(AuditRow.at) >= since)
-            return list(s.exec(statement.order_by(col(AuditRow.at), col(AuditRow.id))))
 
     def refresh_listing(self, s: Session, model: ModelRow) -> None:
         """Rewrite the model's listing summary in the write ``s`` (the model's row locked):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlmodel import col, delete, select
 
 from registry.catalog.access import visible_models
-from registry.catalog.base import Actor, StoreBase
+from registry.catalog.audit import Actor, record
+from registry.catalog.base import StoreBase
 from registry.catalog.listing import ModelListing, read_listing
 from registry.catalog.tables import (
     AliasRow,
@@ -41,10 +42,12 @@ class ModelOps(StoreBase):
         """Delete the model and everything under it; return the deleted versions' ids."""
         with self.write() as s:
             model = self.lock_model(s, model_id)
-            names = list(s.exec(select(VersionRow.name).where(VersionRow.model_id == model_id)))
-            self.record(s, actor, "DELETE MODEL", self.model_label(s, model), model_id=model_id,
-                        before={"versions": [format_identifier(n) for n in names]})
-            ids = list(s.exec(select(VersionRow.id).where(VersionRow.model_id == model_id)))
+            versions = s.exec(
+                select(VersionRow.id, VersionRow.name).where(VersionRow.model_id == model_id)
+            ).all()
+            record(s, actor, "DELETE MODEL", self.model_label(s, model), model_id=model_id,
+                        before={"versions": [format_identifier(n) for _, n in versions]})
+            ids = [version_id for version_id, _ in versions]
             self._delete_versions(s, ids)
             s.exec(delete(AliasRow).where(col(AliasRow.model_id) == model_id))
             s.exec(delete(ModelTagRow).where(col(ModelTagRow.model_id) == model_id))
@@ -70,7 +73,7 @@ class ModelOps(StoreBase):
             s.add(model)
             s.flush()
             new_label = self.model_label(s, model)
-            self.record(s, actor, "RENAME MODEL", new_label, model_id=model_id,
+            record(s, actor, "RENAME MODEL", new_label, model_id=model_id,
                         before={"name": old_label}, after={"name": new_label})
             return model
 
@@ -79,7 +82,7 @@ class ModelOps(StoreBase):
     ) -> None:
         with self.write() as s:
             model = self.lock_model(s, model_id)
-            self.record(s, actor, "SET COMMENT", self.model_label(s, model), model_id=model_id,
+            record(s, actor, "SET COMMENT", self.model_label(s, model), model_id=model_id,
                         before={"comment": model.comment}, after={"comment": comment})
             model.comment = comment
             s.add(model)
@@ -93,7 +96,7 @@ class ModelOps(StoreBase):
             model = self.lock_model(s, model_id)
             old = s.get(ModelTagRow, (model_id, name))
             tag = format_identifier(name)
-            self.record(s, actor, "SET TAG", self.model_label(s, model), model_id=model_id,
+            record(s, actor, "SET TAG", self.model_label(s, model), model_id=model_id,
                         before={tag: old.value if old else None}, after={tag: value})
             row = old or ModelTagRow(model_id=model_id, name=name, value=value)
             row.value = value
@@ -114,7 +117,7 @@ class ModelOps(StoreBase):
             row = s.get(ModelTagRow, (model_id, name))
             if row is None:
                 return False
-            self.record(s, actor, "UNSET TAG", self.model_label(s, model), model_id=model_id,
+            record(s, actor, "UNSET TAG", self.model_label(s, model), model_id=model_id,
                         before={format_identifier(name): row.value})
             s.delete(row)
             return True

@@ -2,12 +2,13 @@
 
 ``StoreBase`` (``base``) holds the engine, the transactions and the single place where driver
 errors become ``FloeError``s; ``ModelOps`` (``models``) and ``VersionOps`` (``versions``) hold
-the operations, ``AccessOps`` (``access``) roles and grants. Each method checks its arguments, then runs in one transaction.
+the operations, ``AccessOps`` (``access``) roles and grants, ``AuditOps`` (``audit``) the audit log. Each method checks its arguments, then runs in one transaction.
 """
 
 from __future__ import annotations
 
 from registry.catalog.access import AccessOps
+from registry.catalog.audit import AuditOps
 from registry.catalog.base import SYSTEM_ALIASES, as_utc, new_id, utcnow
 from registry.catalog.models import ModelOps
 from registry.catalog.versions import VersionOps
@@ -15,5 +16,5 @@ from registry.catalog.versions import VersionOps
 __all__ = ["SYSTEM_ALIASES", "CatalogStore", "as_utc", "new_id", "utcnow"]
 
 
-class CatalogStore(ModelOps, VersionOps, AccessOps):
+class CatalogStore(ModelOps, VersionOps, AccessOps, AuditOps):
     """The catalog at one SQLAlchemy URL, migrated to the newest schema when opened."""

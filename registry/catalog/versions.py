@@ -19,7 +19,8 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from registry.catalog.access import copy_future_grants
-from registry.catalog.base import SYSTEM_ALIASES, Actor, StoreBase, new_id, utcnow
+from registry.catalog.audit import Actor, record
+from registry.catalog.base import SYSTEM_ALIASES, StoreBase, new_id, utcnow
 from registry.catalog.tables import (
     AliasRow,
     CatalogRow,
@@ -123,7 +124,7 @@ class VersionOps(StoreBase):
             for fn in functions:
                 s.add(FunctionRow.model_validate(fn, update={"version_id": row.id}))
             self.refresh_listing(s, model)
-            self.record(
+            record(
                 s, actor, "LOG VERSION",
                 f"{self.model_label(s, model)} version {format_identifier(name)}",
                 model_id=model.id, after={
@@ -183,7 +184,7 @@ class VersionOps(StoreBase):
                 s.add(model)
             self._delete_versions(s, [version_id])
             self.refresh_listing(s, model)
-            self.record(s, actor, "DELETE VERSION", self.model_label(s, model),
+            record(s, actor, "DELETE VERSION", self.model_label(s, model),
                         model_id=model_id, before={"version": format_identifier(version.name)})
 
     def set_default(self, model_id: str, version_id: str, *, actor: Actor | None = None) -> None:
@@ -195,7 +196,7 @@ class VersionOps(StoreBase):
             model.default_version_id = version_id
             s.add(model)
             self.refresh_listing(s, model)
-            self.record(s, actor, "SET DEFAULT", self.model_label(s, model), model_id=model_id,
+            record(s, actor, "SET DEFAULT", self.model_label(s, model), model_id=model_id,
                         before={"default": before}, after={"default": model.listing_default})
 
     def set_version_comment(
@@ -205,7 +206,7 @@ class VersionOps(StoreBase):
             row = s.get(VersionRow, version_id)
             if row is None:
                 raise NotFound("the model version no longer exists; list them: floe versions list")
-            self.record(s, actor, "SET COMMENT", self._version_label(s, row),
+            record(s, actor, "SET COMMENT", self._version_label(s, row),
                         model_id=row.model_id, before={"comment": row.comment},
                         after={"comment": comment})
             row.comment = comment
@@ -238,7 +239,7 @@ class VersionOps(StoreBase):
             row.version_id = version_id
             s.add(row)
             self.refresh_listing(s, model)
-            self.record(s, actor, "SET ALIAS", self.model_label(s, model), model_id=model_id,
+            record(s, actor, "SET ALIAS", self.model_label(s, model), model_id=model_id,
                         before={format_identifier(alias): before},
                         after={format_identifier(alias): self._version_name(s, version_id)})
 
@@ -251,7 +252,7 @@ class VersionOps(StoreBase):
             before = self._version_name(s, row.version_id)
             s.delete(row)
             self.refresh_listing(s, model)
-            self.record(s, actor, "UNSET ALIAS", self.model_label(s, model), model_id=model_id,
+            record(s, actor, "UNSET ALIAS", self.model_label(s, model), model_id=model_id,
                         before={format_identifier(alias): before})
             return True
 
@@ -293,7 +294,7 @@ class VersionOps(StoreBase):
             if version is None:
                 raise NotFound("the model version no longer exists; list them: floe versions list")
             row = s.get(MetricRow, (version_id, name))
-            self.record(s, actor, "SET METRIC", self._version_label(s, version),
+            record(s, actor, "SET METRIC", self._version_label(s, version),
                         model_id=version.model_id, before={name: row.value if row else None},
                         after={name: value})
             if row is None:
@@ -316,7 +317,7 @@ class VersionOps(StoreBase):
             version = s.get(VersionRow, version_id)
             if row is None or version is None:
                 return False
-            self.record(s, actor, "DELETE METRIC", self._version_label(s, version),
+            record(s, actor, "DELETE METRIC", self._version_label(s, version),
                         model_id=version.model_id, before={name: row.value})
             s.delete(row)
             return True
