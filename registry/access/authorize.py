@@ -15,6 +15,8 @@ caller's ``missing`` error, the same class and message); a role that sees the mo
 the privilege gets ``PermissionDenied`` naming what it lacks and the grant that fixes it.
 Creating a model in a schema needs OWNERSHIP or CREATE MODEL on the schema; roles, and grants
 on schemas, need ADMIN or the schema's owner. ADMIN holds everything: its checks cost nothing.
+A caller that stands for a bearer token (``Registry.from_token``, the serving front) has its
+token read again at every decision, so a revoked or expired token counts from the next call.
 
 The caller's role comes from ``Registry(role=...)``, ``$FLOE_ROLE`` or ``floe --role``
 (default ADMIN). In this direct-to-database mode whoever holds the catalog URL may choose any
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from registry.access.tokens import REFUSED, check_secret, split_token
+from registry.access.tokens import REFUSED, check_active, check_secret, split_token
 from registry.catalog.access import ADMIN, MODEL_PRIVILEGES
 from registry.catalog.audit import Actor
 from registry.catalog.store import CatalogStore
@@ -34,15 +36,17 @@ from registry.errors import FloeError, NotFound, PermissionDenied, Unauthenticat
 from registry.identifiers import format_identifier, parse_identifier
 
 __all__ = [
-    "ADMIN", "Caller", "authenticate", "holds_privilege", "open_caller", "require_admin",
-    "require_model",
-    "require_schema",
+    "ADMIN", "Caller", "authenticate", "holds_privilege", "listing_role", "open_caller",
+    "require_admin", "require_model", "require_schema", "unrestricted",
 ]
 
 
 @dataclass(frozen=True)
 class Caller(Actor):
-    """Who calls: the role privileges are checked for, and the user the audit log records."""
+    """Who calls: the role privileges are checked for, and the user the audit log records;
+    ``token_id`` when the caller stands for a bearer token (see ``authenticate``)."""
+
+    token_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -73,12 +77,29 @@ def authenticate(store: CatalogStore, authorization: str | None) -> Caller:
         raise Unauthenticated(REFUSED)
     check_secret(secret, row.salt, row.digest, expires_on=row.expires_on,
                  revoked_on=row.revoked_on)
-    return Caller(user=f"token {token_id}", role=row.role_name)
+    return Caller(user=f"token {token_id}", role=row.role_name, token_id=token_id)
+
+
+def unrestricted(store: CatalogStore, caller: Caller) -> bool:
+    """Whether ``caller`` acts as ADMIN, which holds everything. Every decision starts here:
+    a caller that stands for a token does so only while the token is valid, so its token is
+    read again (one query) and a revoked or expired one is refused from the next call."""
+    if caller.token_id is not None:
+        row = store.find_token(caller.token_id)
+        if row is None:
+            raise Unauthenticated(REFUSED)
+        check_active(expires_on=row.expires_on, revoked_on=row.revoked_on)
+    return caller.is_admin
+
+
+def listing_role(store: CatalogStore, caller: Caller) -> str | None:
+    """The role whose models a listing shows; None (every model) for ADMIN."""
+    return None if unrestricted(store, caller) else caller.role
 
 
 def holds_privilege(store: CatalogStore, caller: Caller, model_id: str, privilege: str) -> bool:
     """Whether ``caller`` holds ``privilege`` (or one that includes it) on the model."""
-    if caller.is_admin:
+    if unrestricted(store, caller):
         return True
     return store.model_privilege(caller.role, model_id) >= MODEL_PRIVILEGES.index(privilege) + 1
 
@@ -95,7 +116,7 @@ def require_model(
 ) -> None:
     """Allow ``action`` on the model when ``caller`` holds ``privilege`` on it, else raise
     ``missing()`` (it holds nothing: the model stays invisible) or ``PermissionDenied``."""
-    if caller.is_admin:
+    if unrestricted(store, caller):
         return
     held = store.model_privilege(caller.role, model_id)
     needed = MODEL_PRIVILEGES.index(privilege) + 1
@@ -125,7 +146,7 @@ def require_schema(
     """Allow ``action`` on the schema when ``caller`` holds ``privilege`` (CREATE MODEL or
     OWNERSHIP; OWNERSHIP includes CREATE MODEL) on it. A schema that does not exist yet is
     created by its first write, which only ADMIN may make."""
-    if caller.is_admin:
+    if unrestricted(store, caller):
         return
     held = store.schema_privileges(caller.role, namespace_id) if namespace_id is not None else set()
     if privilege in held or "OWNERSHIP" in held:
@@ -145,7 +166,7 @@ def require_schema(
 
 def require_admin(store: CatalogStore, caller: Caller, *, action: str) -> None:
     """Allow ``action`` (managing roles) to ADMIN and to roles that hold ADMIN."""
-    if caller.is_admin or ADMIN in store.held_roles(caller.role):
+    if unrestricted(store, caller) or ADMIN in store.held_roles(caller.role):
         return
     store.record_refusal(caller, action, "ROLES", None)
     raise PermissionDenied(

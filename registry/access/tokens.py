@@ -62,9 +62,16 @@ def check_secret(secret: str, salt: str, digest: str, *, expires_on: datetime | 
                  revoked_on: datetime | None, now: datetime | None = None) -> None:
     """Refuse (``Unauthenticated``) a secret that does not match, or a token expired or
     revoked."""
+    if not hmac.compare_digest(_digest(salt, secret), digest):
+        raise Unauthenticated(REFUSED)
+    check_active(expires_on=expires_on, revoked_on=revoked_on, now=now)
+
+
+def check_active(*, expires_on: datetime | None, revoked_on: datetime | None,
+                 now: datetime | None = None) -> None:
+    """Refuse (``Unauthenticated``) a token expired or revoked."""
     now = now or datetime.now(UTC)
-    matches = hmac.compare_digest(_digest(salt, secret), digest)
-    if not matches or revoked_on is not None or (expires_on is not None and expires_on <= now):
+    if revoked_on is not None or (expires_on is not None and expires_on <= now):
         raise Unauthenticated(REFUSED)
 
 

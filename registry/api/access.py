@@ -51,6 +51,7 @@ _DONE = "Statement executed successfully."
 def execute(ctx: Context, statement: Statement) -> pd.DataFrame:
     """Run one statement as ``ctx``'s caller: SHOW statements give their rows, the others one
     ``status`` row."""
+    ctx.unrestricted()  # first: a revoked or expired token is refused for every statement
     if isinstance(statement, ShowRoles):
         return _show_roles(ctx)
     if isinstance(statement, ShowGrantsOn):
@@ -207,7 +208,7 @@ def _grants_to(ctx: Context, role: str) -> list[dict[str, Any]]:
     if store.find_role(role) is None:
         raise NotFound(f"role {format_identifier(role)} does not exist; list roles: "
                        "floe roles list")
-    held = [ADMIN] if caller.is_admin else store.held_roles(caller.role)
+    held = [ADMIN] if ctx.unrestricted() else store.held_roles(caller.role)
     if role not in held and ADMIN not in held:
         raise PermissionDenied(
             f"{caller} cannot show the grants to role {format_identifier(role)}: it does "

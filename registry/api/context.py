@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from registry.access.authorize import Caller, holds_privilege, require_model, require_schema
+from registry.access.authorize import (
+    Caller,
+    holds_privilege,
+    listing_role,
+    require_model,
+    require_schema,
+    unrestricted,
+)
 from registry.artifacts.store import ArtifactStore
 from registry.catalog.base import check_field, model_label
 from registry.catalog.store import CatalogStore
@@ -110,8 +117,6 @@ class Context:
         missing: Callable[[], FloeError] | None = None,
     ) -> None:
         """Go on only if the caller holds ``privilege`` on the model (see authorize)."""
-        if self.caller.is_admin:
-            return
         require_model(
             self.store, self.caller, model_id, privilege, action=action,
             label=lambda: self._label_of(model_id),
@@ -121,9 +126,11 @@ class Context:
     def holds(self, model_id: str, privilege: str) -> bool:
         """Whether the caller holds ``privilege`` on the model: a question, not an attempt
         (nothing is refused, so nothing goes to the audit log)."""
-        return self.caller.is_admin or holds_privilege(
-            self.store, self.caller, model_id, privilege
-        )
+        return holds_privilege(self.store, self.caller, model_id, privilege)
+
+    def unrestricted(self) -> bool:
+        """Whether the caller acts as ADMIN (its token, if any, still valid; see authorize)."""
+        return unrestricted(self.store, self.caller)
 
     def require_schema(
         self, namespace_id: int | None, privilege: str, action: str,
@@ -134,7 +141,7 @@ class Context:
 
     def visible_to(self) -> str | None:
         """The role whose models a listing shows (None: every model, for ADMIN)."""
-        return None if self.caller.is_admin else self.caller.role
+        return listing_role(self.store, self.caller)
 
     def _label_of(self, model_id: str) -> str:
         model, ns = self.store.describe_model(model_id)

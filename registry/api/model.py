@@ -9,6 +9,7 @@ import pandas as pd
 
 from registry.api.context import Context, Namespace, check_comment
 from registry.api.model_version import ModelVersion
+from registry.catalog.access import MODEL_PRIVILEGES
 from registry.catalog.base import check_field, model_label
 from registry.catalog.store import as_utc
 from registry.catalog.tables import ModelRow, ModelTagRow, VersionRow
@@ -58,6 +59,19 @@ class Model:
 
     def _require(self, privilege: str, action: str) -> None:
         self._ctx.require(self._model_id, privilege, action)
+
+    def holds(self, privilege: str) -> bool:
+        """Whether the acting role holds ``privilege`` (USAGE, READ or OWNERSHIP) on the model,
+        itself, through the roles it holds, or as ADMIN: a question, so nothing is refused or
+        recorded in the audit log. Use it to show only what the role may see."""
+        wanted = privilege.strip().upper() if isinstance(privilege, str) else privilege
+        if wanted not in MODEL_PRIVILEGES:
+            raise InvalidInput(
+                f"privilege {privilege!r} is not one of a model's: write "
+                f"{', '.join(MODEL_PRIVILEGES)}"
+            )
+        self._require("USAGE", "look up privileges on")
+        return self._ctx.holds(self._model_id, wanted)
 
     @property
     def comment(self) -> str | None:

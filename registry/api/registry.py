@@ -224,7 +224,7 @@ class Registry(AccessMixin, ArtifactsMixin):
     def _authorize_log(self, name: str) -> None:
         """Adding a version needs OWNERSHIP of the model; creating a model needs CREATE MODEL
         (or OWNERSHIP) on the schema, and the role creating it owns it."""
-        if self._ctx.caller.is_admin:
+        if self._ctx.unrestricted():
             return
         ns = self._ctx.namespace
         ns_id, row = self._ctx.store.locate_model(ns.database_name, ns.schema_name, name)

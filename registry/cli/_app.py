@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import re
@@ -147,11 +148,17 @@ def _root(
     ctx.obj = Scope(catalog_url, artifact_root, database, schema, role)
 
 
+@functools.cache
+def _click_command() -> Any:
+    """The click command typer builds from ``app``, built once per process (50 ms a build:
+    it reads every command's signature) since the app is complete once this module is."""
+    return typer.main.get_command(app)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``floe`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     try:
-        command = typer.main.get_command(app)
-        result = command.main(args=argv, prog_name="floe", standalone_mode=False)
+        result = _click_command().main(args=argv, prog_name="floe", standalone_mode=False)
     except typer.Abort:
         return _fail("aborted", 1)
     except KeyboardInterrupt:  # in a command typer returns 130 itself; this is before one runs

@@ -167,8 +167,9 @@ def show_version(
     schema: Schema = None,
     as_json: AsJson = False,
 ) -> None:
-    """Show a version: its comment, aliases, metrics and functions."""
-    mv = scope_of(ctx, database, schema).version(model, version)
+    """Show a version: its comment, aliases, metrics (to a role with READ) and functions."""
+    m = scope_of(ctx, database, schema).model(model)
+    mv = m.version(version)
     functions = mv.show_functions()
     details: dict[str, Any] = {
         "model": mv.fully_qualified_model_name,
@@ -176,7 +177,7 @@ def show_version(
         "id": mv.id,
         "comment": mv.comment,
         "aliases": mv.aliases,
-        "metrics": mv.show_metrics(),
+        "metrics": mv.show_metrics() if m.holds("READ") else None,  # READ shows them
     }
     if as_json:
         echo_json({**details, "functions": [f.to_dict() for f in functions]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 import serve
 from registry import Registry
+from tests.registry.access.test_authorize import HOLDERS, USAGE, setup_holders
 from tests.serve.conftest import Served
 
 TTL_S = 0.5  # the bound under test; the default is serve.control.AUTH_TTL_S
@@ -55,25 +57,6 @@ def test_tokens_roles_and_revocations_on_a_running_front(guarded: Served) -> Non
         return httpx.post(target, json=body, headers=headers, timeout=30)
 
     assert post(analyst).status_code == 200
-    # every kind of holder: run needs USAGE, however it is held
-    holders = {"owner_r": 200, "user_r": 200, "reader": 200, "all_r": 200, "top": 200,
-               "nobody": 404}
-    for role in [*holders, "base", "mid"]:
-        reg.sql(f"CREATE ROLE {role}")
-    reg.sql("GRANT OWNERSHIP ON MODEL iris TO ROLE owner_r")
-    reg.sql("GRANT USAGE ON MODEL iris TO ROLE user_r")
-    reg.sql("GRANT READ ON MODEL iris TO ROLE reader")
-    reg.sql("GRANT USAGE ON ALL MODELS IN SCHEMA ML.REGISTRY TO ROLE all_r")
-    reg.sql("GRANT USAGE ON MODEL iris TO ROLE base")
-    reg.sql("GRANT ROLE base TO ROLE mid")
-    reg.sql("GRANT ROLE mid TO ROLE top")
-    try:
-        got = {role: post(reg.create_token(role)).status_code for role in holders}
-    finally:
-        reg.sql("GRANT OWNERSHIP ON MODEL iris TO ROLE admin")
-        for role in [*holders, "base", "mid"]:
-            reg.sql(f"DROP ROLE {role}")
-    assert got == holders
     for token in (None, "floe_0123456789abcdef_" + "x" * 43, "not a token"):
         refused = post(token)
         assert refused.status_code == 401, refused.text
@@ -107,3 +90,38 @@ def test_tokens_roles_and_revocations_on_a_running_front(guarded: Served) -> Non
     assert tokens.loc[analyst.split("_")[1], "status"] == "revoked"
     assert tokens.loc[short.split("_")[1], "status"] == "expired"
     assert "secret" not in "".join(tokens.columns) and analyst not in tokens.to_string()
+
+
+def test_run_over_http_as_every_holder(
+    clean_endpoints: Served, catalog_url: str, artifact_root: Path
+) -> None:
+    """``run`` through the front with each kind of holder's token, on SQLite and PostgreSQL:
+    200 for every way of holding USAGE, the undeployed endpoint's 404 for the rest; revoking
+    the role a role inherits USAGE through closes the endpoint to it within the bound."""
+    state = setup_holders(catalog_url, artifact_root)
+    admin: Registry = state["admin"]
+    port = urlparse(clean_endpoints.url).port or 80
+    serve.deploy("m/v1", catalog_url=catalog_url, artifact_root=str(artifact_root), num_cpus=0.1)
+    serve.start(port=port, auth=True, catalog_url=catalog_url, artifact_root=str(artifact_root),
+                auth_ttl_s=TTL_S)
+    try:
+        url = f"{clean_endpoints.url}/models/m/versions/v1/predict"
+        body = {"data": [[0, *state["X"].to_numpy()[0].tolist()]]}
+
+        def post(token: str, target: str = url) -> httpx.Response:
+            return httpx.post(target, json=body, headers={"authorization": f"Bearer {token}"},
+                              timeout=30)
+
+        tokens = {role: admin.create_token(role) for role in HOLDERS}
+        got = {role: post(token).status_code for role, token in tokens.items()}
+        assert got == {role: 200 if held >= USAGE else 404 for role, held in HOLDERS.items()}
+        absent = post(tokens["NOBODY"], f"{clean_endpoints.url}/models/nope/versions/v1/predict")
+        assert post(tokens["CREATOR"]).json()["error"].replace(" M/", " NOPE/") == (
+            absent.json()["error"])
+        admin.sql("REVOKE ROLE mid FROM ROLE top")  # TOP held USAGE through MID, then BASE
+        started = time.monotonic()
+        assert _within(TTL_S + 1.0, lambda: post(tokens["TOP"]).status_code == 404)
+        assert time.monotonic() - started < TTL_S + 1.0
+        assert post(tokens["USER_R"]).status_code == 200  # nobody else lost anything
+    finally:
+        serve.start(port=port)

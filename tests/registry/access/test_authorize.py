@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from registry import AlreadyExists, NotFound, PermissionDenied, Registry
+from registry import AlreadyExists, InvalidInput, NotFound, PermissionDenied, Registry
 from tests.models import iris_classifier
 
 USAGE, READ, OWNERSHIP = 1, 2, 3
@@ -57,7 +57,7 @@ def _as(catalog_url: str, artifact_root: Path, role: str) -> Registry:
     return Registry(catalog_url=catalog_url, artifact_root=str(artifact_root), role=role)
 
 
-def _snapshot(admin: Registry) -> Any:
+def snapshot(admin: Registry) -> Any:
     """Everything a change could touch, read as ADMIN."""
     models = admin.show_models().drop(columns=["created_on"]).to_dict("records")
     out: list[Any] = [models]
@@ -116,6 +116,13 @@ def test_every_operation_as_every_holder(
     assert ("M" in [m.name for m in reg.models()]) == (held > 0)
     with pytest.raises(NotFound) as absent:
         reg.get_model("no_such_model")
+    if held > 0:  # the question a UI asks before showing a button: never refused
+        model = reg.get_model("m")
+        assert [model.holds(p) for p in ("usage", "READ", "OWNERSHIP")] == [
+            held >= USAGE, held >= READ, held >= OWNERSHIP]
+        with pytest.raises(InvalidInput, match="privilege 'CREATE MODEL' is not one of a "
+                           "model's: write USAGE, READ, OWNERSHIP"):
+            model.holds("CREATE MODEL")
     context = {**state, "tmp": tmp_path, "name": "m"}
     for n, (name, needed, call) in enumerate(OPERATIONS):
         context["n"] = n
@@ -124,7 +131,7 @@ def test_every_operation_as_every_holder(
                 assert [v.version_name for v in reg.get_model("m").versions()] == ["V1", "V2"]
             call(reg, context)
             continue
-        before = _snapshot(admin)
+        before = snapshot(admin)
         if held == 0:
             expected = NotFound if name != "log a version" else AlreadyExists
             with pytest.raises(expected) as info:
@@ -137,7 +144,7 @@ def test_every_operation_as_every_holder(
                                rf"ON MODEL ML\.REGISTRY\.M TO ROLE {role}") as info:
                 call(reg, context)
             assert "holds USAGE" in str(info.value) or "holds READ" in str(info.value)
-        assert _snapshot(admin) == before, f"{name} as {role} changed something"
+        assert snapshot(admin) == before, f"{name} as {role} changed something"
     if held < OWNERSHIP:
         assert "M" in admin.show_models()["name"].tolist()
 

@@ -44,14 +44,21 @@ def test_a_token_acts_as_its_role_until_it_expires_or_is_revoked(
                 "floe_0123456789abcdef_" + "x" * 43):
         with pytest.raises(Unauthenticated, match="a valid token is required"):
             Registry.from_token(bad, **opened)
+    with pytest.raises(PermissionDenied, match="only ADMIN"):
+        as_token.create_token("admin")
+    model = as_token.get_model("m")
     reg.revoke_token(token_id)
     with pytest.raises(Unauthenticated, match="a valid token is required"):
         Registry.from_token(token, **opened)
+    # a registry opened with it before is refused from its next call, whatever the call
+    for call in (lambda: model.default.run(X[:2], function_name="predict"), as_token.show_models,
+                 lambda: as_token.get_model("m"), lambda: as_token.sql("SHOW ROLES"),
+                 lambda: model.holds("USAGE")):
+        with pytest.raises(Unauthenticated, match="a valid token is required"):
+            call()
     with pytest.raises(NotFound, match="no active token"):
         reg.revoke_token(token_id)
     assert reg.show_tokens().set_index("id").loc[token_id, "status"] == "revoked"
-    with pytest.raises(PermissionDenied, match="only ADMIN"):
-        as_token.create_token("admin")
     with pytest.raises(NotFound, match="role GHOST does not exist"):
         reg.create_token("ghost")
     actions = reg.show_audit()["action"].tolist()

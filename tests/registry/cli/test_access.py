@@ -6,6 +6,7 @@ calls; test_app.py runs it as a real process): dozens of commands, a second each
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,14 @@ import pytest
 
 from registry import Registry
 from registry.cli import main
-from tests.registry.access.test_authorize import HOLDERS, OWNERSHIP, READ, USAGE, setup_holders
+from tests.registry.access.test_authorize import (
+    HOLDERS,
+    OWNERSHIP,
+    READ,
+    USAGE,
+    setup_holders,
+    snapshot,
+)
 from tests.registry.cli.test_app import log_iris
 
 
@@ -111,26 +119,77 @@ def test_tokens_from_the_shell(reg: Registry, sh: Shell) -> None:
         "or 30d")
 
 
-def test_every_kind_of_holder_from_the_shell(
-    catalog_url: str, artifact_root: Path, sh: Shell
+# Each command, written for a model: (name, privilege needed, argv(model, n)). Reads first,
+# then changes that keep the model, then the ones that remove or move it (the owner runs
+# them in this order).
+Command = tuple[str, int, Callable[[str, int], list[str]]]
+COMMANDS: list[Command] = [
+    ("models show", USAGE, lambda m, n: ["models", "show", m]),
+    ("versions list", USAGE, lambda m, n: ["versions", "list", m]),
+    ("versions show", USAGE, lambda m, n: ["versions", "show", m, "champion"]),
+    ("tags list", USAGE, lambda m, n: ["tags", "list", m]),
+    ("tags get", USAGE, lambda m, n: ["tags", "get", m, "team"]),
+    ("grants", USAGE, lambda m, n: ["grants", "--model", m]),
+    ("metrics list", READ, lambda m, n: ["metrics", "list", m, "v1"]),
+    ("metrics get", READ, lambda m, n: ["metrics", "get", m, "v1", "acc"]),
+    ("artifacts list", READ, lambda m, n: ["artifacts", "list", f"floe://model/{m}/versions/v1/"]),
+    ("artifacts get", READ, lambda m, n: [
+        "artifacts", "get", f"floe://model/{m}/versions/v1/MANIFEST.yml", f"get-{n}"]),
+    ("comment set", OWNERSHIP, lambda m, n: ["comment", "set", m, "new"]),
+    ("comment set --version", OWNERSHIP, lambda m, n: ["comment", "set", m, "x", "--version",
+                                                       "v1"]),
+    ("tags set", OWNERSHIP, lambda m, n: ["tags", "set", m, "stage", "prod"]),
+    ("tags unset", OWNERSHIP, lambda m, n: ["tags", "unset", m, "team"]),
+    ("metrics set", OWNERSHIP, lambda m, n: ["metrics", "set", m, "v1", "f1", "0.5"]),
+    ("metrics delete", OWNERSHIP, lambda m, n: ["metrics", "delete", m, "v1", "acc"]),
+    ("alias set", OWNERSHIP, lambda m, n: ["alias", "set", m, "v2", "prod"]),
+    ("alias unset", OWNERSHIP, lambda m, n: ["alias", "unset", m, "champion"]),
+    ("default set", OWNERSHIP, lambda m, n: ["default", "set", m, "v2"]),
+    ("export", OWNERSHIP, lambda m, n: ["export", m, "v1", f"export-{n}"]),
+    ("grant on it", OWNERSHIP, lambda m, n: ["grant", "USAGE", "ON", "MODEL", m, "TO", "ROLE",
+                                             "nobody"]),
+    ("sql revoke on it", OWNERSHIP, lambda m, n: ["sql", f"REVOKE USAGE ON MODEL {m} FROM ROLE "
+                                                 "nobody"]),
+    ("versions delete", OWNERSHIP, lambda m, n: ["versions", "delete", m, "v1", "--yes"]),
+    ("models rename", OWNERSHIP, lambda m, n: ["models", "rename", m, f"{m}_renamed"]),
+    ("models delete", OWNERSHIP, lambda m, n: ["models", "delete", m, "--yes"]),
+]
+
+
+def test_every_command_as_every_holder(
+    catalog_url: str, artifact_root: Path, sh: Shell, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """USAGE (the listing), READ (metrics) and OWNERSHIP (a tag) as each kind of holder of
-    ML.REGISTRY.M: allowed, or the API's error as one line."""
+    """Every model command as each kind of holder of ML.REGISTRY.M: what the privilege allows
+    succeeds, anything else is the API's error as one line: the missing model's, word for
+    word, for a role that cannot see M; the missing privilege and its GRANT otherwise. A
+    refused command leaves the catalog as it was; then the owner runs every command."""
     state = setup_holders(catalog_url, artifact_root)
-    missing = sh.error("metrics", "list", "no_such_model", "v1")
-    for role, held in HOLDERS.items():
+    admin: Registry = state["admin"]
+    admin.log_model(state["clf"], model_name="m", version_name="v2",
+                    sample_input_data=state["X"][:5])
+    monkeypatch.chdir(tmp_path)  # where export and artifacts get write
+    by_role = [role for role in HOLDERS if role != "OWNER"] + ["OWNER"]
+    for role in by_role:
+        held = HOLDERS[role]
         listed = [m["name"] for m in sh.json("--role", role, "models", "list")]
         assert ("M" in listed) == (held >= USAGE), role
-        if held >= READ:
-            assert sh.json("--role", role, "metrics", "list", "m", "v1") == {"acc": 0.9}
-        elif held == 0:
-            assert sh.error("--role", role, "metrics", "list", "m", "v1") == (
-                missing.replace("NO_SUCH_MODEL", "M")), role
-        else:
-            assert "needs READ" in sh.error("--role", role, "metrics", "list", "m", "v1")
-        if held < OWNERSHIP:
-            line = sh.error("--role", role, "tags", "set", "m", "k", "v")
-            assert ("needs OWNERSHIP" in line) == (held > 0), (role, line)
-    assert state["admin"].get_model("m").show_tags() == {"TEAM": "risk"}  # nothing stuck
-    sh.ok("--role", "owner", "tags", "set", "m", "k", "v")
-    assert state["admin"].get_model("m").show_tags() == {"K": "v", "TEAM": "risk"}
+        target = "m"  # until the owner renames it
+        for n, (name, needed, argv) in enumerate(COMMANDS):
+            label = f"floe --role {role} {name}"
+            if held >= needed:
+                sh.ok("--role", role, *argv(target, n))
+                target = "m_renamed" if name == "models rename" else target
+                continue
+            before = snapshot(admin)
+            line = sh.error("--role", role, *argv("m", n))
+            if held == 0:
+                missing = sh.error("--role", role, *argv("no_such_model", n))
+                assert line == missing.replace("NO_SUCH_MODEL", "M"), label
+            else:
+                privilege = {READ: "READ", OWNERSHIP: "OWNERSHIP"}[needed]
+                assert f"needs {privilege}; " in line, (label, line)
+                assert f"GRANT {privilege} ON MODEL ML.REGISTRY.M TO ROLE {role}" in line, label
+            assert snapshot(admin) == before, f"{label} changed something"
+    assert "M" not in admin.show_models()["name"].tolist()  # the owner's last command
+    assert "M_RENAMED" not in admin.show_models()["name"].tolist()
