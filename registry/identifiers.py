@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 IdentifierKind = Literal[
-    "database", "schema", "model", "version", "alias", "tag", "metric", "role"
+    "database", "schema", "model", "version", "alias", "tag", "metric", "role", "user"
 ]
 
 _MAX_LENGTH = 255

@@ -25,6 +25,7 @@ from registry import (
     FloeError,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     Registry,
     Unauthenticated,
     format_identifier,
@@ -131,8 +132,9 @@ class Front:
     ) -> None:
         self._auth, self._auth_ttl_s = auth, auth_ttl_s
         self._catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
-        # (Authorization header, endpoint app or None) -> (good until, the error or None)
-        self._checked: dict[tuple[str, str | None], tuple[float, FloeError | None]] = {}
+        # (Authorization, X-Floe-Role, endpoint app or None) -> (good until, the error or None)
+        self._checked: dict[tuple[str, str | None, str | None],
+                            tuple[float, FloeError | None]] = {}
         self._max_body = int(max_body_mb * 1024 * 1024)
         self._refresh_s = refresh_s
         self._known: dict[str, _Known] = {}
@@ -208,18 +210,20 @@ class Front:
 
     async def _authorize(self, request: Request, known: _Known | None,
                          model: str = "", selector: str = "DEFAULT") -> None:
-        """With access control on: the request's bearer token must be valid (401 if not) and
-        its role hold USAGE on ``known``'s model (if not, the endpoint does not exist for it:
-        404, as for one never deployed). Each answer holds ``auth_ttl_s``: the bound within
-        which a revoked token, grant or role is refused."""
+        """With access control on: the request's bearer token must be valid (401 if not), the
+        role it acts as (a user's token: ``X-Floe-Role``, else the user's default role) must be
+        the token's (403 if not) and hold USAGE on ``known``'s model (if not, the endpoint
+        does not exist for it: 404, as for one never deployed). Each answer holds
+        ``auth_ttl_s``: the bound within which a revoked token, grant or role is refused."""
         if not self._auth:
             return
         header = request.headers.get("authorization") or ""
-        key = (header, known.app_name if known is not None else None)
+        role = request.headers.get("x-floe-role") or None  # a user's token: one of theirs
+        key = (header, role, known.app_name if known is not None else None)
         now = time.monotonic()
         cached = self._checked.get(key)
         if cached is None or cached[0] <= now:
-            error = await asyncio.to_thread(self._check, header, known)
+            error = await asyncio.to_thread(self._check, header, role, known)
             if len(self._checked) > 10_000:  # bounded: many clients, or many bad tokens
                 self._checked.clear()
             cached = self._checked[key] = (now + self._auth_ttl_s, error)
@@ -229,16 +233,18 @@ class Front:
         if cached[1] is not None:
             raise cached[1]
 
-    def _check(self, header: str, known: _Known | None) -> FloeError | None:
-        """The registry's answer (its one authorization point) for this token and endpoint."""
+    def _check(self, header: str, role: str | None, known: _Known | None) -> FloeError | None:
+        """The registry's answer (its one authorization point) for this token, role and
+        endpoint."""
         try:
             if known is None:
-                Registry.from_token(header, **self._catalog)
+                Registry.from_token(header, role=role, **self._catalog)
                 return None
             reg = Registry.from_token(header, format_identifier(known.database),
-                                      format_identifier(known.schema), **self._catalog)
+                                      format_identifier(known.schema), role=role,
+                                      **self._catalog)
             reg.get_model(format_identifier(known.name)).version(format_identifier(known.selector))
-        except Unauthenticated as exc:
+        except (Unauthenticated, PermissionDenied) as exc:  # 401; 403: not the token's role
             return exc
         except NotFound as exc:  # no USAGE: the model does not exist for this role
             return exc

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from registry.access.tokens import REFUSED, check_active, check_secret, split_token
-from registry.catalog.access import ADMIN, MODEL_PRIVILEGES
+from registry.catalog.access import ADMIN, MODEL_PRIVILEGES, PUBLIC
 from registry.catalog.audit import Actor
 from registry.catalog.store import CatalogStore
 from registry.errors import FloeError, NotFound, PermissionDenied, Unauthenticated
@@ -67,28 +67,55 @@ def open_caller(store: CatalogStore, role: str, user: str) -> Caller:
     return Caller(user=user, role=resolved)
 
 
-def authenticate(store: CatalogStore, authorization: str | None) -> Caller:
-    """The caller an ``Authorization: Bearer <token>`` header (or a bare token) stands for:
-    its token's role, recorded as user ``token <id>``. A missing, malformed, unknown, expired
-    or revoked token is the same ``Unauthenticated``."""
+def authenticate(store: CatalogStore, authorization: str | None, role: str | None = None) -> Caller:
+    """The caller an ``Authorization: Bearer <token>`` header (or a bare token) stands for. A
+    user's token acts as ``role`` (a request's ``X-Floe-Role``), else as the user's default
+    role while it is granted to them, else as PUBLIC, and only as a role the user may use; a
+    service token acts as its one role, recorded as user ``token <id>``. A missing, malformed,
+    unknown, expired or revoked token is the same ``Unauthenticated``; a role the token may
+    not act as is ``PermissionDenied``."""
     token_id, secret = split_token(authorization)
-    row = store.find_token(token_id)
+    row, roles, default = store.token_and_roles(token_id)
     if row is None:
         raise Unauthenticated(REFUSED)
     check_secret(secret, row.salt, row.digest, expires_on=row.expires_on,
                  revoked_on=row.revoked_on)
-    return Caller(user=f"token {token_id}", role=row.role_name, token_id=token_id)
+    wanted = parse_identifier(role, "role") if role else None
+    if row.user_name is None:
+        assert row.role_name is not None  # the catalog's check: a role or a user
+        if wanted is not None and wanted != row.role_name:
+            raise PermissionDenied(
+                f"this token is bound to role {format_identifier(row.role_name)} and cannot "
+                f"act as role {format_identifier(wanted)}; use a token of a user granted it "
+                f"(floe tokens create --user NAME) or one bound to it"
+            )
+        return Caller(user=f"token {token_id}", role=row.role_name, token_id=token_id)
+    acting = wanted or (default if default in roles else PUBLIC)
+    _check_granted(row.user_name, acting, roles)
+    return Caller(user=row.user_name, role=acting, token_id=token_id)
+
+
+def _check_granted(user: str, role: str, roles: list[str]) -> None:
+    if role not in roles:
+        raise PermissionDenied(
+            f"user {format_identifier(user)} may not act as role {format_identifier(role)}: "
+            f"it is not granted to them; ask ADMIN: GRANT ROLE {format_identifier(role)} TO "
+            f"USER {format_identifier(user)}"
+        )
 
 
 def unrestricted(store: CatalogStore, caller: Caller) -> bool:
     """Whether ``caller`` acts as ADMIN, which holds everything. Every decision starts here:
-    a caller that stands for a token does so only while the token is valid, so its token is
-    read again (one query) and a revoked or expired one is refused from the next call."""
+    a caller that stands for a token does so only while the token is valid and, for a user's
+    token, while its role is still the user's, so both are read again (one session) and a
+    revoked token or role is refused from the next call."""
     if caller.token_id is not None:
-        row = store.find_token(caller.token_id)
+        row, roles, _ = store.token_and_roles(caller.token_id)
         if row is None:
             raise Unauthenticated(REFUSED)
         check_active(expires_on=row.expires_on, revoked_on=row.revoked_on)
+        if row.user_name is not None:
+            _check_granted(row.user_name, caller.role, roles)
     return caller.is_admin
 
 
@@ -165,11 +192,12 @@ def require_schema(
 
 
 def require_admin(store: CatalogStore, caller: Caller, *, action: str) -> None:
-    """Allow ``action`` (managing roles) to ADMIN and to roles that hold ADMIN."""
+    """Allow ``action`` (managing roles, users and tokens; reading the audit log) to ADMIN and
+    to roles that hold ADMIN."""
     if unrestricted(store, caller) or ADMIN in store.held_roles(caller.role):
         return
     store.record_refusal(caller, action, "ROLES", None)
     raise PermissionDenied(
-        f"{caller} cannot {action}: only ADMIN manages roles; run it as ADMIN (--role ADMIN), "
+        f"{caller} cannot {action}: only ADMIN may; run it as ADMIN (--role ADMIN), "
         f"or have ADMIN grant its role: GRANT ROLE ADMIN TO ROLE {format_identifier(caller.role)}"
     )

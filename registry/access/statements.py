@@ -2,17 +2,25 @@
 
 Keywords are case-insensitive, whitespace (newlines included) is free and one trailing ``;``
 is allowed. Names follow ``registry.identifiers``: an unquoted name resolves upper-cased, a
-double-quoted one keeps its case (``""`` is a quote inside it)::
+double-quoted one keeps its case (``""`` is a quote inside it). The ``=`` of
+``DEFAULT_ROLE = role`` may have spaces around it or not. Privileges are granted to roles
+only; a user holds them through the roles granted to it::
 
     CREATE ROLE [IF NOT EXISTS] role
     DROP ROLE [IF EXISTS] role
+    CREATE USER [IF NOT EXISTS] user [DEFAULT_ROLE = role]
+    DROP USER [IF EXISTS] user
     GRANT ROLE role TO ROLE role
     REVOKE ROLE role FROM ROLE role
+    GRANT ROLE role TO USER user
+    REVOKE ROLE role FROM USER user
     GRANT privilege ON target TO ROLE role
     REVOKE privilege ON target FROM ROLE role
     SHOW GRANTS ON MODEL [db.[schema.]]model
     SHOW GRANTS TO ROLE role
+    SHOW GRANTS TO USER user
     SHOW ROLES
+    SHOW USERS
 
     target                                 privileges that apply to it
     MODEL [db.[schema.]]model              USAGE | READ | OWNERSHIP
@@ -41,19 +49,25 @@ from registry.identifiers import parse_identifier, parse_qualified_name
 
 __all__ = [
     "CreateRole",
+    "CreateUser",
     "DropRole",
+    "DropUser",
     "GrantPrivilege",
     "GrantRole",
+    "GrantRoleToUser",
     "ModelTarget",
     "Privilege",
     "RevokePrivilege",
     "RevokeRole",
+    "RevokeRoleFromUser",
     "SchemaModelsTarget",
     "SchemaTarget",
     "Scope",
     "ShowGrantsOn",
     "ShowGrantsTo",
+    "ShowGrantsToUser",
     "ShowRoles",
+    "ShowUsers",
     "Statement",
     "StatementError",
     "Target",
@@ -113,6 +127,19 @@ class DropRole:
 
 
 @dataclass(frozen=True)
+class CreateUser:
+    user: str
+    default_role: str | None = None
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropUser:
+    user: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
 class GrantRole:
     role: str
     to_role: str
@@ -122,6 +149,18 @@ class GrantRole:
 class RevokeRole:
     role: str
     from_role: str
+
+
+@dataclass(frozen=True)
+class GrantRoleToUser:
+    role: str
+    user: str
+
+
+@dataclass(frozen=True)
+class RevokeRoleFromUser:
+    role: str
+    user: str
 
 
 @dataclass(frozen=True)
@@ -149,20 +188,36 @@ class ShowGrantsTo:
 
 
 @dataclass(frozen=True)
+class ShowGrantsToUser:
+    user: str
+
+
+@dataclass(frozen=True)
 class ShowRoles:
+    pass
+
+
+@dataclass(frozen=True)
+class ShowUsers:
     pass
 
 
 Statement: TypeAlias = (
     CreateRole
     | DropRole
+    | CreateUser
+    | DropUser
     | GrantRole
     | RevokeRole
+    | GrantRoleToUser
+    | RevokeRoleFromUser
     | GrantPrivilege
     | RevokePrivilege
     | ShowGrantsOn
     | ShowGrantsTo
+    | ShowGrantsToUser
     | ShowRoles
+    | ShowUsers
 )
 
 # A word is a run of characters other than whitespace, ';' and '"', or double-quoted
@@ -171,8 +226,8 @@ Statement: TypeAlias = (
 # only whitespace. What a word means is left to registry.identifiers.
 _WORD = re.compile(r'(?:"(?:[^"]|"")*"?|[^\s";])+|;')
 _SUPPORTED = (
-    "CREATE ROLE, DROP ROLE, GRANT ROLE, GRANT <privilege> ON, REVOKE ROLE, "
-    "REVOKE <privilege> ON, SHOW GRANTS or SHOW ROLES"
+    "CREATE ROLE, DROP ROLE, CREATE USER, DROP USER, GRANT ROLE, GRANT <privilege> ON, "
+    "REVOKE ROLE, REVOKE <privilege> ON, SHOW GRANTS, SHOW ROLES or SHOW USERS"
 )
 _PRIVILEGES: dict[str, Privilege] = {
     "USAGE": "USAGE",
@@ -234,6 +289,23 @@ class _Parser:
     def role(self) -> str:
         return self.parse_word(lambda w: parse_identifier(w, "role"), "a role name")
 
+    def user(self) -> str:
+        return self.parse_word(lambda w: parse_identifier(w, "user"), "a user name")
+
+    def split(self, head: str, then: str = "") -> None:
+        """Where the word here is ``head`` and more that starts with ``then``, make it two
+        words, ``head`` and the rest: so ``DEFAULT_ROLE=R`` reads as ``DEFAULT_ROLE = R``."""
+        word = self.peek()
+        n = len(head)
+        if (
+            len(word) > n
+            and word[:n].isascii()
+            and word[:n].upper() == head
+            and word[n:].startswith(then)
+        ):
+            start = self.words[self.i][1]
+            self.words[self.i : self.i + 1] = [(word[:n], start), (word[n:], start + n)]
+
     def model(self) -> ModelTarget:
         name = self.parse_word(lambda w: parse_qualified_name(w, "model"), "a model name")
         return ModelTarget(name.database, name.schema, name.name)
@@ -277,15 +349,20 @@ def parse_statement(text: str) -> Statement:
     verb = p.take("CREATE", "DROP", "GRANT", "REVOKE", "SHOW", expected=f"one of {_SUPPORTED}")
     statement: Statement
     if verb in ("CREATE", "DROP"):
-        p.take("ROLE")
+        noun = p.take("ROLE", "USER")
         has_if = p.is_at("IF")
         if has_if:
             p.i += 1
             if verb == "CREATE":
                 p.take("NOT")
             p.take("EXISTS")
-        role = p.role()
-        statement = CreateRole(role, has_if) if verb == "CREATE" else DropRole(role, has_if)
+        if noun == "ROLE":
+            role = p.role()
+            statement = CreateRole(role, has_if) if verb == "CREATE" else DropRole(role, has_if)
+        elif verb == "CREATE":
+            statement = CreateUser(p.user(), _default_role(p), if_not_exists=has_if)
+        else:
+            statement = DropUser(p.user(), has_if)
     elif verb == "SHOW":
         statement = _parse_show(p)
     else:
@@ -294,14 +371,27 @@ def parse_statement(text: str) -> Statement:
     return statement
 
 
+def _default_role(p: _Parser) -> str | None:
+    """``[DEFAULT_ROLE = role]`` after ``CREATE USER user``; ``=`` spaced or not."""
+    if p.peek() in ("", ";"):
+        return None
+    p.split("DEFAULT_ROLE", then="=")
+    p.take("DEFAULT_ROLE", expected="DEFAULT_ROLE or the end of the statement")
+    p.split("=")
+    p.take("=")
+    return p.role()
+
+
 def _parse_show(p: _Parser) -> Statement:
-    if p.take("GRANTS", "ROLES") == "ROLES":
-        return ShowRoles()
+    what = p.take("GRANTS", "ROLES", "USERS")
+    if what != "GRANTS":
+        return ShowRoles() if what == "ROLES" else ShowUsers()
     if p.take("ON", "TO") == "ON":
         p.take("MODEL")
         return ShowGrantsOn(p.model())
-    p.take("ROLE")
-    return ShowGrantsTo(p.role())
+    if p.take("ROLE", "USER") == "ROLE":
+        return ShowGrantsTo(p.role())
+    return ShowGrantsToUser(p.user())
 
 
 def _parse_grant(p: _Parser, *, is_grant: bool) -> Statement:
@@ -310,9 +400,11 @@ def _parse_grant(p: _Parser, *, is_grant: bool) -> Statement:
         p.i += 1
         role = p.role()
         p.take(to)
-        p.take("ROLE")
-        grantee = p.role()
-        return GrantRole(role, grantee) if is_grant else RevokeRole(role, grantee)
+        if p.take("ROLE", "USER") == "ROLE":
+            grantee = p.role()
+            return GrantRole(role, grantee) if is_grant else RevokeRole(role, grantee)
+        user = p.user()
+        return GrantRoleToUser(role, user) if is_grant else RevokeRoleFromUser(role, user)
     at = p.i
     word = p.take(*_PRIVILEGES, expected="ROLE, USAGE, READ, OWNERSHIP or CREATE MODEL")
     if word == "CREATE":
@@ -338,6 +430,11 @@ def _parse_grant(p: _Parser, *, is_grant: bool) -> Statement:
         detail = f"{privilege} does not apply to {label}{why}; expected {_one_of(allowed)}"
         raise p.error(detail, "invalid privilege", at=at)
     p.take(to)
+    if p.is_at("USER"):
+        raise p.error(
+            f"expected ROLE: privileges are granted to roles, and roles to users "
+            f"({'GRANT ROLE role TO' if is_grant else 'REVOKE ROLE role FROM'} USER user)"
+        )
     p.take("ROLE")
     role = p.role()
     return (

@@ -9,7 +9,7 @@ schema (CREATE MODEL, ALL, FUTURE) the schema's, roles ADMIN.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -30,15 +30,14 @@ from registry.access.statements import (
     Statement,
     parse_statement,
 )
-from registry.access.tokens import new_token, parse_duration
 from registry.api.context import Context, Namespace, missing_model
+from registry.api.identity import USER_STATEMENTS, execute_user_statement
 from registry.catalog.access import ADMIN, FUTURE, ON_SCHEMA
 from registry.catalog.base import as_utc, model_label
 from registry.errors import InvalidInput, NotFound, PermissionDenied
-from registry.identifiers import format_identifier, parse_identifier
+from registry.identifiers import format_identifier
 
-__all__ = ["AUDIT_COLUMNS", "GRANT_COLUMNS", "ROLE_COLUMNS", "TOKEN_COLUMNS", "AccessMixin",
-           "execute"]
+__all__ = ["AUDIT_COLUMNS", "GRANT_COLUMNS", "ROLE_COLUMNS", "AccessMixin", "execute"]
 
 GRANT_COLUMNS = [
     "created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name",
@@ -52,6 +51,8 @@ def execute(ctx: Context, statement: Statement) -> pd.DataFrame:
     """Run one statement as ``ctx``'s caller: SHOW statements give their rows, the others one
     ``status`` row."""
     ctx.unrestricted()  # first: a revoked or expired token is refused for every statement
+    if isinstance(statement, USER_STATEMENTS):
+        return execute_user_statement(ctx, statement)
     if isinstance(statement, ShowRoles):
         return _show_roles(ctx)
     if isinstance(statement, ShowGrantsOn):
@@ -243,11 +244,11 @@ def _grants_to(ctx: Context, role: str) -> list[dict[str, Any]]:
 # -- the Registry's methods ---------------------------------------------------------------------
 
 AUDIT_COLUMNS = ["at", "user", "role", "action", "object", "outcome", "before", "after"]
-TOKEN_COLUMNS = ["id", "role", "created_on", "created_by", "expires_on", "revoked_on", "status"]
 
 
 class AccessMixin:
-    """``Registry``'s access-control methods: statements, grants, the audit log, tokens."""
+    """``Registry``'s access-control methods: statements, grants, the audit log (users and
+    tokens: ``IdentityMixin``)."""
 
     _ctx: Context
 
@@ -257,8 +258,11 @@ class AccessMixin:
         ``CREATE ROLE r``, ``DROP ROLE r``, ``GRANT ROLE a TO ROLE b``, ``GRANT {USAGE | READ |
         OWNERSHIP} ON MODEL m TO ROLE r``, ``GRANT USAGE ON {ALL | FUTURE} MODELS IN SCHEMA
         d.s TO ROLE r``, ``GRANT CREATE MODEL ON SCHEMA d.s TO ROLE r``, each ``REVOKE ...
-        FROM ROLE r``, ``SHOW GRANTS ON MODEL m``, ``SHOW GRANTS TO ROLE r``, ``SHOW ROLES``.
-        SHOW statements return their rows; the others one ``status`` row."""
+        FROM ROLE r``, ``SHOW GRANTS ON MODEL m``, ``SHOW GRANTS TO ROLE r``, ``SHOW ROLES``;
+        and users (``registry.api.identity``): ``CREATE USER u [DEFAULT_ROLE = r]``, ``DROP
+        USER u``, ``GRANT ROLE r TO USER u``, ``REVOKE ROLE r FROM USER u``, ``SHOW USERS``,
+        ``SHOW GRANTS TO USER u``. SHOW statements return their rows; the others one
+        ``status`` row."""
         return execute(self._ctx, parse_statement(statement))
 
     def grant(self, privilege: str, *, to_role: str, model: str | None = None,
@@ -272,12 +276,15 @@ class AccessMixin:
         """The ``REVOKE`` of what ``grant`` with the same arguments grants."""
         self.sql(f"REVOKE {privilege} ON {_target(model, schema, models)} FROM ROLE {from_role}")
 
-    def show_grants(self, *, model: str | None = None, to_role: str | None = None) -> pd.DataFrame:
-        """``SHOW GRANTS ON MODEL model`` or ``SHOW GRANTS TO ROLE to_role``."""
-        if (model is None) == (to_role is None):
-            raise InvalidInput("pass one of model= or to_role=")
-        return self.sql(f"SHOW GRANTS ON MODEL {model}" if model is not None
-                        else f"SHOW GRANTS TO ROLE {to_role}")
+    def show_grants(self, *, model: str | None = None, to_role: str | None = None,
+                    to_user: str | None = None) -> pd.DataFrame:
+        """``SHOW GRANTS ON MODEL model``, ``SHOW GRANTS TO ROLE to_role`` or ``SHOW GRANTS TO
+        USER to_user``: pass one."""
+        if sum(x is not None for x in (model, to_role, to_user)) != 1:
+            raise InvalidInput("pass one of model=, to_role= or to_user=")
+        return self.sql(f"SHOW GRANTS ON MODEL {model}" if model is not None else
+                        f"SHOW GRANTS TO ROLE {to_role}" if to_role is not None else
+                        f"SHOW GRANTS TO USER {to_user}")
 
     def show_roles(self) -> pd.DataFrame:
         return self.sql("SHOW ROLES")
@@ -300,47 +307,6 @@ class AccessMixin:
             for r in rows
         ]
         return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
-
-    def create_token(self, role: str, *, expires_in: str | timedelta | None = None) -> str:
-        """A bearer token bound to ``role`` (ADMIN only), for the serving front's clients:
-        shown this once (the catalog keeps a salted hash). ``expires_in``: ``90s``, ``15m``,
-        ``12h``, ``30d`` or a timedelta; None never expires (revoke it: ``revoke_token``)."""
-        ctx = self._ctx
-        require_admin(ctx.store, ctx.caller, action="create tokens")
-        resolved = parse_identifier(role, "role")
-        delta = parse_duration(expires_in) if isinstance(expires_in, str) else expires_in
-        expires_on = datetime.now(UTC) + delta if delta is not None else None
-        made = new_token()
-        ctx.store.add_token(made.id, resolved, made.salt, made.digest, expires_on=expires_on,
-                            by=ctx.caller.user, actor=ctx.caller)
-        return made.token
-
-    def show_tokens(self) -> pd.DataFrame:
-        """Every token (ADMIN only), never its secret: id, role, times and status."""
-        ctx = self._ctx
-        require_admin(ctx.store, ctx.caller, action="list tokens")
-        now = datetime.now(UTC)
-        rows = []
-        for t in ctx.store.list_tokens():
-            expires = as_utc(t.expires_on) if t.expires_on else None
-            status = ("revoked" if t.revoked_on else
-                      "expired" if expires is not None and expires <= now else "active")
-            rows.append({
-                "id": t.id, "role": format_identifier(t.role_name),
-                "created_on": as_utc(t.created_on).isoformat(), "created_by": t.created_by,
-                "expires_on": expires.isoformat() if expires else None,
-                "revoked_on": as_utc(t.revoked_on).isoformat() if t.revoked_on else None,
-                "status": status,
-            })
-        return pd.DataFrame.from_records(rows, columns=TOKEN_COLUMNS)
-
-    def revoke_token(self, token_id: str) -> None:
-        """Revoke a token (ADMIN only): refused from the next check on (see the serving
-        front's bound)."""
-        ctx = self._ctx
-        require_admin(ctx.store, ctx.caller, action="revoke tokens")
-        if not ctx.store.revoke_token(token_id, actor=ctx.caller):
-            raise NotFound(f"no active token {token_id!r}; list them: floe tokens list")
 
 
 def _utc_time(value: str | datetime | None) -> datetime | None:

@@ -18,6 +18,7 @@ from registry.access.authorize import authenticate, open_caller
 from registry.api.access import AccessMixin
 from registry.api.artifacts import ArtifactsMixin
 from registry.api.context import Context, Namespace, check_comment, check_metrics
+from registry.api.identity import IdentityMixin
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
 from registry.artifacts.paths import redact_uri
@@ -67,7 +68,7 @@ def close_catalog(url: str) -> None:
         store.dispose()
 
 
-class Registry(AccessMixin, ArtifactsMixin):
+class Registry(AccessMixin, IdentityMixin, ArtifactsMixin):
     """The models of one namespace (``DATABASE.SCHEMA``).
 
     Opening writes nothing: a namespace that does not exist reads as empty, and the first
@@ -110,13 +111,16 @@ class Registry(AccessMixin, ArtifactsMixin):
         *,
         catalog_url: str | None = None,
         artifact_root: str | None = None,
+        role: str | None = None,
     ) -> Registry:
-        """A registry acting as the role of a bearer token (``Authorization: Bearer <token>``
-        or the bare token; see ``create_token``): for servers whose callers may not choose
-        their role. ``Unauthenticated`` when the token is missing, bad, expired or revoked."""
+        """A registry acting for a bearer token (``Authorization: Bearer <token>`` or the bare
+        token; see ``create_token``): for servers whose callers may not choose their role. A
+        user's token acts as ``role`` (default: the user's default role) if it is the user's;
+        a service token as its one role. ``Unauthenticated`` when the token is missing, bad,
+        expired or revoked; ``PermissionDenied`` for a role the token may not act as."""
         reg = cls(database_name, schema_name, catalog_url=catalog_url,
                   artifact_root=artifact_root, role="ADMIN")
-        reg._ctx.caller = authenticate(reg._ctx.store, authorization)
+        reg._ctx.caller = authenticate(reg._ctx.store, authorization, role)
         return reg
 
     def __repr__(self) -> str:

@@ -12,14 +12,13 @@ A role holds its own grants, PUBLIC's, and, transitively, those of every role gr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
 from registry.catalog.audit import Actor, record
-from registry.catalog.base import StoreBase, as_utc, utcnow
+from registry.catalog.base import StoreBase, utcnow
 from registry.catalog.tables import (
     ModelGrantRow,
     ModelRow,
@@ -27,7 +26,6 @@ from registry.catalog.tables import (
     RoleGrantRow,
     RoleRow,
     SchemaGrantRow,
-    TokenRow,
 )
 from registry.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from registry.identifiers import format_identifier
@@ -298,48 +296,6 @@ class AccessOps(StoreBase):
     def model_ids_in(self, namespace_id: int) -> list[str]:
         with self.read() as s:
             return list(s.exec(select(ModelRow.id).where(ModelRow.namespace_id == namespace_id)))
-
-    # -- tokens ---------------------------------------------------------------------------------
-
-    def add_token(
-        self, token_id: str, role: str, salt: str, digest: str, *,
-        expires_on: datetime | None, by: str, actor: Actor | None = None,
-    ) -> TokenRow:
-        with self.write() as s:
-            self._require_role(s, role)
-            row = TokenRow(id=token_id, role_name=role, salt=salt, digest=digest,
-                           created_on=utcnow(), created_by=by, expires_on=expires_on)
-            s.add(row)
-            record(s, actor, "CREATE TOKEN", f"TOKEN {token_id}",
-                        after={"role": role, "expires_on":
-                               expires_on.isoformat() if expires_on else None})
-            return row
-
-    def find_token(self, token_id: str) -> TokenRow | None:
-        """The token's row, its times in UTC."""
-        with self.read() as s:
-            row = s.get(TokenRow, token_id)
-        if row is not None:
-            row.expires_on = as_utc(row.expires_on) if row.expires_on else None
-            row.revoked_on = as_utc(row.revoked_on) if row.revoked_on else None
-        return row
-
-    def list_tokens(self) -> list[TokenRow]:
-        with self.read() as s:
-            return list(s.exec(select(TokenRow).order_by(col(TokenRow.created_on))))
-
-    def revoke_token(self, token_id: str, *, actor: Actor | None = None) -> bool:
-        """Revoke the token (its row stays, for the record); False when it was unknown or
-        already revoked."""
-        with self.write() as s:
-            row = s.get(TokenRow, token_id)
-            if row is None or row.revoked_on is not None:
-                return False
-            row.revoked_on = utcnow()
-            s.add(row)
-            record(s, actor, "REVOKE TOKEN", f"TOKEN {token_id}",
-                        before={"role": row.role_name})
-            return True
 
     # -- grants shown ---------------------------------------------------------------------------
 

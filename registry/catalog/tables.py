@@ -307,14 +307,61 @@ class AuditRow(SQLModel, table=True):
     after: Any = Field(default=None, sa_type=sa.JSON, nullable=True)
 
 
+class UserRow(SQLModel, table=True):
+    """Someone who signs in with a token (migration 0008) and acts as one of the roles granted
+    to them: the one a request names, else ``default_role``, else PUBLIC."""
+
+    __tablename__ = "floe_user"
+
+    name: str = Field(primary_key=True, sa_type=sa.String(255))
+    default_role: str | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.String(255), sa.ForeignKey("floe_role.name", ondelete="SET NULL"),
+                            nullable=True),
+    )
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    created_on: datetime = Field(sa_type=_TS)
+    created_by: str = Field(sa_type=sa.String(255))
+
+
+class UserRoleRow(SQLModel, table=True):
+    """Role ``role_name`` granted to user ``user_name``: the user may act as it, and as every
+    role it holds."""
+
+    __tablename__ = "floe_user_role"
+
+    user_name: str = Field(
+        sa_column=sa.Column(sa.String(255), sa.ForeignKey("floe_user.name", ondelete="CASCADE"),
+                            primary_key=True)
+    )
+    role_name: str = _role_fk(primary_key=True)
+    created_on: datetime = Field(sa_type=_TS)
+    granted_by: str = Field(sa_type=sa.String(255))
+
+
 class TokenRow(SQLModel, table=True):
-    """A bearer token bound to one role (migration 0007). Only a salted sha256 of its secret
-    is kept: the token itself is shown once, when it is created."""
+    """A bearer token (migration 0007), bound to one user (who picks a role per request, among
+    theirs; migration 0008) or to one role (a service token). Only a salted sha256 of its
+    secret is kept: the token itself is shown once, when it is created."""
 
     __tablename__ = "floe_token"
+    __table_args__ = (
+        sa.CheckConstraint("(role_name IS NULL) <> (user_name IS NULL)",
+                           name="ck_token_one_holder"),
+    )
 
     id: str = Field(primary_key=True, sa_type=sa.String(16))
-    role_name: str = _role_fk()
+    role_name: str | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.String(255), sa.ForeignKey("floe_role.name", ondelete="CASCADE"),
+                            nullable=True),
+    )
+    user_name: str | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.String(255),
+                            sa.ForeignKey("floe_user.name", ondelete="CASCADE",
+                                          name="fk_token_user"), nullable=True),
+    )
     salt: str = Field(sa_type=sa.String(32))
     digest: str = Field(sa_type=sa.String(64))
     created_on: datetime = Field(sa_type=_TS)

@@ -1,5 +1,5 @@
-"""``floe sql``, ``floe roles ...``, ``floe grant``, ``floe revoke``, ``floe grants`` and
-``floe audit``: access control from the shell. Each command but ``audit`` is one statement run
+"""``floe sql``, ``floe roles ...``, ``floe users ...``, ``floe grant``, ``floe revoke``,
+``floe grants``, ``floe tokens ...`` and ``floe audit``: access control from the shell. Each command but ``audit`` is one statement run
 by ``Registry.sql`` (the same grammar, checks and errors as the Python API), as the role of
 ``floe --role``."""
 
@@ -13,7 +13,8 @@ import typer
 from registry.cli._output import echo_json, frame_records, print_table
 from registry.cli._scope import AsJson, scope_of
 
-__all__ = ["audit", "grant", "grants", "revoke", "roles_app", "sql", "tokens_app"]
+__all__ = ["audit", "grant", "grants", "revoke", "roles_app", "sql", "tokens_app",
+           "users_app"]
 
 roles_app = typer.Typer(help="Create, drop and list roles.", no_args_is_help=True)
 
@@ -41,8 +42,8 @@ def sql(
                                              help="One statement, quoted for the shell.")],
     as_json: AsJson = False,
 ) -> None:
-    """Run one access-control statement: CREATE/DROP ROLE, GRANT/REVOKE ..., SHOW GRANTS
-    ON MODEL m | TO ROLE r, SHOW ROLES."""
+    """Run one access-control statement: CREATE/DROP ROLE, CREATE/DROP USER, GRANT/REVOKE
+    ..., SHOW GRANTS ON MODEL m | TO ROLE r | TO USER u, SHOW ROLES, SHOW USERS."""
     _run(ctx, statement, as_json=as_json, title=statement)
 
 
@@ -62,12 +63,15 @@ def grants(
                                               help="The grants on this model.")] = None,
     role: Annotated[str | None, typer.Option("--to-role", metavar="ROLE",
                                              help="The grants to this role.")] = None,
+    user: Annotated[str | None, typer.Option("--to-user", metavar="USER",
+                                             help="The roles granted to this user.")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Show the grants on a model (--model) or to a role (--to-role)."""
-    if (model is None) == (role is None):
-        raise typer.BadParameter("pass one of --model MODEL or --to-role ROLE")
-    statement = f"SHOW GRANTS ON MODEL {model}" if model else f"SHOW GRANTS TO ROLE {role}"
+    """Show the grants on a model (--model), to a role (--to-role) or to a user (--to-user)."""
+    if sum(x is not None for x in (model, role, user)) != 1:
+        raise typer.BadParameter("pass one of --model MODEL, --to-role ROLE or --to-user USER")
+    statement = (f"SHOW GRANTS ON MODEL {model}" if model else
+                 f"SHOW GRANTS TO ROLE {role}" if role else f"SHOW GRANTS TO USER {user}")
     _run(ctx, statement, as_json=as_json, title=statement.lower())
 
 
@@ -115,13 +119,18 @@ tokens_app = typer.Typer(help="Create, list and revoke bearer tokens (ADMIN only
 @tokens_app.command("create")
 def create_token(
     ctx: typer.Context,
-    role: Annotated[str, typer.Option("--role", metavar="ROLE", show_default=False,
-                                      help="The role the token acts as.")],
+    user: Annotated[str | None, typer.Option(
+        "--user", metavar="USER", show_default=False,
+        help="The user the token signs in as (a role of theirs chosen per request).")] = None,
+    role: Annotated[str | None, typer.Option(
+        "--role", metavar="ROLE", show_default=False,
+        help="A service token: the one role it acts as.")] = None,
     expires_in: Annotated[str | None, typer.Option(
         "--expires-in", metavar="DURATION", help="90s, 15m, 12h or 30d (default: never).")] = None,
 ) -> None:
-    """Create a token bound to ROLE; it is printed this once (only its hash is kept)."""
-    token = scope_of(ctx).registry().create_token(role, expires_in=expires_in)
+    """Create a token for USER (--user) or bound to ROLE (--role); it is printed this once
+    (only its hash is kept)."""
+    token = scope_of(ctx).registry().create_token(role, user=user, expires_in=expires_in)
     typer.echo(token)
     typer.echo("note: the token is shown once; keep it secret (revoke it: floe tokens revoke "
                f"{token.split('_')[1]})", err=True)
@@ -144,3 +153,33 @@ def revoke_token(ctx: typer.Context,
     """Revoke a token: refused from its next check on."""
     scope_of(ctx).registry().revoke_token(token_id)
     typer.echo(f"revoked token {token_id}")
+
+
+users_app = typer.Typer(help="Create, drop and list users (ADMIN only).", no_args_is_help=True)
+
+
+@users_app.command("create")
+def create_user(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="USER")],
+    default_role: Annotated[str | None, typer.Option(
+        "--default-role", metavar="ROLE", show_default=False,
+        help="The role the user acts as when a request names none (granted to them too).")
+    ] = None,
+) -> None:
+    """Create a user; grant roles with floe grant ROLE r TO USER u, sign in with a token of
+    theirs (floe tokens create --user USER)."""
+    default = f" DEFAULT_ROLE = {default_role}" if default_role is not None else ""
+    _run(ctx, f"CREATE USER {name}{default}", as_json=False, title="users")
+
+
+@users_app.command("drop")
+def drop_user(ctx: typer.Context, name: Annotated[str, typer.Argument(metavar="USER")]) -> None:
+    """Drop a user, their role grants and their tokens."""
+    _run(ctx, f"DROP USER {name}", as_json=False, title="users")
+
+
+@users_app.command("list")
+def list_users(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """List the users and the roles granted to them."""
+    _run(ctx, "SHOW USERS", as_json=as_json, title="users")

@@ -32,7 +32,16 @@ from typing import Annotated, Any
 
 import typer
 
-from registry.cli._access import audit, grant, grants, revoke, roles_app, sql, tokens_app
+from registry.cli._access import (
+    audit,
+    grant,
+    grants,
+    revoke,
+    roles_app,
+    sql,
+    tokens_app,
+    users_app,
+)
 from registry.cli._artifacts import artifacts_app, collect_garbage, export_version
 from registry.cli._metadata import alias_app, comment_app, default_app, metrics_app, tags_app
 from registry.cli._models import models_app, versions_app
@@ -65,6 +74,7 @@ for _group, _name in (
     (artifacts_app, "artifacts"),
     (roles_app, "roles"),
     (tokens_app, "tokens"),
+    (users_app, "users"),
 ):
     app.add_typer(_group, name=_name, context_settings=_SETTINGS)
 app.command("export")(export_version)

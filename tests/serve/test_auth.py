@@ -86,6 +86,25 @@ def test_tokens_roles_and_revocations_on_a_running_front(guarded: Served) -> Non
     assert _within(TTL_S + 1.0, lambda: post(second).status_code == 404)
     assert httpx.get(f"{guarded.url}/-/healthz").status_code == 200  # health stays open
 
+    # a user's token acts as a role of theirs (X-Floe-Role), never one they were not granted
+    reg.sql("GRANT USAGE ON MODEL iris TO ROLE analyst")
+    reg.sql("CREATE USER alice DEFAULT_ROLE = analyst")
+    reg.sql("GRANT ROLE other TO USER alice")
+    alice = reg.create_token(user="alice")
+
+    def as_alice(role: str | None = None) -> httpx.Response:
+        headers = {"authorization": f"Bearer {alice}", **({"x-floe-role": role} if role else {})}
+        return httpx.post(url, json=body, headers=headers, timeout=30)
+
+    assert as_alice().status_code == 200  # the default role, ANALYST, holds USAGE
+    assert as_alice("other").status_code == 404  # a role of hers without USAGE
+    refused = as_alice("admin")
+    assert (refused.status_code, refused.json()["type"]) == (403, "PermissionDenied")
+    assert "GRANT ROLE ADMIN TO USER ALICE" in refused.json()["error"]
+    reg.sql("REVOKE ROLE analyst FROM USER alice")  # her role, taken away on a running front
+    assert _within(TTL_S + 1.0, lambda: as_alice("analyst").status_code == 403)
+    reg.sql("DROP USER alice")
+
     tokens = reg.show_tokens().set_index("id")
     assert tokens.loc[analyst.split("_")[1], "status"] == "revoked"
     assert tokens.loc[short.split("_")[1], "status"] == "expired"

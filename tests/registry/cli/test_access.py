@@ -86,7 +86,7 @@ def test_roles_grants_and_the_acting_role(
     assert [(g["privilege"], g["grantee_name"]) for g in grants] == [("OWNERSHIP", "ADMIN"),
                                                                      ("USAGE", "ANALYST")]
     assert sh.error("--role", "analyst", "roles", "create", "x").startswith(
-        "error: role ANALYST cannot manage roles: only ADMIN manages roles")
+        "error: role ANALYST cannot manage roles: only ADMIN may")
     sh.ok("revoke", "USAGE", "ON", "MODEL", "iris", "FROM", "ROLE", "analyst")
     assert sh.json("--role", "analyst", "models", "list") == []
     assert sh.error("sql", "GRANT USAGE ON MODEL iris TOO ROLE analyst") == (
@@ -117,6 +117,33 @@ def test_tokens_from_the_shell(reg: Registry, sh: Shell) -> None:
     assert sh.error("tokens", "create", "--role", "svc", "--expires-in", "soon") == (
         "error: expires in 'soon': write a positive number and a unit, such as 90s, 15m, 12h "
         "or 30d")
+
+
+def test_users_from_the_shell(reg: Registry, sh: Shell) -> None:
+    sh.ok("roles", "create", "analyst")
+    sh.ok("roles", "create", "other")
+    assert sh.ok("users", "create", "alice", "--default-role", "analyst") == (
+        "Statement executed successfully.\n")
+    sh.ok("grant", "ROLE", "other", "TO", "USER", "alice")
+    users = sh.json("users", "list")
+    assert [(u["name"], u["default_role"], u["granted_roles"]) for u in users] == [
+        ("ALICE", "ANALYST", "ANALYST, OTHER")]
+    grants = sh.json("grants", "--to-user", "alice")
+    assert [(g["role"], g["grantee_name"]) for g in grants] == [("ANALYST", "ALICE"),
+                                                                ("OTHER", "ALICE")]
+    token = sh.ok("tokens", "create", "--user", "alice", "--expires-in", "12h").strip()
+    assert Registry.from_token(token, role="other").role == "OTHER"  # $FLOE_CATALOG_URL's
+    assert [(t["user"], t["role"]) for t in sh.json("tokens", "list")] == [("ALICE", None)]
+    assert sh.error("tokens", "create", "--user", "alice", "--role", "other") == (
+        "error: a token is for a user or bound to a role: pass one of user= or role= "
+        "(floe tokens create --user NAME | --role ROLE)")
+    assert sh.error("--role", "other", "users", "list").startswith(
+        "error: role OTHER cannot manage users: only ADMIN may")
+    sh.ok("revoke", "ROLE", "other", "FROM", "USER", "alice")
+    sh.ok("users", "drop", "alice")
+    assert sh.json("users", "list") == [] and sh.json("tokens", "list") == []
+    assert sh.error("users", "drop", "alice") == (
+        "error: user ALICE does not exist; list users: floe users list")
 
 
 # Each command, written for a model: (name, privilege needed, argv(model, n)). Reads first,
