@@ -78,6 +78,30 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     _empty_postgres(url)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def unmigrated_catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A catalog no migration has touched in this process, for tests that migrate step by
+    step: an SQLite file, or a PostgreSQL database of its own, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'unmigrated.db'}"
+        return
+    request.getfixturevalue("postgres_url")  # skips (or fails, in CI) without a server
+    name = f"floe_migrate_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        from registry.api.registry import close_catalog
+
+        close_catalog(url)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(autouse=True)
 def floe_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Keep every test's FLOE_HOME (cache, default catalog) inside its tmp_path."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -76,3 +77,35 @@ def test_catalog_made_at_the_first_migration_upgrades_without_loss(
             head_revision()
         )
     engine.dispose()
+
+
+def test_a_service_token_made_before_users_still_signs_in(
+    unmigrated_catalog_url: str, artifact_root: Path
+) -> None:
+    """Migration 0008 rebuilds floe_token (on SQLite, a copy): a 0007 token keeps working,
+    bound to its role, and a token with neither a role nor a user is refused by the catalog."""
+    from registry.access.tokens import new_token
+
+    catalog_url = unmigrated_catalog_url
+    engine = create_catalog_engine(catalog_url)
+    migrate(engine, "0007")
+    with engine.connect() as conn:
+        assert "user_name" not in {c["name"] for c in sa.inspect(conn).get_columns("floe_token")}
+    made = new_token()
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO floe_role (name, created_on, created_by) "
+                             "VALUES ('SVC', :t, 'test')"), {"t": datetime.now(UTC)})
+        conn.execute(sa.text(
+            "INSERT INTO floe_token (id, role_name, salt, digest, created_on, created_by) "
+            "VALUES (:id, 'SVC', :salt, :digest, :t, 'test')"),
+            {"id": made.id, "salt": made.salt, "digest": made.digest, "t": datetime.now(UTC)})
+    migrate(engine, "head")
+    with engine.connect() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(sa.text(
+            "INSERT INTO floe_token (id, salt, digest, created_on, created_by) "
+            "VALUES ('0123456789abcdef', 's', 'd', :t, 'test')"), {"t": datetime.now(UTC)})
+    engine.dispose()
+    opened = {"catalog_url": catalog_url, "artifact_root": str(artifact_root)}
+    assert Registry.from_token(made.token, **opened).role == "SVC"
+    tokens = Registry(**opened).show_tokens()
+    assert tokens[["user", "role", "status"]].values.tolist() == [[None, "SVC", "active"]]
