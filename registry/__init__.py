@@ -6,6 +6,7 @@
     reg.get_model("churn").version("v1").run(X, function_name="predict")
 """
 
+from registry.access.ratelimit import FailureLimiter
 from registry.api.model import Model
 from registry.api.model_version import ExportMode, ModelVersion
 from registry.api.prepared import PreparedModel
@@ -29,6 +30,7 @@ from registry.errors import (
     ModelError,
     NotFound,
     PermissionDenied,
+    TooManyAttempts,
     Unauthenticated,
 )
 from registry.identifiers import (
@@ -61,6 +63,7 @@ __all__ = [
     "EnvironmentMismatch",
     "ExecutionPlan",
     "ExportMode",
+    "FailureLimiter",
     "FeatureSpec",
     "FloeError",
     "IntegrityError",
@@ -79,6 +82,7 @@ __all__ = [
     "QualifiedName",
     "Registry",
     "Task",
+    "TooManyAttempts",
     "Unauthenticated",
     "check_schema",
     "dump_config_yaml",

@@ -35,6 +35,7 @@ __all__ = [
     "ModelError",
     "NotFound",
     "PermissionDenied",
+    "TooManyAttempts",
     "Unauthenticated",
 ]
 
@@ -79,6 +80,16 @@ class PermissionDenied(FloeError):
 
 class Unauthenticated(FloeError):
     http_status = 401
+
+
+class TooManyAttempts(Unauthenticated):
+    """Too many failed sign-ins from one client address: refused, unchecked, for a while."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class IntegrityError(FloeError):

@@ -32,6 +32,7 @@ _MLFLOW_CODES = {
     404: "RESOURCE_DOES_NOT_EXIST",
     409: "RESOURCE_ALREADY_EXISTS",
     413: "REQUEST_LIMIT_EXCEEDED",
+    429: "REQUEST_LIMIT_EXCEEDED",
     503: "TEMPORARILY_UNAVAILABLE",
 }
 
@@ -56,6 +57,8 @@ def error_reply(exc: BaseException, *, mlflow: bool = False) -> ErrorReply:
         headers["retry-after"] = str(RETRY_AFTER_S)
     if status == 401:
         headers["www-authenticate"] = 'Bearer realm="floe"'
+    if status == 429:
+        headers["retry-after"] = str(getattr(unwrap_ray_error(exc), "retry_after_s", 1))
     if mlflow:
         doc = {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
     else:

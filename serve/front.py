@@ -22,6 +22,7 @@ from ray.util import metrics
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry import (
+    FailureLimiter,
     FloeError,
     InvalidInput,
     NotFound,
@@ -135,6 +136,7 @@ class Front:
         # (Authorization, X-Floe-Role, endpoint app or None) -> (good until, the error or None)
         self._checked: dict[tuple[str, str | None, str | None],
                             tuple[float, FloeError | None]] = {}
+        self._limiter = FailureLimiter()  # failed sign-ins per client address
         self._max_body = int(max_body_mb * 1024 * 1024)
         self._refresh_s = refresh_s
         self._known: dict[str, _Known] = {}
@@ -217,6 +219,8 @@ class Front:
         ``auth_ttl_s``: the bound within which a revoked token, grant or role is refused."""
         if not self._auth:
             return
+        address = request.client.host if request.client is not None else "unknown"
+        self._limiter.check(address)  # 429 while the address has too many failed sign-ins
         header = request.headers.get("authorization") or ""
         role = request.headers.get("x-floe-role") or None  # a user's token: one of theirs
         key = (header, role, known.app_name if known is not None else None)
@@ -227,6 +231,8 @@ class Front:
             if len(self._checked) > 10_000:  # bounded: many clients, or many bad tokens
                 self._checked.clear()
             cached = self._checked[key] = (now + self._auth_ttl_s, error)
+        if isinstance(cached[1], Unauthenticated):
+            self._limiter.failed(address)
         if isinstance(cached[1], NotFound):  # as the client named it, as for one not deployed
             raise _no_endpoint(str(parse_qualified_name(model, "model")),
                                parse_identifier(selector, "version"), "")

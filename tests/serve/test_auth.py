@@ -110,6 +110,14 @@ def test_tokens_roles_and_revocations_on_a_running_front(guarded: Served) -> Non
     assert tokens.loc[short.split("_")[1], "status"] == "expired"
     assert "secret" not in "".join(tokens.columns) and analyst not in tokens.to_string()
 
+    # failed sign-ins from one address: at the limit, every attempt is 429 until they age out
+    statuses = [post("floe_0123456789abcdef_" + "y" * 43).status_code for _ in range(10)]
+    assert statuses[0] == 401 and statuses[-1] == 429, statuses
+    limited = post(second)  # a good token too: a guesser must not learn when one is right
+    assert limited.status_code == 429 and limited.json()["type"] == "TooManyAttempts"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert httpx.get(f"{guarded.url}/-/healthz").status_code == 200
+
 
 def test_run_over_http_as_every_holder(
     clean_endpoints: Served, catalog_url: str, artifact_root: Path
