@@ -52,6 +52,7 @@ from registry.runtime.compute import ComputeConfig, ExecutionPlan, plan_executio
 from registry.runtime.functions import ModelFunctionInfo
 from registry.runtime.on_ray import find_ray_token, unwrap_ray_error
 from registry.runtime.signatures import DataType, FeatureSpec, ModelSignature, check_schema
+from registry.settings import is_loopback
 
 __all__ = [
     "AlreadyExists",
@@ -89,6 +90,7 @@ __all__ = [
     "find_ray_token",
     "format_identifier",
     "inference_api",
+    "is_loopback",
     "load_config_file",
     "parse_config_text",
     "parse_identifier",

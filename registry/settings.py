@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 from pathlib import Path
 
@@ -22,6 +23,7 @@ __all__ = [
     "default_role",
     "default_schema",
     "floe_home",
+    "is_loopback",
 ]
 
 
@@ -60,3 +62,13 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback interface: Floe's servers bind one unless told otherwise."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

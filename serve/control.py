@@ -9,7 +9,6 @@ with one deployment, ``endpoint``, holding no route of its own: the front (appli
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import sys
@@ -23,6 +22,7 @@ from registry import (
     NotFound,
     Registry,
     find_ray_token,
+    is_loopback,
     load_config_file,
     parse_identifier,
 )
@@ -40,15 +40,6 @@ _FRONT_READY_S = 60.0
 #: bound within which a revoked token, grant or role is refused by a running front.
 AUTH_TTL_S = 2.0
 _ENDPOINT_READY_S = 300.0
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def connect(address: str | None = None) -> None:

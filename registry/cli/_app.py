@@ -46,6 +46,7 @@ from registry.cli._artifacts import artifacts_app, collect_garbage, export_versi
 from registry.cli._metadata import alias_app, comment_app, default_app, metrics_app, tags_app
 from registry.cli._models import models_app, versions_app
 from registry.cli._scope import CliError, Database, Schema, Scope
+from registry.cli._server import server_app
 from registry.errors import FloeError
 
 __all__ = ["app", "main"]
@@ -75,6 +76,7 @@ for _group, _name in (
     (roles_app, "roles"),
     (tokens_app, "tokens"),
     (users_app, "users"),
+    (server_app, "server"),
 ):
     app.add_typer(_group, name=_name, context_settings=_SETTINGS)
 app.command("export")(export_version)

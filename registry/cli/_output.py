@@ -9,45 +9,24 @@ JSON-encoded columns of ``show_models``/``show_versions`` as real lists and obje
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import PurePath
 from typing import Any
 
-import pandas as pd
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from registry.api.records import frame_records, to_json
+
 __all__ = ["echo_json", "frame_records", "print_fields", "print_table", "to_json", "to_text"]
 
 # Wide enough that a table piped to grep or a file is never folded mid-value.
 _PIPE_WIDTH = 1000
-
-
-def to_json(value: Any) -> Any:
-    """``value`` as plain JSON data: ISO timestamps, null for NaN, lists for tuples."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_json(v) for v in value]
-    item = getattr(value, "item", None)  # numpy scalars
-    if callable(item):
-        return to_json(item())
-    return str(value)
 
 
 def to_text(value: Any) -> str:
@@ -66,18 +45,6 @@ def to_text(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {to_text(v)}" for k, v in value.items())
     return json.dumps(value)
-
-
-def frame_records(frame: pd.DataFrame, *, json_columns: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """The rows of ``frame``, with the columns that hold JSON text decoded."""
-    decoded = set(json_columns)
-    records = []
-    for row in frame.to_dict(orient="records"):
-        for column in decoded & row.keys():
-            if isinstance(row[column], str):
-                row[column] = json.loads(row[column])
-        records.append(row)
-    return records
 
 
 def echo_json(data: Any) -> None:

@@ -1,0 +1,5 @@
+"""The registry server: the registry's API over HTTP (FastAPI), identity from bearer tokens."""
+
+from registry.server.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,355 @@
+"""The registry server's application: every request signs in with a bearer token and acts as
+a role of the token's (a user's token: ``X-Floe-Role``, default the user's default role), so
+the one authorization point (``registry.access.authorize``) decides with a role no client
+chose for itself. Routes call the Python API and nothing else: a route is the same operation,
+checks and errors as the method it calls.
+
+The error edge: every ``FloeError`` is ``{"error": message, "type": ErrorClass}`` with the
+class's HTTP status (401 with ``WWW-Authenticate``, 429 with ``Retry-After``); a body or query
+FastAPI refuses is 400 ``InvalidInput``; anything else 500, logged, its class name only.
+Failed sign-ins are limited per client address (``FailureLimiter``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry.access.ratelimit import FailureLimiter
+from registry.api.model import Model
+from registry.api.model_version import ModelVersion
+from registry.api.records import frame_records, to_json
+from registry.api.registry import Registry
+from registry.errors import FloeError, InvalidInput, TooManyAttempts, Unauthenticated
+from registry.identifiers import format_identifier, parse_qualified_name
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+API = "/api/v1"
+
+
+# Module level: the routes' annotations are strings (``from __future__ import annotations``)
+# that FastAPI resolves in this module's namespace.
+Authorization = Annotated[str | None, Header(description="Bearer <token>")]
+Role = Annotated[str | None, Header(alias="X-Floe-Role",
+                                    description="act as this role of the token's user")]
+Database = Annotated[str | None, Query(description="the model's database (default ML)")]
+Schema = Annotated[str | None, Query(description="the model's schema (default REGISTRY)")]
+
+
+class Comment(BaseModel):
+    comment: str | None
+
+
+class TagValue(BaseModel):
+    value: str
+
+
+class MetricValue(BaseModel):
+    value: Any
+
+
+class VersionRef(BaseModel):
+    version: str
+
+
+class NewName(BaseModel):
+    name: str
+
+
+class SqlStatement(BaseModel):
+    statement: str
+
+
+class NewToken(BaseModel):
+    user: str | None = None
+    role: str | None = None
+    expires_in: str | None = None
+
+
+def _error(exc: FloeError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, TooManyAttempts):
+        headers["retry-after"] = str(exc.retry_after_s)
+    elif isinstance(exc, Unauthenticated):
+        headers["www-authenticate"] = 'Bearer realm="floe"'
+    return JSONResponse({"error": exc.message, "type": type(exc).__name__},
+                        status_code=exc.http_status, headers=headers)
+
+
+def create_app(*, catalog_url: str | None = None, artifact_root: str | None = None,
+               max_failures: int = 10, failure_window_s: float = 60.0) -> FastAPI:
+    """The server's application over the catalog at ``catalog_url`` and its artifact root."""
+    app = FastAPI(title="Floe registry", version="1", openapi_url="/openapi.json")
+    limiter = FailureLimiter(max_failures, failure_window_s)
+    catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
+    Registry(**catalog)  # open (and migrate) the catalog now: a bad URL stops the start
+
+    @app.exception_handler(FloeError)
+    async def floe_error(request: Request, exc: FloeError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(InvalidInput(f"bad request: {problems}; see /openapi.json"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "NotFound" if exc.status_code == 404 else "HTTPError"
+        message = (f"no route {request.method} {request.url.path}; see /openapi.json"
+                   if exc.status_code in (404, 405) else str(exc.detail))
+        return JSONResponse({"error": message, "type": kind}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": f"the server failed on this request "
+                                      f"({type(exc).__name__}); see its log",
+                             "type": "InternalError"}, status_code=500)
+
+
+    def signed_in(request: Request, authorization: str | None, role: str | None,
+                  database: str | None = None, schema: str | None = None) -> Registry:
+        address = request.client.host if request.client is not None else "unknown"
+        limiter.check(address)
+        try:
+            return Registry.from_token(authorization, database, schema, role=role, **catalog)
+        except Unauthenticated:
+            limiter.failed(address)
+            raise
+
+    def located(request: Request, authorization: str | None, role: str | None, model: str,
+                database: str | None, schema: str | None) -> tuple[Registry, Model]:
+        """The signed-in registry of ``model`` (``NAME`` or ``DB.SCHEMA.NAME``), and it."""
+        name = parse_qualified_name(model, "model")
+        if name.schema is not None:
+            database = format_identifier(name.database) if name.database else database
+            schema = format_identifier(name.schema)
+        reg = signed_in(request, authorization, role, database, schema)
+        return reg, reg.get_model(format_identifier(name.name))
+
+    def version_details(mv: ModelVersion, shows_metrics: bool) -> Any:
+        return to_json({
+            "model": mv.fully_qualified_model_name, "name": mv.version_name, "id": mv.id,
+            "comment": mv.comment, "aliases": mv.aliases,
+            "metrics": mv.show_metrics() if shows_metrics else None,
+            "functions": [f.to_dict() for f in mv.show_functions()],
+        })
+
+    @app.get("/-/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # -- models ---------------------------------------------------------------------------------
+
+    @app.get(f"{API}/models", tags=["models"])
+    def list_models(request: Request, authorization: Authorization = None, role: Role = None,
+                    database: Database = None, schema: Schema = None) -> Any:
+        reg = signed_in(request, authorization, role, database, schema)
+        return to_json(frame_records(reg.show_models(), json_columns=("versions", "aliases")))
+
+    @app.get(f"{API}/models/{{model}}", tags=["models"])
+    def show_model(request: Request, model: str, authorization: Authorization = None,
+                   role: Role = None, database: Database = None,
+                   schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        versions = frame_records(m.show_versions(), json_columns=("aliases",))
+        return to_json({
+            "name": m.name, "fully_qualified_name": m.fully_qualified_name,
+            "comment": m.comment, "tags": m.show_tags(),
+            "default_version_name": next(
+                (v["name"] for v in versions if v["is_default_version"]), None),
+            "versions": [v["name"] for v in versions],
+        })
+
+    @app.delete(f"{API}/models/{{model}}", tags=["models"])
+    def delete_model(request: Request, model: str, authorization: Authorization = None,
+                     role: Role = None, database: Database = None,
+                     schema: Schema = None) -> dict[str, str]:
+        reg, m = located(request, authorization, role, model, database, schema)
+        label = m.fully_qualified_name
+        reg.delete_model(m.name)
+        return {"deleted": label}
+
+    @app.post(f"{API}/models/{{model}}/rename", tags=["models"])
+    def rename_model(request: Request, model: str, body: NewName,
+                     authorization: Authorization = None, role: Role = None,
+                     database: Database = None, schema: Schema = None) -> dict[str, str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        m.rename(body.name)
+        return {"fully_qualified_name": m.fully_qualified_name}
+
+    @app.put(f"{API}/models/{{model}}/comment", tags=["models"])
+    def set_comment(request: Request, model: str, body: Comment,
+                    authorization: Authorization = None, role: Role = None,
+                    database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        m.comment = body.comment
+        return {"comment": m.comment}
+
+    @app.get(f"{API}/models/{{model}}/tags", tags=["tags"])
+    def list_tags(request: Request, model: str, authorization: Authorization = None,
+                  role: Role = None, database: Database = None,
+                  schema: Schema = None) -> dict[str, str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        return m.show_tags()
+
+    @app.put(f"{API}/models/{{model}}/tags/{{tag}}", tags=["tags"])
+    def set_tag(request: Request, model: str, tag: str, body: TagValue,
+                authorization: Authorization = None, role: Role = None,
+                database: Database = None, schema: Schema = None) -> dict[str, str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        m.set_tag(tag, body.value)
+        return m.show_tags()
+
+    @app.delete(f"{API}/models/{{model}}/tags/{{tag}}", tags=["tags"])
+    def unset_tag(request: Request, model: str, tag: str, authorization: Authorization = None,
+                  role: Role = None, database: Database = None,
+                  schema: Schema = None) -> dict[str, str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        m.unset_tag(tag)
+        return m.show_tags()
+
+    @app.put(f"{API}/models/{{model}}/default", tags=["aliases"])
+    def set_default(request: Request, model: str, body: VersionRef,
+                    authorization: Authorization = None, role: Role = None,
+                    database: Database = None, schema: Schema = None) -> dict[str, str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        m.default = body.version
+        return {"default_version_name": m.default.version_name}
+
+    @app.put(f"{API}/models/{{model}}/aliases/{{alias}}", tags=["aliases"])
+    def set_alias(request: Request, model: str, alias: str, body: VersionRef,
+                  authorization: Authorization = None, role: Role = None,
+                  database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        mv = m.version(body.version)
+        mv.set_alias(alias)
+        return {"version": mv.version_name, "aliases": mv.aliases}
+
+    @app.delete(f"{API}/models/{{model}}/aliases/{{alias}}", tags=["aliases"])
+    def unset_alias(request: Request, model: str, alias: str,
+                    authorization: Authorization = None, role: Role = None,
+                    database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        mv = m.version(alias)
+        mv.unset_alias(alias)
+        return {"version": mv.version_name, "aliases": mv.aliases}
+
+    # -- versions -------------------------------------------------------------------------------
+
+    @app.get(f"{API}/models/{{model}}/versions", tags=["versions"])
+    def list_versions(request: Request, model: str, authorization: Authorization = None,
+                      role: Role = None, database: Database = None,
+                      schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        return to_json(frame_records(m.show_versions(), json_columns=(
+            "aliases", "functions", "metadata", "user_data")))
+
+    @app.get(f"{API}/models/{{model}}/versions/{{version}}", tags=["versions"])
+    def show_version(request: Request, model: str, version: str,
+                     authorization: Authorization = None, role: Role = None,
+                     database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        return version_details(m.version(version), m.holds("READ"))
+
+    @app.delete(f"{API}/models/{{model}}/versions/{{version}}", tags=["versions"])
+    def delete_version(request: Request, model: str, version: str,
+                       authorization: Authorization = None, role: Role = None,
+                       database: Database = None, schema: Schema = None) -> dict[str, str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        name = m.version(version).version_name
+        m.delete_version(name)
+        return {"deleted": f"{m.fully_qualified_name} version {name}"}
+
+    @app.put(f"{API}/models/{{model}}/versions/{{version}}/comment", tags=["versions"])
+    def set_version_comment(request: Request, model: str, version: str, body: Comment,
+                            authorization: Authorization = None, role: Role = None,
+                            database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        mv = m.version(version)
+        mv.comment = body.comment
+        return {"comment": mv.comment}
+
+    @app.get(f"{API}/models/{{model}}/versions/{{version}}/metrics", tags=["metrics"])
+    def list_metrics(request: Request, model: str, version: str,
+                     authorization: Authorization = None, role: Role = None,
+                     database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        return to_json(m.version(version).show_metrics())
+
+    @app.put(f"{API}/models/{{model}}/versions/{{version}}/metrics/{{name}}", tags=["metrics"])
+    def set_metric(request: Request, model: str, version: str, name: str, body: MetricValue,
+                   authorization: Authorization = None, role: Role = None,
+                   database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        mv = m.version(version)
+        mv.set_metric(name, body.value)
+        return to_json(mv.show_metrics())
+
+    @app.delete(f"{API}/models/{{model}}/versions/{{version}}/metrics/{{name}}",
+                tags=["metrics"])
+    def delete_metric(request: Request, model: str, version: str, name: str,
+                      authorization: Authorization = None, role: Role = None,
+                      database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        mv = m.version(version)
+        mv.delete_metric(name)
+        return to_json(mv.show_metrics())
+
+    @app.get(f"{API}/artifacts", tags=["artifacts"])
+    def list_artifacts(request: Request, url: Annotated[str, Query(
+                           description="floe://model/MODEL/versions/VERSION/[PATH]")],
+                       authorization: Authorization = None, role: Role = None,
+                       database: Database = None, schema: Schema = None) -> Any:
+        reg = signed_in(request, authorization, role, database, schema)
+        return to_json(frame_records(reg.list_artifacts(url)))
+
+    # -- access control -------------------------------------------------------------------------
+
+    @app.post(f"{API}/sql", tags=["access"])
+    def sql(request: Request, body: SqlStatement, authorization: Authorization = None,
+            role: Role = None, database: Database = None,
+            schema: Schema = None) -> Any:
+        """One access-control statement (GRANT, REVOKE, CREATE/DROP ROLE|USER, SHOW ...)."""
+        reg = signed_in(request, authorization, role, database, schema)
+        return to_json(frame_records(reg.sql(body.statement)))
+
+    @app.get(f"{API}/audit", tags=["access"])
+    def audit(request: Request, authorization: Authorization = None, role: Role = None,
+              model: str | None = None, since: str | None = None, database: Database = None,
+              schema: Schema = None) -> Any:
+        reg = signed_in(request, authorization, role, database, schema)
+        frame = reg.show_audit(model=model, since=since)
+        return to_json(frame_records(frame, json_columns=("before", "after")))
+
+    @app.get(f"{API}/tokens", tags=["access"])
+    def list_tokens(request: Request, authorization: Authorization = None,
+                    role: Role = None) -> Any:
+        return to_json(frame_records(signed_in(request, authorization, role).show_tokens()))
+
+    @app.post(f"{API}/tokens", tags=["access"])
+    def create_token(request: Request, body: NewToken, authorization: Authorization = None,
+                     role: Role = None) -> dict[str, str]:
+        """A new token, shown this once."""
+        reg = signed_in(request, authorization, role)
+        return {"token": reg.create_token(body.role, user=body.user, expires_in=body.expires_in)}
+
+    @app.delete(f"{API}/tokens/{{token_id}}", tags=["access"])
+    def revoke_token(request: Request, token_id: str, authorization: Authorization = None,
+                     role: Role = None) -> dict[str, str]:
+        signed_in(request, authorization, role).revoke_token(token_id)
+        return {"revoked": token_id}
+
+    return app

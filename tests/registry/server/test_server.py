@@ -1,0 +1,149 @@
+"""The registry server over real HTTP (uvicorn on a loopback port, httpx), on SQLite and
+PostgreSQL: identity from tokens only, the same checks and errors as the Python API, one
+JSON error body per failure."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from registry import Registry
+from registry.server import create_app
+from tests.models import iris_classifier
+
+
+@dataclass
+class Server:
+    url: str
+    admin: Registry
+    tokens: dict[str, str]
+
+    def call(self, method: str, path: str, who: str | None = None, *,
+             role: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {}
+        if who is not None:
+            headers["authorization"] = f"Bearer {self.tokens.get(who, who)}"
+        if role is not None:
+            headers["x-floe-role"] = role
+        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(catalog_url: str, artifact_root: Path) -> Iterator[Server]:
+    admin = Registry(catalog_url=catalog_url, artifact_root=str(artifact_root))
+    clf, X = iris_classifier()
+    mv = admin.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5],
+                         metrics={"acc": 0.9})
+    mv.set_alias("champion")
+    admin.log_model(clf, model_name="hidden", version_name="v1", sample_input_data=X[:5])
+    admin.sql("CREATE ROLE analyst")
+    admin.sql("GRANT USAGE ON MODEL m TO ROLE analyst")
+    admin.sql("CREATE USER alice DEFAULT_ROLE = analyst")
+    admin.sql("CREATE USER root DEFAULT_ROLE = admin")
+    tokens = {"alice": admin.create_token(user="alice"), "root": admin.create_token(user="root")}
+    app = create_app(catalog_url=catalog_url, artifact_root=str(artifact_root), max_failures=5)
+    port = _free_port()
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert uv.started, "the server did not start"
+    try:
+        yield Server(f"http://127.0.0.1:{port}", admin, tokens)
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+
+
+def test_every_request_signs_in_and_acts_as_a_role_of_its_token(server: Server) -> None:
+    assert server.call("GET", "/-/healthz").json() == {"status": "ok"}  # open, for probes
+    for who in (None, "floe_0123456789abcdef_" + "x" * 43, "garbage"):
+        refused = server.call("GET", "/api/v1/models", who)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["type"] == "Unauthenticated"
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    listed = server.call("GET", "/api/v1/models", "alice")
+    assert listed.status_code == 200, listed.text
+    assert [m["name"] for m in listed.json()] == ["M"]  # only what ANALYST holds USAGE on
+    assert listed.json()[0]["aliases"] == {"CHAMPION": "V1"}
+    as_root = server.call("GET", "/api/v1/models", "root")
+    assert [m["name"] for m in as_root.json()] == ["HIDDEN", "M"]
+    # a user granted only ANALYST asking for ADMIN is refused, whatever the header says
+    escalated = server.call("GET", "/api/v1/models", "alice", role="ADMIN")
+    assert escalated.status_code == 403
+    assert escalated.json() == {
+        "error": "user ALICE may not act as role ADMIN: it is not granted to them; ask ADMIN: "
+                 "GRANT ROLE ADMIN TO USER ALICE", "type": "PermissionDenied"}
+
+
+def test_the_apis_checks_and_errors_over_http(server: Server) -> None:
+    version = server.call("GET", "/api/v1/models/m/versions/champion", "alice").json()
+    assert (version["name"], version["metrics"]) == ("V1", None)  # no metrics without READ
+    assert version["aliases"] == ["DEFAULT", "FIRST", "LAST", "CHAMPION"]
+    assert "predict" in [f["name"] for f in version["functions"]]
+    # USAGE may not read metrics nor change anything: 403 naming the grant that fixes it
+    metrics = server.call("GET", "/api/v1/models/m/versions/v1/metrics", "alice")
+    assert metrics.status_code == 403 and "GRANT READ ON MODEL ML.REGISTRY.M TO ROLE ANALYST" in (
+        metrics.json()["error"])
+    tag = server.call("PUT", "/api/v1/models/m/tags/stage", "alice", json={"value": "prod"})
+    assert tag.status_code == 403 and tag.json()["type"] == "PermissionDenied"
+    assert server.admin.get_model("m").show_tags() == {}  # nothing stuck
+    # a model the role holds nothing on is exactly a missing one, apart from its name
+    hidden = server.call("GET", "/api/v1/models/hidden", "alice")
+    absent = server.call("GET", "/api/v1/models/nope", "alice")
+    assert hidden.status_code == absent.status_code == 404
+    assert hidden.json()["error"].replace("HIDDEN", "NOPE") == absent.json()["error"]
+    # the owner's changes go through, audited as the user and role that made them
+    assert server.call("PUT", "/api/v1/models/ML.REGISTRY.M/tags/stage", "root",
+                       json={"value": "prod"}).json() == {"STAGE": "prod"}
+    assert server.call("PUT", "/api/v1/models/m/versions/v1/metrics/f1", "root",
+                       json={"value": 0.5}).json() == {"acc": 0.9, "f1": 0.5}
+    assert server.call("GET", "/api/v1/models/m/versions/v1", "root").json()["metrics"] == {
+        "acc": 0.9, "f1": 0.5}
+    audit = server.call("GET", "/api/v1/audit?model=m", "root").json()
+    assert (audit[-1]["action"], audit[-1]["user"], audit[-1]["role"]) == (
+        "SET METRIC", "ROOT", "ADMIN")
+    assert server.call("GET", "/api/v1/audit", "alice").status_code == 403
+    # input FastAPI refuses, and unknown routes: the same JSON body
+    bad = server.call("PUT", "/api/v1/models/m/tags/stage", "root", json={"valeu": "x"})
+    assert bad.status_code == 400 and bad.json()["type"] == "InvalidInput"
+    assert "body.value: Field required" in bad.json()["error"]
+    nowhere = server.call("GET", "/api/v1/nowhere", "root")
+    assert nowhere.status_code == 404 and nowhere.json()["type"] == "NotFound"
+    statement = server.call("POST", "/api/v1/sql", "root",
+                            json={"statement": "SHOW GRANTS ON MODEL m"}).json()
+    assert [(g["privilege"], g["grantee_name"]) for g in statement] == [
+        ("OWNERSHIP", "ADMIN"), ("USAGE", "ANALYST")]
+    schema = server.call("GET", "/openapi.json").json()
+    assert "/api/v1/models/{model}/versions/{version}" in schema["paths"]
+
+
+def test_revocations_and_failed_sign_ins(server: Server) -> None:
+    assert server.call("GET", "/api/v1/models/m", "alice").status_code == 200
+    server.admin.sql("REVOKE USAGE ON MODEL m FROM ROLE analyst")  # the next request sees it
+    assert server.call("GET", "/api/v1/models/m", "alice").status_code == 404
+    server.admin.revoke_token(server.tokens["alice"].split("_")[1])
+    assert server.call("GET", "/api/v1/models", "alice").status_code == 401
+    # alice's revoked token has failed once; four more reach the limit of 5
+    for _ in range(4):
+        assert server.call("GET", "/api/v1/models", "garbage").status_code == 401
+    limited = server.call("GET", "/api/v1/models", "root")  # a good token too
+    assert limited.status_code == 429 and limited.json()["type"] == "TooManyAttempts"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
