@@ -488,9 +488,10 @@ def time_server(reg: Any, url: str, artifacts: str, job: dict[str, Any],
         def show_http(_: str) -> object:
             reply = client.get("/api/v1/models")
             reply.raise_for_status()
-            if len(reply.json()) != job["models"]:
-                raise RuntimeError(f"the server listed {len(reply.json())} models")
-            return reply
+            frame = reply.json()  # {"columns": [...], "data": [[row], ...]}
+            if len(frame["data"]) != job["models"]:
+                raise RuntimeError(f"the server listed {len(frame['data'])} models")
+            return frame
 
         def alias_http(name: str) -> object:
             reply = client.get(f"/api/v1/models/{name}/versions/{ALIAS}")

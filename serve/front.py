@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +38,11 @@ from serve.messages import InferRequest, Protocol
 from serve.refs import APP_PREFIX, running_replicas
 
 __all__ = ["FRONT_APP", "Front", "app"]
+
+
+class _Catalog(TypedDict):
+    catalog_url: str | None
+    artifact_root: str | None
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +137,7 @@ class Front:
         auth_ttl_s: float = 2.0,
     ) -> None:
         self._auth, self._auth_ttl_s = auth, auth_ttl_s
-        self._catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
+        self._catalog: _Catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
         # (Authorization, X-Floe-Role, endpoint app or None) -> (good until, the error or None)
         self._checked: dict[tuple[str, str | None, str | None],
                             tuple[float, FloeError | None]] = {}
@@ -244,10 +249,10 @@ class Front:
         endpoint."""
         try:
             if known is None:
-                Registry.from_token(header, role=role, **self._catalog)
+                Registry.from_token(header, role=role, once=True, **self._catalog)
                 return None
             reg = Registry.from_token(header, format_identifier(known.database),
-                                      format_identifier(known.schema), role=role,
+                                      format_identifier(known.schema), role=role, once=True,
                                       **self._catalog)
             reg.get_model(format_identifier(known.name)).version(format_identifier(known.selector))
         except (Unauthenticated, PermissionDenied) as exc:  # 401; 403: not the token's role

@@ -11,9 +11,10 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["frame_records", "to_json"]
+__all__ = ["frame_json", "frame_records", "to_json"]
 
 
 def to_json(value: Any) -> Any:
@@ -47,3 +48,25 @@ def frame_records(frame: pd.DataFrame, *, json_columns: Iterable[str] = ()) -> l
                 row[column] = json.loads(row[column])
         records.append(row)
     return records
+
+
+def frame_json(frame: pd.DataFrame) -> dict[str, Any]:
+    """``frame`` as ``{"columns": [...], "data": [[row], ...]}``, fast at 10,000 rows (a
+    column at a time: timestamps as ISO-8601 UTC, NaN as null), so a client can rebuild the
+    same DataFrame; JSON-text columns stay text, as the API returns them."""
+    columns: list[list[Any]] = []
+    for name in frame.columns:
+        series = frame[name]
+        if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
+                series.dtype):
+            values = series.dt.tz_convert("UTC") if series.dt.tz is not None else series
+            text = np.datetime_as_string(values.to_numpy(dtype="datetime64[us]"), unit="us")
+            iso = [f"{t}+00:00" if t != "NaT" else None for t in text]
+            columns.append(iso)
+        elif pd.api.types.is_float_dtype(series.dtype):
+            columns.append([None if v != v else float(v) for v in series.tolist()])
+        else:
+            columns.append([to_json(v) if not isinstance(v, (str, int, bool, type(None))) else v
+                            for v in series.tolist()])
+    rows = [list(r) for r in zip(*columns, strict=True)]
+    return {"columns": [str(c) for c in frame.columns], "data": rows}

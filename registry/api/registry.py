@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import types
@@ -112,15 +113,21 @@ class Registry(AccessMixin, IdentityMixin, ArtifactsMixin):
         catalog_url: str | None = None,
         artifact_root: str | None = None,
         role: str | None = None,
+        once: bool = False,
     ) -> Registry:
         """A registry acting for a bearer token (``Authorization: Bearer <token>`` or the bare
         token; see ``create_token``): for servers whose callers may not choose their role. A
         user's token acts as ``role`` (default: the user's default role) if it is the user's;
         a service token as its one role. ``Unauthenticated`` when the token is missing, bad,
-        expired or revoked; ``PermissionDenied`` for a role the token may not act as."""
+        expired or revoked; ``PermissionDenied`` for a role the token may not act as.
+
+        The token is read again at every decision the registry makes, so a revoked token or
+        role counts from the next call; ``once=True`` checks it now only, for a registry that
+        serves one request and is dropped (a server's), whose next request checks afresh."""
         reg = cls(database_name, schema_name, catalog_url=catalog_url,
                   artifact_root=artifact_root, role="ADMIN")
-        reg._ctx.caller = authenticate(reg._ctx.store, authorization, role)
+        caller = authenticate(reg._ctx.store, authorization, role)
+        reg._ctx.caller = dataclasses.replace(caller, token_id=None) if once else caller
         return reg
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry.access.ratelimit import FailureLimiter
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
-from registry.api.records import frame_records, to_json
+from registry.api.records import frame_json, frame_records, to_json
 from registry.api.registry import Registry
 from registry.errors import FloeError, InvalidInput, TooManyAttempts, Unauthenticated
 from registry.identifiers import format_identifier, parse_qualified_name
@@ -80,6 +81,13 @@ def _reply(data: Any) -> JSONResponse:
     return JSONResponse(to_json(data))
 
 
+def _frame(frame: pd.DataFrame) -> JSONResponse:
+    """A DataFrame the API returns, as ``{"columns": [...], "data": [[row], ...]}``: the
+    same columns and values (JSON-text columns stay text), so a client rebuilds the same
+    frame; encoded a column at a time (``frame_json``)."""
+    return JSONResponse(frame_json(frame))
+
+
 def _error(exc: FloeError) -> JSONResponse:
     headers = {}
     if isinstance(exc, TooManyAttempts):
@@ -130,7 +138,8 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
         address = request.client.host if request.client is not None else "unknown"
         limiter.check(address)
         try:
-            return Registry.from_token(authorization, database, schema, role=role, **catalog)
+            return Registry.from_token(authorization, database, schema, role=role, once=True,
+                                       **catalog)  # one request: the next checks afresh
         except Unauthenticated:
             limiter.failed(address)
             raise
@@ -163,7 +172,7 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
     def list_models(request: Request, authorization: Authorization = None, role: Role = None,
                     database: Database = None, schema: Schema = None) -> Any:
         reg = signed_in(request, authorization, role, database, schema)
-        return _reply(frame_records(reg.show_models(), json_columns=("versions", "aliases")))
+        return _frame(reg.show_models())
 
     @app.get(f"{API}/models/{{model}}", tags=["models"])
     def show_model(request: Request, model: str, authorization: Authorization = None,
@@ -260,8 +269,7 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
                       role: Role = None, database: Database = None,
                       schema: Schema = None) -> Any:
         _, m = located(request, authorization, role, model, database, schema)
-        return _reply(frame_records(m.show_versions(), json_columns=(
-            "aliases", "functions", "metadata", "user_data")))
+        return _frame(m.show_versions())
 
     @app.get(f"{API}/models/{{model}}/versions/{{version}}", tags=["versions"])
     def show_version(request: Request, model: str, version: str,
@@ -320,7 +328,7 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
                        authorization: Authorization = None, role: Role = None,
                        database: Database = None, schema: Schema = None) -> Any:
         reg = signed_in(request, authorization, role, database, schema)
-        return _reply(frame_records(reg.list_artifacts(url)))
+        return _frame(reg.list_artifacts(url))
 
     # -- access control -------------------------------------------------------------------------
 
@@ -330,7 +338,7 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
             schema: Schema = None) -> Any:
         """One access-control statement (GRANT, REVOKE, CREATE/DROP ROLE|USER, SHOW ...)."""
         reg = signed_in(request, authorization, role, database, schema)
-        return _reply(frame_records(reg.sql(body.statement)))
+        return _frame(reg.sql(body.statement))
 
     @app.get(f"{API}/audit", tags=["access"])
     def audit(request: Request, authorization: Authorization = None, role: Role = None,
@@ -338,12 +346,12 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
               schema: Schema = None) -> Any:
         reg = signed_in(request, authorization, role, database, schema)
         frame = reg.show_audit(model=model, since=since)
-        return _reply(frame_records(frame, json_columns=("before", "after")))
+        return _frame(frame)
 
     @app.get(f"{API}/tokens", tags=["access"])
     def list_tokens(request: Request, authorization: Authorization = None,
                     role: Role = None) -> Any:
-        return _reply(frame_records(signed_in(request, authorization, role).show_tokens()))
+        return _frame(signed_in(request, authorization, role).show_tokens())
 
     @app.post(f"{API}/tokens", tags=["access"])
     def create_token(request: Request, body: NewToken, authorization: Authorization = None,

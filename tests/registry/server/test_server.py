@@ -37,6 +37,13 @@ class Server:
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
 
 
+def rows(reply: httpx.Response) -> list[dict[str, Any]]:
+    """A listing's rows: the server sends a DataFrame as {"columns": [...], "data": [...]}."""
+    assert reply.status_code == 200, reply.text
+    frame = reply.json()
+    return [dict(zip(frame["columns"], row, strict=True)) for row in frame["data"]]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,11 +87,13 @@ def test_every_request_signs_in_and_acts_as_a_role_of_its_token(server: Server) 
         assert refused.json()["type"] == "Unauthenticated"
         assert refused.headers["www-authenticate"].startswith("Bearer")
     listed = server.call("GET", "/api/v1/models", "alice")
-    assert listed.status_code == 200, listed.text
-    assert [m["name"] for m in listed.json()] == ["M"]  # only what ANALYST holds USAGE on
-    assert listed.json()[0]["aliases"] == {"CHAMPION": "V1"}
-    as_root = server.call("GET", "/api/v1/models", "root")
-    assert [m["name"] for m in as_root.json()] == ["HIDDEN", "M"]
+    assert [m["name"] for m in rows(listed)] == ["M"]  # only what ANALYST holds USAGE on
+    direct = server.admin.show_models()
+    assert rows(listed)[0] == {**direct[direct["name"] == "M"].iloc[0].to_dict(),
+                               "created_on": rows(listed)[0]["created_on"]}
+    assert rows(listed)[0]["aliases"] == '{"CHAMPION": "V1"}'  # JSON text, as show_models
+    assert [m["name"] for m in rows(server.call("GET", "/api/v1/models", "root"))] == [
+        "HIDDEN", "M"]
     # a user granted only ANALYST asking for ADMIN is refused, whatever the header says
     escalated = server.call("GET", "/api/v1/models", "alice", role="ADMIN")
     assert escalated.status_code == 403
@@ -117,7 +126,7 @@ def test_the_apis_checks_and_errors_over_http(server: Server) -> None:
                        json={"value": 0.5}).json() == {"acc": 0.9, "f1": 0.5}
     assert server.call("GET", "/api/v1/models/m/versions/v1", "root").json()["metrics"] == {
         "acc": 0.9, "f1": 0.5}
-    audit = server.call("GET", "/api/v1/audit?model=m", "root").json()
+    audit = rows(server.call("GET", "/api/v1/audit?model=m", "root"))
     assert (audit[-1]["action"], audit[-1]["user"], audit[-1]["role"]) == (
         "SET METRIC", "ROOT", "ADMIN")
     assert server.call("GET", "/api/v1/audit", "alice").status_code == 403
@@ -127,8 +136,8 @@ def test_the_apis_checks_and_errors_over_http(server: Server) -> None:
     assert "body.value: Field required" in bad.json()["error"]
     nowhere = server.call("GET", "/api/v1/nowhere", "root")
     assert nowhere.status_code == 404 and nowhere.json()["type"] == "NotFound"
-    statement = server.call("POST", "/api/v1/sql", "root",
-                            json={"statement": "SHOW GRANTS ON MODEL m"}).json()
+    statement = rows(server.call("POST", "/api/v1/sql", "root",
+                                 json={"statement": "SHOW GRANTS ON MODEL m"}))
     assert [(g["privilege"], g["grantee_name"]) for g in statement] == [
         ("OWNERSHIP", "ADMIN"), ("USAGE", "ANALYST")]
     schema = server.call("GET", "/openapi.json").json()
