@@ -4,6 +4,7 @@ what no catalog row references (ADMIN)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,6 +104,26 @@ class ArtifactsMixin:
         if not files:
             raise NotFound(f"{url} names no file or folder of {mv}; list them: floe artifacts list")
         return deliver_files(artifacts, row.id, files, dest_root, str(mv))
+
+    def open_artifact(self, url: str) -> tuple[str, int, str, Iterator[bytes]]:
+        """One file of a version, for a server to send: its name, size, sha256 and its bytes
+        in chunks, checked against the manifest before the first chunk and again as they are
+        read (``IntegrityError``). Needs READ, as ``get_artifact``; a folder is refused."""
+        mv, path = self._version_for_url(url)
+        artifacts = self._ctx.artifacts
+        artifacts.ownership.check()
+        row = self._ctx.store.get_version(mv.id)
+        manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
+        hashes = {rel: entry.sha256 for rel, entry in manifest.files.items()}
+        hashes[MANIFEST] = row.manifest_sha256
+        if path not in hashes:
+            what = "a folder" if any(rel.startswith(path + "/") for rel in hashes) or not path \
+                else "no file"
+            raise NotFound(f"{url} names {what} of {mv}, not a file; list its files: floe "
+                           "artifacts list")
+        size = artifacts.file_infos(row.id)[path].size
+        return path.rsplit("/", 1)[-1], int(size or 0), hashes[path], artifacts.stream_file(
+            row.id, path, hashes[path])
 
     def gc(self, *, grace_period_s: float = 3600.0) -> list[str]:
         """Remove stored versions that no catalog row references (left by failed or killed

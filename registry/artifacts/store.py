@@ -300,6 +300,31 @@ class ArtifactStore:
         except FileNotFoundError as exc:
             raise NotFound(f"no artifact {rel!r} in version {version_id}") from exc
 
+    def stream_file(self, version_id: str, rel: str, sha256: str) -> Iterator[bytes]:
+        """One stored file's bytes in chunks, for a server to send. The file is checked
+        against ``sha256`` first (``IntegrityError`` before any byte is sent) and again as it
+        is read: a file changed in between ends the stream with ``IntegrityError``."""
+        clean = safe_relpath(rel)
+        if self.digest(version_id, clean).sha256 != sha256:
+            raise IntegrityError(
+                f"{clean} of version {version_id} does not match its sha256 in the manifest; "
+                f"{RESTORE}"
+            )
+        src = f"{self.version_dir(version_id)}/{clean}"
+
+        def chunks() -> Iterator[bytes]:
+            seen = hashlib.sha256()
+            with self.os_errors(src, "check that the artifact root is readable"), \
+                    self.fs.open_input_stream(src) as handle:
+                while chunk := handle.read(_CHUNK):
+                    seen.update(chunk)
+                    yield chunk
+            if seen.hexdigest() != sha256:
+                raise IntegrityError(f"{clean} of version {version_id} changed while it was "
+                                     f"sent; {RESTORE}")
+
+        return chunks()
+
     def digest(self, version_id: str, rel: str) -> FileDigest:
         """The size, sha256 and md5 of one stored file, read from the root."""
         src = f"{self.version_dir(version_id)}/{rel}"

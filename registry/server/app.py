@@ -13,12 +13,13 @@ Failed sign-ins are limited per client address (``FailureLimiter``).
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -329,6 +330,23 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
                        database: Database = None, schema: Schema = None) -> Any:
         reg = signed_in(request, authorization, role, database, schema)
         return _frame(reg.list_artifacts(url))
+
+    @app.get(f"{API}/artifacts/file", tags=["artifacts"],
+             response_class=StreamingResponse,
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "the file's bytes; X-Floe-Sha256 is its sha256"}})
+    def get_artifact(request: Request, url: Annotated[str, Query(
+                         description="floe://model/MODEL/versions/VERSION/PATH of one file")],
+                     authorization: Authorization = None, role: Role = None,
+                     database: Database = None, schema: Schema = None) -> StreamingResponse:
+        """One file of a version (READ), streamed; checked against the manifest before the
+        first byte. Check X-Floe-Sha256 on what arrives before using it."""
+        reg = signed_in(request, authorization, role, database, schema)
+        name, size, sha256, chunks = reg.open_artifact(url)
+        quoted = urllib.parse.quote(name)
+        return StreamingResponse(chunks, media_type="application/octet-stream", headers={
+            "x-floe-sha256": sha256, "content-length": str(size),
+            "content-disposition": f"attachment; filename*=UTF-8''{quoted}"})
 
     # -- access control -------------------------------------------------------------------------
 

@@ -156,3 +156,30 @@ def test_revocations_and_failed_sign_ins(server: Server) -> None:
     limited = server.call("GET", "/api/v1/models", "root")  # a good token too
     assert limited.status_code == 429 and limited.json()["type"] == "TooManyAttempts"
     assert 1 <= int(limited.headers["retry-after"]) <= 60
+
+
+def test_artifacts_stream_checked_against_the_manifest(server: Server, artifact_root: Path,
+                                                       tmp_path: Path) -> None:
+    import hashlib
+
+    url = "/api/v1/artifacts/file?url=floe://model/m/versions/v1/MANIFEST.yml"
+    got = server.call("GET", url, "root")
+    assert got.status_code == 200 and got.headers["content-type"] == "application/octet-stream"
+    assert hashlib.sha256(got.content).hexdigest() == got.headers["x-floe-sha256"]
+    local = server.admin.get_artifact("floe://model/m/versions/v1/MANIFEST.yml", tmp_path)
+    assert got.content == local[0].read_bytes()
+    assert int(got.headers["content-length"]) == len(got.content)
+    # USAGE is not enough; a folder is not a file
+    assert server.call("GET", url, "alice").status_code == 403
+    folder = server.call("GET", "/api/v1/artifacts/file?url=floe://model/m/versions/v1/", "root")
+    assert folder.status_code == 404 and "names a folder" in folder.json()["error"]
+    # a stored file changed behind Floe's back is refused before a byte of it is sent
+    files = rows(server.call("GET", "/api/v1/artifacts?url=floe://model/m/versions/v1/", "root"))
+    name = next(f["name"] for f in files if not f["name"].endswith("MANIFEST.yml"))
+    rel = name.split("/", 2)[2]  # versions/V1/<rel>
+    stored = artifact_root / "versions" / server.admin.get_model("m").version("v1").id / rel
+    stored.write_bytes(stored.read_bytes() + b"tampered")
+    refused = server.call("GET", f"/api/v1/artifacts/file?url=floe://model/m/versions/v1/{rel}",
+                          "root")
+    assert refused.status_code == 500 and refused.json()["type"] == "IntegrityError"
+    assert "does not match its sha256" in refused.json()["error"]
