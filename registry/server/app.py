@@ -46,6 +46,28 @@ Database = Annotated[str | None, Query(description="the model's database (defaul
 Schema = Annotated[str | None, Query(description="the model's schema (default REGISTRY)")]
 
 
+class ErrorBody(BaseModel):
+    """Every error: the message names the problem and the fix; ``type`` is the error class."""
+
+    error: str
+    type: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "bad input (InvalidInput, InvalidIdentifier)"),
+        (401, "no, a bad, an expired or a revoked token (Unauthenticated)"),
+        (403, "the role may not do this (PermissionDenied)"),
+        (404, "no such model, version, file or route, or one the role may not see"),
+        (409, "a conflict with what exists (AlreadyExists, Conflict)"),
+        (429, "too many failed sign-ins from this address (TooManyAttempts)"),
+        (500, "the server failed, or stored data is damaged (IntegrityError)"),
+        (503, "the catalog is unreachable (CatalogError)"),
+    )
+}
+
+
 class Comment(BaseModel):
     comment: str | None
 
@@ -102,7 +124,8 @@ def _error(exc: FloeError) -> JSONResponse:
 def create_app(*, catalog_url: str | None = None, artifact_root: str | None = None,
                max_failures: int = 10, failure_window_s: float = 60.0) -> FastAPI:
     """The server's application over the catalog at ``catalog_url`` and its artifact root."""
-    app = FastAPI(title="Floe registry", version="1", openapi_url="/openapi.json")
+    app = FastAPI(title="Floe registry", version="1", openapi_url="/openapi.json",
+                  responses=ERROR_RESPONSES)
     limiter = FailureLimiter(max_failures, failure_window_s)
     catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
     Registry(**catalog)  # open (and migrate) the catalog now: a bad URL stops the start
