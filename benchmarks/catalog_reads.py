@@ -447,32 +447,6 @@ def pg_databases(admin_url: str) -> Iterator[tuple[str, str] | None]:
 # -- report ---------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def registry_server(url: str, artifacts: str) -> Iterator[str]:
-    """The registry server (uvicorn, one worker, in a thread) on a free loopback port."""
-    import socket
-    import threading
-
-    import uvicorn
-
-    from registry.server import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    app = create_app(catalog_url=url, artifact_root=artifacts)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join()
-
-
 def time_server(reg: Any, url: str, artifacts: str, job: dict[str, Any],
                 show: Callable[[str], object], alias: Callable[[str], object]) -> Timings:
     """The listing and an alias resolution through the registry server (an HTTP client with
@@ -480,9 +454,11 @@ def time_server(reg: Any, url: str, artifacts: str, job: dict[str, Any],
     with the same call made directly, so both see the same machine."""
     import httpx
 
+    from registry.server import create_app, running
+
     reg.sql("CREATE USER bench_admin DEFAULT_ROLE = admin")
     token = reg.create_token(user="bench_admin")
-    with registry_server(url, artifacts) as base, httpx.Client(
+    with running(create_app(catalog_url=url, artifact_root=artifacts)) as base, httpx.Client(
             base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=60) as client:
 
         def show_http(_: str) -> object:

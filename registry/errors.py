@@ -49,9 +49,11 @@ class FloeError(Exception):
     def message(self) -> str:
         return str(self.args[0]) if self.args else self.__class__.__name__
 
-    def to_dict(self) -> dict[str, str]:
-        """The JSON body an HTTP endpoint returns for this error."""
-        return {"error": type(self).__name__, "message": self.message}
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """The headers an HTTP reply of this error carries (beside ``http_status`` and the body
+        ``{"error": message, "type": class}``): every HTTP edge sends them."""
+        return {}
 
 
 class NotFound(FloeError):
@@ -81,6 +83,10 @@ class PermissionDenied(FloeError):
 class Unauthenticated(FloeError):
     http_status = 401
 
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {"www-authenticate": 'Bearer realm="floe"'}
+
 
 class TooManyAttempts(Unauthenticated):
     """Too many failed sign-ins from one client address: refused, unchecked, for a while."""
@@ -90,6 +96,10 @@ class TooManyAttempts(Unauthenticated):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after_s)}
 
 
 class IntegrityError(FloeError):

@@ -55,10 +55,9 @@ def error_reply(exc: BaseException, *, mlflow: bool = False) -> ErrorReply:
     headers = {"content-type": "application/json"}
     if status == 503:
         headers["retry-after"] = str(RETRY_AFTER_S)
-    if status == 401:
-        headers["www-authenticate"] = 'Bearer realm="floe"'
-    if status == 429:
-        headers["retry-after"] = str(getattr(unwrap_ray_error(exc), "retry_after_s", 1))
+    found = unwrap_ray_error(exc)
+    if isinstance(found, FloeError):
+        headers.update(found.http_headers)  # WWW-Authenticate on a 401, Retry-After on a 429
     if mlflow:
         doc = {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
     else:

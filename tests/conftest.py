@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,31 +29,43 @@ def _admin_engine() -> sa.Engine:
     return sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database for the whole session."""
-    name = f"floe_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def _throwaway_database(prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database on the server at POSTGRES_ADMIN, dropped afterwards; raises
+    ``OperationalError`` when no server answers."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = _admin_engine()
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        if IS_CI:
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN} ({exc.orig}); "
-                        "CI=true: the PostgreSQL tests must run, not skip")
-        pytest.skip(reason=f"environment: no PostgreSQL server answers at {POSTGRES_ADMIN} "
-                    f"({exc.orig}); start one, or point FLOE_TEST_POSTGRES at one, to run "
-                    "the PostgreSQL tests")
-    url = sa.make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        from registry.api.registry import close_catalog
+        url = sa.make_url(POSTGRES_ADMIN).set(database=name).render_as_string(
+            hide_password=False)
+        try:
+            yield url
+        finally:
+            from registry.api.registry import close_catalog
 
-        close_catalog(url)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            close_catalog(url)
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for the whole session."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(_throwaway_database("floe_test"))
+        except sa.exc.OperationalError as exc:
+            if IS_CI:
+                pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN} ({exc.orig}); "
+                            "CI=true: the PostgreSQL tests must run, not skip")
+            pytest.skip(reason="environment: no PostgreSQL server answers at "
+                        "FLOE_TEST_POSTGRES (default 127.0.0.1:5432); start one, or point "
+                        "FLOE_TEST_POSTGRES at one, to run the PostgreSQL tests")
+        yield url
 
 
 def _empty_postgres(url: str) -> None:
@@ -86,20 +99,8 @@ def unmigrated_catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> It
         yield f"sqlite:///{tmp_path / 'unmigrated.db'}"
         return
     request.getfixturevalue("postgres_url")  # skips (or fails, in CI) without a server
-    name = f"floe_migrate_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(POSTGRES_ADMIN).set(database=name).render_as_string(hide_password=False)
-    try:
+    with _throwaway_database("floe_migrate") as url:
         yield url
-    finally:
-        from registry.api.registry import close_catalog
-
-        close_catalog(url)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,8 @@ from typing import IO, Any
 
 import pytest
 
+from tests.net import free_port
+
 __all__ = ["S3Server", "s3_prefix_fixture", "s3_server_fixture"]
 
 BUCKET = "floe-test"
@@ -59,12 +61,6 @@ class S3Server:
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_until_up(proc: subprocess.Popen[bytes], port: int, log_file: IO[bytes]) -> None:
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -85,7 +81,7 @@ def s3_server_fixture() -> Iterator[S3Server]:
     """moto's standalone S3 server on 127.0.0.1, with fake credentials in the environment."""
     saved = {name: os.environ.get(name) for name in _ENV}
     os.environ.update(_ENV)
-    port = _free_port()
+    port = free_port()
     # The server logs every request: to a file, since an undrained pipe would block it.
     with tempfile.TemporaryFile() as log_file:
         proc = subprocess.Popen(

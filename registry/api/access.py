@@ -50,7 +50,6 @@ _DONE = "Statement executed successfully."
 def execute(ctx: Context, statement: Statement) -> pd.DataFrame:
     """Run one statement as ``ctx``'s caller: SHOW statements give their rows, the others one
     ``status`` row."""
-    ctx.unrestricted()  # first: a revoked or expired token is refused for every statement
     if isinstance(statement, USER_STATEMENTS):
         return execute_user_statement(ctx, statement)
     if isinstance(statement, ShowRoles):
@@ -95,6 +94,7 @@ def _roles(ctx: Context, statement: CreateRole | DropRole | GrantRole | RevokeRo
 
 
 def _show_roles(ctx: Context) -> pd.DataFrame:
+    ctx.unrestricted()  # no privilege to check, but a revoked or expired token is refused
     rows = []
     grants = ctx.store.role_grants()
     for role in ctx.store.list_roles():

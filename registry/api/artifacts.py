@@ -86,13 +86,7 @@ class ArtifactsMixin:
         listing them; one with the same contents counts as downloaded). A failure leaves the
         directory as it was (see ``registry.artifacts.deliver``)."""
         dest_root = destination_dir(local_dir)
-        mv, path = self._version_for_url(url)
-        artifacts = self._ctx.artifacts
-        artifacts.ownership.check()
-        row = self._ctx.store.get_version(mv.id)
-        manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
-        hashes = {rel: entry.sha256 for rel, entry in manifest.files.items()}
-        hashes[MANIFEST] = row.manifest_sha256
+        mv, path, version_id, hashes = self._version_files(url)
         if path in hashes:  # one file: into local_dir, under its own name
             files = {path: (path.rsplit("/", 1)[-1], hashes[path])}
         else:  # a folder ('' is the whole version): its files under their paths in it
@@ -103,12 +97,27 @@ class ArtifactsMixin:
             }
         if not files:
             raise NotFound(f"{url} names no file or folder of {mv}; list them: floe artifacts list")
-        return deliver_files(artifacts, row.id, files, dest_root, str(mv))
+        return deliver_files(self._ctx.artifacts, version_id, files, dest_root, str(mv))
 
     def open_artifact(self, url: str) -> tuple[str, int, str, Iterator[bytes]]:
         """One file of a version, for a server to send: its name, size, sha256 and its bytes
         in chunks, checked against the manifest before the first chunk and again as they are
         read (``IntegrityError``). Needs READ, as ``get_artifact``; a folder is refused."""
+        mv, path, version_id, hashes = self._version_files(url)
+        if path not in hashes:
+            is_folder = not path or any(rel.startswith(path + "/") for rel in hashes)
+            what = "a folder" if is_folder else "no file"
+            raise NotFound(f"{url} names {what} of {mv}, not a file; list its files: floe "
+                           "artifacts list")
+        artifacts = self._ctx.artifacts
+        size = artifacts.file_infos(version_id)[path].size
+        return path.rsplit("/", 1)[-1], int(size or 0), hashes[path], artifacts.stream_file(
+            version_id, path, hashes[path])
+
+    def _version_files(self, url: str) -> tuple[ModelVersion, str, str, dict[str, str]]:
+        """The version a ``floe://`` URL names (READ needed), the path in it, the version's
+        stored id and every file's sha256 as its manifest records it (MANIFEST.yml's own
+        from the catalog)."""
         mv, path = self._version_for_url(url)
         artifacts = self._ctx.artifacts
         artifacts.ownership.check()
@@ -116,14 +125,7 @@ class ArtifactsMixin:
         manifest = artifacts.read_manifest(row.id, row.manifest_sha256)
         hashes = {rel: entry.sha256 for rel, entry in manifest.files.items()}
         hashes[MANIFEST] = row.manifest_sha256
-        if path not in hashes:
-            what = "a folder" if any(rel.startswith(path + "/") for rel in hashes) or not path \
-                else "no file"
-            raise NotFound(f"{url} names {what} of {mv}, not a file; list its files: floe "
-                           "artifacts list")
-        size = artifacts.file_infos(row.id)[path].size
-        return path.rsplit("/", 1)[-1], int(size or 0), hashes[path], artifacts.stream_file(
-            row.id, path, hashes[path])
+        return mv, path, row.id, hashes
 
     def gc(self, *, grace_period_s: float = 3600.0) -> list[str]:
         """Remove stored versions that no catalog row references (left by failed or killed

@@ -32,7 +32,7 @@ from registry.identifiers import format_identifier
 
 __all__ = [
     "ADMIN", "BUILTIN_ROLES", "FUTURE", "MODEL_PRIVILEGES", "ON_SCHEMA", "PUBLIC", "AccessOps",
-    "copy_future_grants", "held_roles", "visible_models",
+    "copy_future_grants", "held_roles", "require_role", "visible_models",
 ]
 
 ADMIN, PUBLIC = "ADMIN", "PUBLIC"
@@ -82,6 +82,13 @@ def visible_models(s: Session, role: str) -> sa.ColumnElement[bool]:
 
 def _role_label(name: str) -> str:
     return format_identifier(name)
+
+
+def require_role(s: Session, role: str) -> None:
+    """``NotFound`` (naming the CREATE ROLE that fixes it) unless ``role`` exists."""
+    if s.get(RoleRow, role) is None:
+        raise NotFound(f"role {_role_label(role)} does not exist; create it first: "
+                       f"CREATE ROLE {_role_label(role)}")
 
 
 class AccessOps(StoreBase):
@@ -137,9 +144,7 @@ class AccessOps(StoreBase):
         """Grant ``role`` to ``to_role``; False when it was already granted."""
         with self.write() as s:
             for name in (role, to_role):
-                if s.get(RoleRow, name) is None:
-                    raise NotFound(f"role {_role_label(name)} does not exist; create it first: "
-                                   f"CREATE ROLE {_role_label(name)}")
+                require_role(s, name)
             if role == to_role or to_role in held_roles(s, role):
                 raise InvalidInput(
                     f"granting role {_role_label(role)} to {_role_label(to_role)} would make a "
@@ -211,11 +216,6 @@ class AccessOps(StoreBase):
 
     # -- grants -------------------------------------------------------------------------------
 
-    def _require_role(self, s: Session, role: str) -> None:
-        if s.get(RoleRow, role) is None:
-            raise NotFound(f"role {_role_label(role)} does not exist; create it first: "
-                           f"CREATE ROLE {_role_label(role)}")
-
     def grant_on_models(
         self, model_ids: Sequence[str], privilege: str, role: str, *, by: str,
         actor: Actor | None = None, what: str = "",
@@ -223,7 +223,7 @@ class AccessOps(StoreBase):
         """USAGE or READ on each model (OWNERSHIP: the role becomes the owner); the number of
         grants that were new."""
         with self.write() as s:
-            self._require_role(s, role)
+            require_role(s, role)
             model_id = model_ids[0] if len(model_ids) == 1 else None
             if privilege == "OWNERSHIP":
                 models = s.exec(select(ModelRow).where(col(ModelRow.id).in_(model_ids))
@@ -270,7 +270,7 @@ class AccessOps(StoreBase):
     ) -> bool:
         """CREATE MODEL on the schema (``scope`` SCHEMA) or a FUTURE MODELS grant."""
         with self.write() as s:
-            self._require_role(s, role)
+            require_role(s, role)
             key = (namespace_id, role, privilege, scope)
             if s.get(SchemaGrantRow, key) is not None:
                 return False

@@ -13,10 +13,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from registry.catalog.access import PUBLIC
+from registry.catalog.access import PUBLIC, require_role
 from registry.catalog.audit import Actor, record
 from registry.catalog.base import StoreBase, as_utc, utcnow
-from registry.catalog.tables import RoleRow, TokenRow, UserRoleRow, UserRow
+from registry.catalog.tables import TokenRow, UserRoleRow, UserRow
 from registry.errors import AlreadyExists, InvalidInput, NotFound
 from registry.identifiers import format_identifier
 
@@ -43,12 +43,6 @@ def _label(name: str) -> str:
 
 def _missing_user(name: str) -> NotFound:
     return NotFound(f"user {_label(name)} does not exist; list users: floe users list")
-
-
-def _require_role(s: Session, role: str) -> None:
-    if s.get(RoleRow, role) is None:
-        raise NotFound(f"role {_label(role)} does not exist; create it first: "
-                       f"CREATE ROLE {_label(role)}")
 
 
 def _in_utc(row: TokenRow) -> TokenRow:
@@ -86,7 +80,7 @@ class IdentityOps(StoreBase):
                 raise AlreadyExists(f"user {_label(name)} already exists; list users: "
                                     "floe users list")
             if default_role is not None:
-                _require_role(s, default_role)
+                require_role(s, default_role)
             s.add(UserRow(name=name, default_role=default_role, created_on=utcnow(),
                           created_by=by))
             s.flush()
@@ -115,7 +109,7 @@ class IdentityOps(StoreBase):
     ) -> bool:
         """Grant ``role`` to ``user``; False when it was already granted."""
         with self.write() as s:
-            _require_role(s, role)
+            require_role(s, role)
             if s.get(UserRow, user) is None:
                 raise _missing_user(user)
             if s.get(UserRoleRow, (user, role)) is not None:
@@ -156,7 +150,7 @@ class IdentityOps(StoreBase):
             raise InvalidInput("a token is bound to a role or to a user: pass one of them")
         with self.write() as s:
             if role is not None:
-                _require_role(s, role)
+                require_role(s, role)
             elif s.get(UserRow, user) is None:
                 raise _missing_user(str(user))
             row = TokenRow(id=token_id, role_name=role, user_name=user, salt=salt,

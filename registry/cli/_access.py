@@ -1,7 +1,7 @@
 """``floe sql``, ``floe roles ...``, ``floe users ...``, ``floe grant``, ``floe revoke``,
-``floe grants``, ``floe tokens ...`` and ``floe audit``: access control from the shell. Each command but ``audit`` is one statement run
-by ``Registry.sql`` (the same grammar, checks and errors as the Python API), as the role of
-``floe --role``."""
+``floe grants``, ``floe tokens ...`` and ``floe audit``: access control from the shell. Each
+command but ``tokens`` and ``audit`` is one statement run by ``Registry.sql`` (the same
+grammar, checks and errors as the Python API), as the role of ``floe --role``."""
 
 from __future__ import annotations
 

@@ -45,10 +45,12 @@ def start(
             os.environ[var] = value
     from registry.server.app import create_app
 
-    create_app()  # fail now, with the catalog's own error, if it cannot be opened
+    app = create_app()  # here, so a catalog that cannot be opened is one error line
     scheme = "https" if tls_certfile else "http"
     typer.echo(f"floe registry server on {scheme}://{host}:{port} (API under /api/v1, "
                "OpenAPI at /openapi.json)", err=True)
-    uvicorn.run("registry.server.app:create_app", factory=True, host=host, port=port,
-                workers=workers, ssl_certfile=str(tls_certfile) if tls_certfile else None,
+    # one worker serves the app made above; more are processes, each making its own
+    target = app if workers == 1 else "registry.server.app:create_app"
+    uvicorn.run(target, factory=workers > 1, host=host, port=port, workers=workers,
+                ssl_certfile=str(tls_certfile) if tls_certfile else None,
                 ssl_keyfile=str(tls_keyfile) if tls_keyfile else None, log_level="warning")

@@ -28,7 +28,7 @@ from registry.api.model import Model
 from registry.api.model_version import ModelVersion
 from registry.api.records import frame_json, frame_records, to_json
 from registry.api.registry import Registry
-from registry.errors import FloeError, InvalidInput, TooManyAttempts, Unauthenticated
+from registry.errors import FloeError, InvalidInput, Unauthenticated
 from registry.identifiers import format_identifier, parse_qualified_name
 
 __all__ = ["create_app"]
@@ -112,13 +112,8 @@ def _frame(frame: pd.DataFrame) -> JSONResponse:
 
 
 def _error(exc: FloeError) -> JSONResponse:
-    headers = {}
-    if isinstance(exc, TooManyAttempts):
-        headers["retry-after"] = str(exc.retry_after_s)
-    elif isinstance(exc, Unauthenticated):
-        headers["www-authenticate"] = 'Bearer realm="floe"'
     return JSONResponse({"error": exc.message, "type": type(exc).__name__},
-                        status_code=exc.http_status, headers=headers)
+                        status_code=exc.http_status, headers=exc.http_headers)
 
 
 def create_app(*, catalog_url: str | None = None, artifact_root: str | None = None,

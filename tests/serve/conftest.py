@@ -3,7 +3,6 @@ local Ray; endpoints are deployed per test and removed after it."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 import serve
 from registry import CustomModel, ModelContext, Registry, inference_api
 from tests.models import iris
+from tests.net import free_port
 from tests.ray_fixtures import ray_local  # noqa: F401
 
 
@@ -41,13 +41,6 @@ class Served:
         options.setdefault("num_cpus", 0.1)
         return serve.deploy(ref, catalog_url=self.catalog_url, artifact_root=self.artifact_root,
                             **options)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="package")  # Serve stops when the serve tests end

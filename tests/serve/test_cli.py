@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from registry import Registry
 from tests.models import iris
-from tests.serve.conftest import free_port
+from tests.net import free_port
 
 FLOE = [sys.executable, "-m", "registry.cli"]
 

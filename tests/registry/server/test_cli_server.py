@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from registry.cli import main
-from tests.registry.server.test_server import _free_port
+from tests.net import free_port
 
 
 def test_the_server_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "FLOE_CATALOG_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
            "FLOE_ARTIFACT_ROOT": str(tmp_path / "artifacts")}
     proc = subprocess.Popen(

@@ -15,45 +15,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry import Registry
+from registry.server import create_app, running
 from tests.models import iris_classifier
-from tests.registry.server.test_server import Server, _free_port
+from tests.registry.server.test_server import Server
 
 EXAMPLES_PER_OPERATION = 40  # about 30 operations: over 1,000 requests
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[Server]:
-    import threading
-    import time
-
-    import uvicorn
-
-    from registry.server import create_app
-
+def served(tmp_path: Path) -> Iterator[Server]:
     url, root = f"sqlite:///{tmp_path / 'catalog.db'}", str(tmp_path / "artifacts")
     admin = Registry(catalog_url=url, artifact_root=root)
     clf, X = iris_classifier()
     admin.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
     admin.sql("CREATE USER fuzz DEFAULT_ROLE = admin")
     token = admin.create_token(user="fuzz")
-    port = _free_port()
     # max_failures: generated requests never sign in wrong, but keep the limiter out of it
     app = create_app(catalog_url=url, artifact_root=root, max_failures=1_000_000)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    while not uv.started:
-        time.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", admin, {"fuzz": token})
-    finally:
-        uv.should_exit = True
-        thread.join(10)
+    with running(app) as base:
+        yield Server(base, admin, {"fuzz": token})
 
 
-def test_no_operation_fails_or_breaks_its_schema(running: Server) -> None:
-    schema = schemathesis.openapi.from_url(f"{running.url}/openapi.json")
-    headers = {"authorization": f"Bearer {running.tokens['fuzz']}"}
+def test_no_operation_fails_or_breaks_its_schema(served: Server) -> None:
+    schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
+    headers = {"authorization": f"Bearer {served.tokens['fuzz']}"}
     calls: dict[str, int] = {}
     for result in schema.get_all_operations():
         calls[result.ok().label] = _fuzz(result.ok(), headers)

@@ -4,9 +4,6 @@ JSON error body per failure."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from registry import Registry
-from registry.server import create_app
+from registry.server import create_app, running
 from tests.models import iris_classifier
 
 
@@ -44,12 +40,6 @@ def rows(reply: httpx.Response) -> list[dict[str, Any]]:
     return [dict(zip(frame["columns"], row, strict=True)) for row in frame["data"]]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(catalog_url: str, artifact_root: Path) -> Iterator[Server]:
     admin = Registry(catalog_url=catalog_url, artifact_root=str(artifact_root))
@@ -64,19 +54,8 @@ def server(catalog_url: str, artifact_root: Path) -> Iterator[Server]:
     admin.sql("CREATE USER root DEFAULT_ROLE = admin")
     tokens = {"alice": admin.create_token(user="alice"), "root": admin.create_token(user="root")}
     app = create_app(catalog_url=catalog_url, artifact_root=str(artifact_root), max_failures=5)
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert uv.started, "the server did not start"
-    try:
-        yield Server(f"http://127.0.0.1:{port}", admin, tokens)
-    finally:
-        uv.should_exit = True
-        thread.join(10)
+    with running(app) as url:
+        yield Server(url, admin, tokens)
 
 
 def test_every_request_signs_in_and_acts_as_a_role_of_its_token(server: Server) -> None:
