@@ -34,6 +34,7 @@ __all__ = [
     "QualifiedName",
     "format_identifier",
     "generate_version_name",
+    "id_ref",
     "parse_identifier",
     "parse_model_ref",
     "parse_qualified_name",
@@ -150,6 +151,16 @@ class QualifiedName:
     def __str__(self) -> str:
         parts = [p for p in (self.database, self.schema, self.name) if p is not None]
         return ".".join(format_identifier(p) for p in parts)
+
+
+_ID_REF = re.compile(r"@([0-9a-f]{32})")
+
+
+def id_ref(text: object) -> str | None:
+    """The id in ``@ID``: a model or version named by its immutable id (``Model.id``,
+    ``ModelVersion.id``), which survives renames; None for anything else."""
+    found = _ID_REF.fullmatch(text) if isinstance(text, str) else None
+    return found.group(1) if found else None
 
 
 def parse_qualified_name(text: str, kind: IdentifierKind = "model") -> QualifiedName:

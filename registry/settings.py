@@ -6,6 +6,9 @@
 * ``FLOE_DATABASE`` / ``FLOE_SCHEMA`` (defaults ``ML`` / ``REGISTRY``): the namespace opened.
 * ``FLOE_USER`` (default: the OS user): the user recorded on what this process creates.
 * ``FLOE_ROLE`` (default ``ADMIN``): the role this process acts as (``registry.access``).
+* ``FLOE_REGISTRY_URL`` (default: none, direct mode): a registry server (``floe server
+  start``) to use instead of opening the catalog and the artifact root; ``FLOE_TOKEN``: the
+  bearer token sent to it (``floe tokens create``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ __all__ = [
     "default_artifact_root",
     "default_catalog_url",
     "default_database",
+    "default_registry_url",
     "default_role",
     "default_schema",
+    "default_token",
     "floe_home",
     "is_loopback",
 ]
@@ -52,6 +57,14 @@ def default_schema() -> str:
 
 def default_role() -> str:
     return os.environ.get("FLOE_ROLE") or "ADMIN"
+
+
+def default_registry_url() -> str | None:
+    return os.environ.get("FLOE_REGISTRY_URL") or None
+
+
+def default_token() -> str | None:
+    return os.environ.get("FLOE_TOKEN") or None
 
 
 def current_user() -> str:

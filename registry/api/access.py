@@ -30,6 +30,7 @@ from registry.access.statements import (
     Statement,
     parse_statement,
 )
+from registry.api.backend import Backend
 from registry.api.context import Context, Namespace, missing_model
 from registry.api.identity import USER_STATEMENTS, execute_user_statement
 from registry.catalog.access import ADMIN, FUTURE, ON_SCHEMA
@@ -37,7 +38,8 @@ from registry.catalog.base import as_utc, model_label
 from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.identifiers import format_identifier
 
-__all__ = ["AUDIT_COLUMNS", "GRANT_COLUMNS", "ROLE_COLUMNS", "AccessMixin", "execute"]
+__all__ = ["AUDIT_COLUMNS", "GRANT_COLUMNS", "ROLE_COLUMNS", "AccessMixin", "audit_frame",
+           "execute"]
 
 GRANT_COLUMNS = [
     "created_on", "privilege", "granted_on", "name", "granted_to", "grantee_name",
@@ -250,8 +252,7 @@ class AccessMixin:
     """``Registry``'s access-control methods: statements, grants, the audit log (users and
     tokens: ``IdentityMixin``)."""
 
-    _ctx: Context
-
+    _backend: Backend
 
     def sql(self, statement: str) -> pd.DataFrame:
         """Run one access-control statement, in Snowflake's grammar, as this registry's role:
@@ -263,7 +264,8 @@ class AccessMixin:
         USER u``, ``GRANT ROLE r TO USER u``, ``REVOKE ROLE r FROM USER u``, ``SHOW USERS``,
         ``SHOW GRANTS TO USER u``. SHOW statements return their rows; the others one
         ``status`` row."""
-        return execute(self._ctx, parse_statement(statement))
+        parse_statement(statement)  # a statement that does not parse fails here, once
+        return self._backend.sql(statement)
 
     def grant(self, privilege: str, *, to_role: str, model: str | None = None,
               schema: str | None = None, models: str | None = None) -> None:
@@ -296,17 +298,22 @@ class AccessMixin:
         with at (ISO-8601 UTC), user, role, action, object, outcome (OK or REFUSED) and the
         before and after values as JSON. ``model``: only rows of that model of this
         namespace; ``since``: rows at or after that time (ISO-8601; without an offset, UTC)."""
-        require_admin(self._ctx.store, self._ctx.caller, action="read the audit log")
-        model_id = self._ctx.find_model(model).id if model is not None else None
-        rows = self._ctx.store.audit_rows(model_id=model_id, since=_utc_time(since))
-        records = [
-            {"at": as_utc(r.at).isoformat(), "user": r.user_name, "role": r.role_name,
-             "action": r.action, "object": r.object, "outcome": r.outcome,
-             "before": json.dumps(r.before) if r.before is not None else None,
-             "after": json.dumps(r.after) if r.after is not None else None}
-            for r in rows
-        ]
-        return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
+        return self._backend.show_audit(model, _utc_time(since))
+
+
+def audit_frame(ctx: Context, model: str | None, since: datetime | None) -> pd.DataFrame:
+    """``show_audit`` on the catalog."""
+    require_admin(ctx.store, ctx.caller, action="read the audit log")
+    model_id = ctx.find_model_row(model).id if model is not None else None
+    rows = ctx.store.audit_rows(model_id=model_id, since=since)
+    records = [
+        {"at": as_utc(r.at).isoformat(), "user": r.user_name, "role": r.role_name,
+         "action": r.action, "object": r.object, "outcome": r.outcome,
+         "before": json.dumps(r.before) if r.before is not None else None,
+         "after": json.dumps(r.after) if r.after is not None else None}
+        for r in rows
+    ]
+    return pd.DataFrame.from_records(records, columns=AUDIT_COLUMNS)
 
 
 def _utc_time(value: str | datetime | None) -> datetime | None:

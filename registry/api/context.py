@@ -1,5 +1,6 @@
-"""What ``Registry``, ``Model`` and ``ModelVersion`` share: the catalog, the artifact root and
-the namespace the registry was opened on, and the checks of the metadata they write.
+"""The checks of the metadata ``Registry``, ``Model`` and ``ModelVersion`` write, and
+``Context``: what the local backend's operations share (the catalog, the artifact root, the
+namespace the registry was opened on and the caller), with its authorization helpers.
 
 Opening a namespace writes nothing: it may not exist yet. Reads of a namespace that does not
 exist find nothing; the first write into it (a logged model, a rename into it) creates it.
@@ -29,7 +30,7 @@ from registry.catalog.base import check_field, model_label
 from registry.catalog.store import CatalogStore
 from registry.catalog.tables import MetricRow, ModelRow, VersionRow
 from registry.errors import FloeError, InvalidInput, NotFound
-from registry.identifiers import format_identifier, parse_identifier
+from registry.identifiers import format_identifier, id_ref, parse_identifier
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -97,9 +98,21 @@ class Context:
         with self.store.read() as s:
             return self.store.model_label(s, model)
 
-    def find_model(self, name: str) -> ModelRow:
-        """The model called ``name`` (an identifier, resolved) in this registry's namespace,
-        found with its namespace in one query; one the caller holds nothing on is not found."""
+    def find_model_row(self, name: str) -> ModelRow:
+        """The model called ``name`` (an identifier) in this registry's namespace, found with
+        its namespace in one query, or the model ``@ID`` wherever it is; one the caller holds
+        nothing on is not found."""
+        model_id = id_ref(name)
+        if model_id is not None:
+            def missing() -> NotFound:
+                return NotFound(f"no model has id {model_id}: it was deleted, or never "
+                                "existed; list the models: floe models list")
+            try:
+                found = self.store.get_model(model_id)
+            except NotFound:
+                raise missing() from None
+            self.require(model_id, "USAGE", "use", missing=missing)
+            return found
         resolved = parse_identifier(name, "model")
         ns = self.namespace
         namespace_id, row = self.store.locate_model(ns.database_name, ns.schema_name, resolved)
@@ -123,7 +136,7 @@ class Context:
             missing=missing or (lambda: self._missing(model_id)),
         )
 
-    def holds(self, model_id: str, privilege: str) -> bool:
+    def has_privilege(self, model_id: str, privilege: str) -> bool:
         """Whether the caller holds ``privilege`` on the model: a question, not an attempt
         (nothing is refused, so nothing goes to the audit log)."""
         return holds_privilege(self.store, self.caller, model_id, privilege)

@@ -24,13 +24,15 @@ from registry.access.statements import (
     ShowUsers,
 )
 from registry.access.tokens import new_token, parse_duration
+from registry.api.backend import Backend
 from registry.api.context import Context
 from registry.catalog.base import as_utc
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
 
 __all__ = ["TOKEN_COLUMNS", "USER_COLUMNS", "USER_GRANT_COLUMNS", "USER_STATEMENTS",
-           "IdentityMixin", "execute_user_statement"]
+           "IdentityMixin", "add_token", "execute_user_statement", "revoke_token",
+           "tokens_frame"]
 
 USER_COLUMNS = ["name", "created_on", "default_role", "granted_roles", "comment", "created_by"]
 USER_GRANT_COLUMNS = ["created_on", "role", "granted_to", "grantee_name", "granted_by"]
@@ -96,21 +98,23 @@ def _grants_to_user(ctx: Context, user: str) -> pd.DataFrame:
 class IdentityMixin:
     """``Registry``'s users and tokens."""
 
-    _ctx: Context
+    _backend: Backend
 
     def create_user(self, name: str, *, default_role: str | None = None) -> None:
         """``CREATE USER name [DEFAULT_ROLE = role]`` (ADMIN only); the default role is
         granted to the user too."""
-        default = parse_identifier(default_role, "role") if default_role is not None else None
-        execute_user_statement(self._ctx, CreateUser(parse_identifier(name, "user"), default))
+        user = format_identifier(parse_identifier(name, "user"))
+        default = (f" DEFAULT_ROLE = {format_identifier(parse_identifier(default_role, 'role'))}"
+                   if default_role is not None else "")
+        self._backend.sql(f"CREATE USER {user}{default}")
 
     def drop_user(self, name: str) -> None:
         """``DROP USER name``: their grants and tokens go with them."""
-        execute_user_statement(self._ctx, DropUser(parse_identifier(name, "user")))
+        self._backend.sql(f"DROP USER {format_identifier(parse_identifier(name, 'user'))}")
 
     def show_users(self) -> pd.DataFrame:
         """``SHOW USERS`` (ADMIN only): name, created_on, default_role, granted_roles, ..."""
-        return execute_user_statement(self._ctx, ShowUsers())
+        return self._backend.sql("SHOW USERS")
 
     def create_token(
         self, role: str | None = None, *, user: str | None = None,
@@ -120,46 +124,57 @@ class IdentityMixin:
         or, a service token, bound to ``role``: pass one. Shown this once (the catalog keeps
         a salted hash). ``expires_in``: ``90s``, ``15m``, ``12h``, ``30d`` or a timedelta;
         None never expires (revoke it: ``revoke_token``)."""
-        ctx = self._ctx
-        require_admin(ctx.store, ctx.caller, action="create tokens")
         if (role is None) == (user is None):
             raise InvalidInput("a token is for a user or bound to a role: pass one of user= "
                                "or role= (floe tokens create --user NAME | --role ROLE)")
         delta = parse_duration(expires_in) if isinstance(expires_in, str) else expires_in
-        expires_on = datetime.now(UTC) + delta if delta is not None else None
-        made = new_token()
-        ctx.store.add_token(
-            made.id, made.salt, made.digest,
-            role=parse_identifier(role, "role") if role is not None else None,
-            user=parse_identifier(user, "user") if user is not None else None,
-            expires_on=expires_on, by=ctx.caller.user, actor=ctx.caller,
-        )
-        return made.token
+        return self._backend.create_token(
+            parse_identifier(role, "role") if role is not None else None,
+            parse_identifier(user, "user") if user is not None else None, delta)
 
     def show_tokens(self) -> pd.DataFrame:
         """Every token (ADMIN only), never its secret: id, its user or role, times, status."""
-        ctx = self._ctx
-        require_admin(ctx.store, ctx.caller, action="list tokens")
-        now = datetime.now(UTC)
-        rows: list[dict[str, Any]] = []
-        for t in ctx.store.list_tokens():
-            expires = as_utc(t.expires_on) if t.expires_on else None
-            status = ("revoked" if t.revoked_on else
-                      "expired" if expires is not None and expires <= now else "active")
-            rows.append({
-                "id": t.id, "user": format_identifier(t.user_name) if t.user_name else None,
-                "role": format_identifier(t.role_name) if t.role_name else None,
-                "created_on": as_utc(t.created_on).isoformat(), "created_by": t.created_by,
-                "expires_on": expires.isoformat() if expires else None,
-                "revoked_on": as_utc(t.revoked_on).isoformat() if t.revoked_on else None,
-                "status": status,
-            })
-        return pd.DataFrame.from_records(rows, columns=TOKEN_COLUMNS)
+        return self._backend.show_tokens()
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke a token (ADMIN only): refused from its next use on (the serving front's
         bound: ``auth_ttl_s``)."""
-        ctx = self._ctx
-        require_admin(ctx.store, ctx.caller, action="revoke tokens")
-        if not ctx.store.revoke_token(token_id, actor=ctx.caller):
-            raise NotFound(f"no active token {token_id!r}; list them: floe tokens list")
+        self._backend.revoke_token(token_id)
+
+
+# -- on the catalog -------------------------------------------------------------------------------
+
+
+def add_token(ctx: Context, role: str | None, user: str | None,
+              expires_in: timedelta | None) -> str:
+    require_admin(ctx.store, ctx.caller, action="create tokens")
+    expires_on = datetime.now(UTC) + expires_in if expires_in is not None else None
+    made = new_token()
+    ctx.store.add_token(made.id, made.salt, made.digest, role=role, user=user,
+                        expires_on=expires_on, by=ctx.caller.user, actor=ctx.caller)
+    return made.token
+
+
+def tokens_frame(ctx: Context) -> pd.DataFrame:
+    require_admin(ctx.store, ctx.caller, action="list tokens")
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for t in ctx.store.list_tokens():
+        expires = as_utc(t.expires_on) if t.expires_on else None
+        status = ("revoked" if t.revoked_on else
+                  "expired" if expires is not None and expires <= now else "active")
+        rows.append({
+            "id": t.id, "user": format_identifier(t.user_name) if t.user_name else None,
+            "role": format_identifier(t.role_name) if t.role_name else None,
+            "created_on": as_utc(t.created_on).isoformat(), "created_by": t.created_by,
+            "expires_on": expires.isoformat() if expires else None,
+            "revoked_on": as_utc(t.revoked_on).isoformat() if t.revoked_on else None,
+            "status": status,
+        })
+    return pd.DataFrame.from_records(rows, columns=TOKEN_COLUMNS)
+
+
+def revoke_token(ctx: Context, token_id: str) -> None:
+    require_admin(ctx.store, ctx.caller, action="revoke tokens")
+    if not ctx.store.revoke_token(token_id, actor=ctx.caller):
+        raise NotFound(f"no active token {token_id!r}; list them: floe tokens list")

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, overload
 import pandas as pd
 import pyarrow as pa
 
-from registry.api.context import Context, check_comment, check_metric_name, to_json_value
+from registry.api.backend import Backend, VersionInfo
+from registry.api.context import check_comment, check_metric_name, to_json_value
 from registry.api.prepared import PreparedModel
-from registry.catalog.base import model_label
+from registry.artifacts.store import ArtifactStore
 from registry.catalog.tables import VersionRow
 from registry.errors import InvalidInput, NotFound
 from registry.identifiers import format_identifier, parse_identifier
@@ -22,7 +23,6 @@ from registry.runtime.functions import ModelFunctionInfo, resolve_function
 from registry.runtime.invoke import run_function
 from registry.runtime.load import LoadedModel, load_fresh, load_version, read_payload
 from registry.runtime.on_ray import is_dataset
-from registry.runtime.signatures import ModelSignature
 
 if TYPE_CHECKING:
     import ray.data
@@ -41,15 +41,16 @@ class ModelVersion:
     """A reference to a version in the catalog (not a copy of the model object)."""
 
     def __init__(
-        self, ctx: Context, model_id: str, version_id: str, *, row: VersionRow | None = None
+        self, backend: Backend, model_id: str, version_id: str, *,
+        info: VersionInfo | None = None,
     ) -> None:
-        self._ctx = ctx
+        self._backend = backend
         self._model_id = model_id
         self._version_id = version_id
-        self._load_args: tuple[str, str] | None = None
-        # The row as last read: its name, hashes and creation never change, so properties
-        # that show them need no catalog read. Mutable fields (comment) are read each time.
-        self._fixed = row
+        # Its name, id and manifest never change, so properties that show them need no read
+        # once known. Mutable fields (comment) are read each time.
+        self._fixed = info
+        self._label: str | None = None  # for messages and the load path, read once
 
     def __repr__(self) -> str:
         return f"ModelVersion({self.fully_qualified_model_name}, {self.version_name})"
@@ -68,41 +69,32 @@ class ModelVersion:
         """The version's immutable id: it names its artifacts and never changes."""
         return self._version_id
 
-    def _row(self) -> VersionRow:
-        self._fixed = self._ctx.store.get_version(self._version_id)
+    def _fixed_info(self) -> VersionInfo:
+        """The version's immutable fields, read at most once per object."""
+        if self._fixed is None:
+            self._fixed = self._backend.get_version(self._model_id, self._version_id)
         return self._fixed
-
-    def _fixed_row(self) -> VersionRow:
-        """The version's row for its immutable fields, read at most once per object."""
-        return self._fixed if self._fixed is not None else self._row()
 
     @property
     def model_name(self) -> str:
-        return format_identifier(self._ctx.model_row(self._model_id).name)
+        return format_identifier(self._backend.describe_model(self._model_id)[0])
 
     @property
     def fully_qualified_model_name(self) -> str:
-        model, ns = self._ctx.store.describe_model(self._model_id)  # one query
-        return model_label(ns, model)
+        return self._backend.describe_model(self._model_id)[1]
 
     @property
     def version_name(self) -> str:
-        return format_identifier(self._fixed_row().name)
-
-    def _require(self, privilege: str, action: str) -> None:
-        self._ctx.require(self._model_id, privilege, action)
+        return format_identifier(self._fixed_info().name)
 
     @property
     def comment(self) -> str | None:
-        self._require("USAGE", "read the comment of")
-        return self._row().comment
+        return self._backend.version_comment(self._model_id, self._version_id)
 
     @comment.setter
     def comment(self, value: str | None) -> None:
-        self._require("OWNERSHIP", "change a version comment of")
-        self._ctx.store.set_version_comment(
-            self._version_id, check_comment(value, VersionRow), actor=self._ctx.caller
-        )
+        self._backend.set_version_comment(
+            self._model_id, self._version_id, check_comment(value, VersionRow))
 
     description = comment
 
@@ -110,11 +102,8 @@ class ModelVersion:
 
     def set_metric(self, metric_name: str, value: Any) -> None:
         name = check_metric_name(metric_name)
-        self._require("OWNERSHIP", "set a metric of")
-        self._ctx.store.set_metric(
-            self._version_id, name, to_json_value(value, what=f"metric {name!r}"),
-            actor=self._ctx.caller,
-        )
+        self._backend.set_metric(self._model_id, self._version_id, name,
+                                 to_json_value(value, what=f"metric {name!r}"))
 
     def get_metric(self, metric_name: str) -> Any:
         name = check_metric_name(metric_name)
@@ -126,13 +115,11 @@ class ModelVersion:
         return metrics[name]
 
     def show_metrics(self) -> dict[str, Any]:
-        self._require("READ", "read the metrics of")
-        return self._ctx.store.list_metrics(self._version_id)
+        return self._backend.show_metrics(self._model_id, self._version_id)
 
     def delete_metric(self, metric_name: str) -> None:
         name = check_metric_name(metric_name)
-        self._require("OWNERSHIP", "delete a metric of")
-        if not self._ctx.store.delete_metric(self._version_id, name, actor=self._ctx.caller):
+        if not self._backend.delete_metric(self._model_id, self._version_id, name):
             raise NotFound(
                 f"{self} has no metric {name!r}; list them: floe metrics list "
                 f"{self.fully_qualified_model_name} {self.version_name}"
@@ -143,41 +130,29 @@ class ModelVersion:
     @property
     def aliases(self) -> list[str]:
         """System aliases (DEFAULT, FIRST, LAST) that point here, then user aliases."""
-        self._require("USAGE", "read the aliases of")
-        return [format_identifier(a) for a in self._ctx.store.aliases_of(self._version_id)]
+        return [format_identifier(a)
+                for a in self._backend.aliases_of(self._model_id, self._version_id)]
 
     def set_alias(self, alias: str) -> None:
         """Point ``alias`` at this version; if another version had it, it moves here."""
-        self._require("OWNERSHIP", "set an alias of")
-        self._ctx.store.set_alias(self._model_id, self._version_id, parse_identifier(alias, "alias"),
-                                  actor=self._ctx.caller)
+        self._backend.set_alias(self._model_id, self._version_id,
+                                parse_identifier(alias, "alias"))
 
     def unset_alias(self, alias: str) -> None:
         resolved = parse_identifier(alias, "alias")
         if resolved in ("DEFAULT", "FIRST", "LAST"):
             raise InvalidInput(f"{resolved} is a system alias and cannot be unset")
-        self._require("OWNERSHIP", "unset an alias of")
-        if resolved not in self._ctx.store.aliases_of(self._version_id):
+        if not self._backend.unset_alias(self._model_id, self._version_id, resolved):
             raise NotFound(
                 f"{self} has no alias {format_identifier(resolved)}; its aliases: "
                 f"{', '.join(self.aliases)}"
             )
-        self._ctx.store.unset_alias(self._model_id, resolved, actor=self._ctx.caller)
 
     # -- functions, load, run -----------------------------------------------------------------
 
     def show_functions(self) -> list[ModelFunctionInfo]:
         """Every function the version exposes, by name (``explain`` included where added)."""
-        self._require("USAGE", "read the functions of")
-        return [
-            ModelFunctionInfo(
-                name=f.name,
-                target_method=f.target_method,
-                signature=ModelSignature.from_dict(f.signature) if f.signature else None,
-                is_partitioned=f.is_partitioned,
-            )
-            for f in self._ctx.store.list_functions(self._version_id)
-        ]
+        return self._backend.list_functions(self._model_id, self._version_id)
 
     def get_function(
         self, name: str | None = None, *, argument: str = "function_name="
@@ -190,46 +165,36 @@ class ModelVersion:
         ``InvalidInput``. ``argument`` is how the caller's user names a function, for the fix
         in those messages (``function:`` in a pipeline config).
         """
-        return resolve_function(
-            self.show_functions(), name, label=self._resolve_load_args()[1], argument=argument
-        )
+        return resolve_function(self.show_functions(), name, label=self._label_once(),
+                                argument=argument)
 
-    def _resolve_load_args(self) -> tuple[str, str]:
-        if self._load_args is None:  # immutable per version: fetched once per object
-            row = self._row()
-            label = f"{self.fully_qualified_model_name} version {format_identifier(row.name)}"
-            self._load_args = (row.manifest_sha256, label)
-        return self._load_args
+    def _label_once(self) -> str:
+        if self._label is None:
+            self._label = str(self)
+        return self._label
+
+    def _files(self, purpose: str) -> tuple[ArtifactStore, dict[str, Any]]:
+        """Where the one load path reads the version's files for ``purpose`` (the privilege it
+        needs is checked there), and the arguments that path takes."""
+        info = self._fixed_info()
+        artifacts = self._backend.version_files(self._model_id, info, purpose)
+        return artifacts, {"version_id": self._version_id,
+                           "manifest_sha256": info.manifest_sha256, "label": self._label_once()}
 
     def _loaded(self, *, force: bool = False, options: Mapping[str, Any] | None = None) -> LoadedModel:
         """The run path's model (loaded once per process; environment checked every call)."""
-        manifest_sha256, label = self._resolve_load_args()
-        return load_version(
-            self._ctx.artifacts,
-            version_id=self._version_id,
-            manifest_sha256=manifest_sha256,
-            label=label,
-            cache_dir=self._ctx.cache_dir,
-            force=force,
-            options=options,
-        )
+        artifacts, where = self._files("run")
+        return load_version(artifacts, **where, cache_dir=self._backend.cache_dir, force=force,
+                            options=options)
 
     def load(self, *, force: bool = False, options: Mapping[str, Any] | None = None) -> object:
         """The original Python model object, deserialised anew for this call from a private
         copy of the stored files checked against their hashes, after the environment is
         checked (``force=True`` loads anyway, with an ``EnvironmentWarning``). The object is
         the caller's own: changing it changes no other ``load`` or ``run``."""
-        self._require("OWNERSHIP", "load the model object of")
-        manifest_sha256, label = self._resolve_load_args()
-        return load_fresh(
-            self._ctx.artifacts,
-            version_id=self._version_id,
-            manifest_sha256=manifest_sha256,
-            label=label,
-            cache_dir=self._ctx.cache_dir,
-            force=force,
-            options=options,
-        ).model
+        artifacts, where = self._files("load")
+        return load_fresh(artifacts, **where, cache_dir=self._backend.cache_dir, force=force,
+                          options=options).model
 
     def prepare(
         self, *, force: bool = False, options: Mapping[str, Any] | None = None
@@ -239,7 +204,6 @@ class ModelVersion:
         the environment is checked (``force=True`` runs anyway, with an ``EnvironmentWarning``).
         ``options`` are load options (``use_gpu``). Preparing a version again in the same
         process with the same options reuses the loaded model."""
-        self._require("USAGE", "run")
         loaded = self._loaded(force=force, options=options)
         return PreparedModel(
             loaded, model_name=self.fully_qualified_model_name, version_name=self.version_name
@@ -314,16 +278,12 @@ class ModelVersion:
         version (as ``load(force=True)`` loads one), with an ``EnvironmentWarning``; on a
         Dataset it reaches every worker, which checks the environment it loads in.
         """
-        self._require("USAGE", "run")
         if is_dataset(X):
             from registry.runtime.on_ray import run_dataset
 
             compute = compute or ComputeConfig()
-            manifest_sha256, label = self._resolve_load_args()
-            payload = read_payload(
-                self._ctx.artifacts, version_id=self._version_id,
-                manifest_sha256=manifest_sha256, label=label, force=force,
-            )
+            artifacts, where = self._files("run")
+            payload = read_payload(artifacts, **where, force=force)
             return run_dataset(
                 payload, X, function_name=function_name, compute=compute, force=force,
                 partition_column=partition_column, passthrough_columns=passthrough_columns,
@@ -341,13 +301,11 @@ class ModelVersion:
     def export(self, target_path: str | Path, *, export_mode: ExportMode = ExportMode.MODEL) -> Path:
         from registry.artifacts.export import export_version
 
-        self._require("OWNERSHIP", "export")
-
-        row = self._row()
+        artifacts, where = self._files("export")
         return export_version(
-            self._ctx.artifacts,
-            version_id=row.id,
-            manifest_sha256=row.manifest_sha256,
+            artifacts,
+            version_id=where["version_id"],
+            manifest_sha256=where["manifest_sha256"],
             target=Path(target_path).expanduser(),
             full=ExportMode(export_mode) == ExportMode.FULL,
         )

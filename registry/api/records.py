@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["frame_json", "frame_records", "to_json"]
+__all__ = ["frame_from_json", "frame_json", "frame_records", "to_json"]
 
 
 def to_json(value: Any) -> Any:
@@ -69,4 +69,24 @@ def frame_json(frame: pd.DataFrame) -> dict[str, Any]:
             columns.append([to_json(v) if not isinstance(v, (str, int, bool, type(None))) else v
                             for v in series.tolist()])
     rows = [list(r) for r in zip(*columns, strict=True)]
-    return {"columns": [str(c) for c in frame.columns], "data": rows}
+    return {"columns": [str(c) for c in frame.columns], "data": rows,
+            "dtypes": [str(t) for t in frame.dtypes]}
+
+
+def frame_from_json(doc: Mapping[str, Any]) -> pd.DataFrame:
+    """The DataFrame ``frame_json`` encoded, with its columns' dtypes (timestamps, numbers,
+    booleans) as they were."""
+    columns = list(doc["columns"])
+    data = list(doc["data"])
+    series = {}
+    for i, (name, dtype) in enumerate(zip(columns, doc.get("dtypes") or ["object"] * len(columns),
+                                          strict=True)):
+        values = [row[i] for row in data]
+        if dtype.startswith("datetime64"):
+            parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+            series[name] = parsed.astype(dtype) if "UTC" in dtype else parsed
+        elif dtype == "object":
+            series[name] = pd.Series(values, dtype=object)
+        else:
+            series[name] = pd.Series(values).astype(dtype)
+    return pd.DataFrame(series, columns=columns)

@@ -54,11 +54,14 @@ from registry.artifacts.verified import (
 from registry.errors import IntegrityError, InvalidInput, NotFound
 from registry.packaging.manifest import Manifest
 
-__all__ = ["MANIFEST", "ArtifactStore"]
+__all__ = ["MANIFEST", "UPLOADING", "ArtifactStore"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.yml"
+# An upload in progress (a server's): its state, beside the files that have arrived. Never a
+# version's file; it goes when the upload commits, or with the version directory in gc.
+UPLOADING = "UPLOADING.json"
 _CHUNK = 1 << 20
 # Object stores have no directories, only keys: creating one writes an empty marker object.
 _OBJECT_STORES = frozenset({"s3", "gcs", "abfs"})

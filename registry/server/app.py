@@ -14,22 +14,29 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.access.ratelimit import FailureLimiter
+from registry.api.backend import VersionInfo
+from registry.api.context import check_comment, check_metrics
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
 from registry.api.records import frame_json, frame_records, to_json
 from registry.api.registry import Registry
+from registry.catalog.base import SYSTEM_ALIASES
+from registry.catalog.tables import VersionRow
 from registry.errors import FloeError, InvalidInput, Unauthenticated
-from registry.identifiers import format_identifier, parse_qualified_name
+from registry.identifiers import format_identifier, id_ref, parse_identifier, parse_qualified_name
+from registry.server.transfer import begin_upload, commit_upload, open_version_file, receive_file
+from registry.settings import default_catalog_url
 
 __all__ = ["create_app"]
 
@@ -42,6 +49,7 @@ API = "/api/v1"
 Authorization = Annotated[str | None, Header(description="Bearer <token>")]
 Role = Annotated[str | None, Header(alias="X-Floe-Role",
                                     description="act as this role of the token's user")]
+Purpose = Literal["run", "load", "export"]
 Database = Annotated[str | None, Query(description="the model's database (default ML)")]
 Schema = Annotated[str | None, Query(description="the model's schema (default REGISTRY)")]
 
@@ -92,6 +100,29 @@ class SqlStatement(BaseModel):
     statement: str
 
 
+class NewVersion(BaseModel):
+    model: str
+    version: str | None = None
+
+    def names(self) -> tuple[str, str | None]:
+        """The model's and version's names, resolved (as ``log_model`` checks them)."""
+        name = parse_identifier(self.model, "model")
+        version = parse_identifier(self.version, "version") if self.version else None
+        if version in SYSTEM_ALIASES:
+            raise InvalidInput(f"{version} is a system alias; choose another version_name")
+        return name, version
+
+
+class NewUpload(NewVersion):
+    comment: str | None = None
+    metrics: dict[str, Any] = {}
+    manifest: str
+
+
+class GcRequest(BaseModel):
+    grace_period_s: float = 3600.0
+
+
 class NewToken(BaseModel):
     user: str | None = None
     role: str | None = None
@@ -111,6 +142,11 @@ def _frame(frame: pd.DataFrame) -> JSONResponse:
     return JSONResponse(frame_json(frame))
 
 
+def _info_json(info: VersionInfo) -> dict[str, Any]:
+    return {"id": info.id, "name": format_identifier(info.name), "comment": info.comment,
+            "manifest_sha256": info.manifest_sha256}
+
+
 def _error(exc: FloeError) -> JSONResponse:
     return JSONResponse({"error": exc.message, "type": type(exc).__name__},
                         status_code=exc.http_status, headers=exc.http_headers)
@@ -122,8 +158,11 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
     app = FastAPI(title="Floe registry", version="1", openapi_url="/openapi.json",
                   responses=ERROR_RESPONSES)
     limiter = FailureLimiter(max_failures, failure_window_s)
-    catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
-    Registry(**catalog)  # open (and migrate) the catalog now: a bad URL stops the start
+    # The server opens the catalog itself, whatever FLOE_REGISTRY_URL says.
+    catalog: dict[str, str | None] = {"catalog_url": catalog_url or default_catalog_url(),
+                                      "artifact_root": artifact_root}
+    # Open (and migrate) the catalog now: a bad URL stops the start.
+    Registry(catalog_url=catalog["catalog_url"], artifact_root=artifact_root)
 
     @app.exception_handler(FloeError)
     async def floe_error(request: Request, exc: FloeError) -> JSONResponse:
@@ -165,7 +204,11 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
 
     def located(request: Request, authorization: str | None, role: str | None, model: str,
                 database: str | None, schema: str | None) -> tuple[Registry, Model]:
-        """The signed-in registry of ``model`` (``NAME`` or ``DB.SCHEMA.NAME``), and it."""
+        """The signed-in registry of ``model`` (``NAME``, ``DB.SCHEMA.NAME`` or ``@ID``), and
+        it."""
+        if id_ref(model) is not None:
+            reg = signed_in(request, authorization, role, database, schema)
+            return reg, reg.get_model(model)
         name = parse_qualified_name(model, "model")
         if name.schema is not None:
             database = format_identifier(name.database) if name.database else database
@@ -181,6 +224,9 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
             "functions": [f.to_dict() for f in mv.show_functions()],
         }
 
+    def version_info(mv: ModelVersion) -> dict[str, Any]:
+        return _info_json(mv._fixed_info())
+
     @app.get("/-/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -193,6 +239,20 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
         reg = signed_in(request, authorization, role, database, schema)
         return _frame(reg.show_models())
 
+    @app.get(f"{API}/namespace", tags=["models"])
+    def namespace(request: Request, authorization: Authorization = None, role: Role = None,
+                  database: Database = None, schema: Schema = None) -> dict[str, Any]:
+        reg = signed_in(request, authorization, role, database, schema)
+        return {"database": reg.database_name, "schema": reg.schema_name,
+                "exists": reg.exists(), "role": reg.role}
+
+    @app.get(f"{API}/model-ids", tags=["models"])
+    def model_ids(request: Request, authorization: Authorization = None, role: Role = None,
+                  database: Database = None, schema: Schema = None) -> dict[str, list[str]]:
+        """The ids of the namespace's models the role may see, ordered by name."""
+        reg = signed_in(request, authorization, role, database, schema)
+        return {"ids": [m.id for m in reg.models()]}
+
     @app.get(f"{API}/models/{{model}}", tags=["models"])
     def show_model(request: Request, model: str, authorization: Authorization = None,
                    role: Role = None, database: Database = None,
@@ -200,7 +260,7 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
         _, m = located(request, authorization, role, model, database, schema)
         versions = frame_records(m.show_versions(), json_columns=("aliases",))
         return _reply({
-            "name": m.name, "fully_qualified_name": m.fully_qualified_name,
+            "id": m.id, "name": m.name, "fully_qualified_name": m.fully_qualified_name,
             "comment": m.comment, "tags": m.show_tags(),
             "default_version_name": next(
                 (v["name"] for v in versions if v["is_default_version"]), None),
@@ -231,6 +291,28 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
         _, m = located(request, authorization, role, model, database, schema)
         m.comment = body.comment
         return {"comment": m.comment}
+
+    @app.get(f"{API}/models/{{model}}/name", tags=["models"])
+    def model_name(request: Request, model: str, authorization: Authorization = None,
+                   role: Role = None, database: Database = None,
+                   schema: Schema = None) -> dict[str, str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        return {"id": m.id, "name": m.name, "fully_qualified_name": m.fully_qualified_name}
+
+    @app.get(f"{API}/models/{{model}}/comment", tags=["models"])
+    def get_comment(request: Request, model: str, authorization: Authorization = None,
+                    role: Role = None, database: Database = None,
+                    schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        return {"comment": m.comment}
+
+    @app.get(f"{API}/models/{{model}}/privileges/{{privilege}}", tags=["access"])
+    def holds(request: Request, model: str, privilege: str, authorization: Authorization = None,
+              role: Role = None, database: Database = None,
+              schema: Schema = None) -> dict[str, bool]:
+        """Whether the role holds ``privilege`` (USAGE, READ, OWNERSHIP) on the model."""
+        _, m = located(request, authorization, role, model, database, schema)
+        return {"held": m.holds(privilege)}
 
     @app.get(f"{API}/models/{{model}}/tags", tags=["tags"])
     def list_tags(request: Request, model: str, authorization: Authorization = None,
@@ -340,6 +422,134 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
         mv = m.version(version)
         mv.delete_metric(name)
         return _reply(mv.show_metrics())
+
+    @app.get(f"{API}/models/{{model}}/version-infos", tags=["versions"])
+    def version_infos(request: Request, model: str, authorization: Authorization = None,
+                      role: Role = None, database: Database = None,
+                      schema: Schema = None) -> Any:
+        """Every version's id, name, comment and manifest sha256, oldest first."""
+        _, m = located(request, authorization, role, model, database, schema)
+        return [version_info(mv) for mv in m.versions()]
+
+    @app.get(f"{API}/models/{{model}}/versions/{{version}}/info", tags=["versions"])
+    def show_version_info(request: Request, model: str, version: str,
+                          authorization: Authorization = None, role: Role = None,
+                          database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        return version_info(m.version(version))
+
+    @app.get(f"{API}/models/{{model}}/versions/{{version}}/comment", tags=["versions"])
+    def get_version_comment(request: Request, model: str, version: str,
+                            authorization: Authorization = None, role: Role = None,
+                            database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        return {"comment": m.version(version).comment}
+
+    @app.get(f"{API}/models/{{model}}/versions/{{version}}/aliases", tags=["aliases"])
+    def version_aliases(request: Request, model: str, version: str,
+                        authorization: Authorization = None, role: Role = None,
+                        database: Database = None, schema: Schema = None) -> list[str]:
+        _, m = located(request, authorization, role, model, database, schema)
+        return m.version(version).aliases
+
+    @app.delete(f"{API}/models/{{model}}/versions/{{version}}/aliases/{{alias}}",
+                tags=["aliases"])
+    def unset_version_alias(request: Request, model: str, version: str, alias: str,
+                            authorization: Authorization = None, role: Role = None,
+                            database: Database = None, schema: Schema = None) -> Any:
+        """Unset ``alias`` if it points at this version (else 404)."""
+        _, m = located(request, authorization, role, model, database, schema)
+        mv = m.version(version)
+        mv.unset_alias(alias)
+        return {"version": mv.version_name, "aliases": mv.aliases}
+
+    @app.get(f"{API}/models/{{model}}/versions/{{version}}/functions", tags=["versions"])
+    def version_functions(request: Request, model: str, version: str,
+                          authorization: Authorization = None, role: Role = None,
+                          database: Database = None, schema: Schema = None) -> Any:
+        _, m = located(request, authorization, role, model, database, schema)
+        return _reply([f.to_dict() for f in m.version(version).show_functions()])
+
+    @app.get(f"{API}/models/{{model}}/versions/{{version}}/files/{{path:path}}",
+             tags=["artifacts"], response_class=StreamingResponse,
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "the file's bytes; X-Floe-Sha256 is its sha256"}})
+    def version_file(request: Request, model: str, version: str, path: str,
+                     purpose: Annotated[Purpose, Query(
+                         description="what the client does with it: run (USAGE), load or "
+                                     "export (OWNERSHIP)")] = "run",
+                     authorization: Authorization = None, role: Role = None,
+                     database: Database = None, schema: Schema = None) -> StreamingResponse:
+        """One file of a version (MANIFEST.yml included), for a client that runs, loads or
+        exports it where it is; checked against the manifest as it is read."""
+        reg, m = located(request, authorization, role, model, database, schema)
+        size, sha256, chunks = open_version_file(reg._local(), m.id, version, purpose, path)
+        return StreamingResponse(chunks, media_type="application/octet-stream", headers={
+            "x-floe-sha256": sha256, "content-length": str(size)})
+
+    # -- uploads (log_model through the server) -------------------------------------------------
+
+    @app.post(f"{API}/uploads/check", tags=["uploads"])
+    def check_upload(request: Request, body: NewVersion, authorization: Authorization = None,
+                     role: Role = None, database: Database = None,
+                     schema: Schema = None) -> dict[str, bool]:
+        """Whether the role may log this version now (the errors log_model would raise)."""
+        reg = signed_in(request, authorization, role, database, schema)
+        name, version = body.names()
+        reg._local().check_log(name, version)
+        return {"ok": True}
+
+    @app.post(f"{API}/uploads", tags=["uploads"])
+    def open_upload(request: Request, body: NewUpload, authorization: Authorization = None,
+                    role: Role = None, database: Database = None,
+                    schema: Schema = None) -> dict[str, str]:
+        """Open the upload of a new version: its id; then PUT each file the manifest lists
+        and POST .../commit."""
+        reg = signed_in(request, authorization, role, database, schema)
+        name, version = body.names()
+        upload = begin_upload(reg._local(), model=name, version=version,
+                              comment=check_comment(body.comment, VersionRow),
+                              metrics=check_metrics(body.metrics), manifest=body.manifest)
+        return {"upload": upload}
+
+    @app.put(f"{API}/uploads/{{upload}}/files/{{path:path}}", tags=["uploads"],
+             openapi_extra={"requestBody": {"content": {"application/octet-stream": {}},
+                                            "required": True}})
+    async def upload_file(request: Request, upload: str, path: str,
+                          authorization: Authorization = None, role: Role = None,
+                          database: Database = None, schema: Schema = None) -> dict[str, Any]:
+        """One file of an open upload, streamed (any size, bounded memory); refused, and not
+        kept, unless its size and sha256 are the manifest's."""
+        reg = await run_in_threadpool(signed_in, request, authorization, role, database,
+                                      schema)
+        receiver, sha256, size = await run_in_threadpool(receive_file, reg._local(), upload,
+                                                         path)
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    await run_in_threadpool(receiver.write, chunk, limit=size)
+        except BaseException:
+            await run_in_threadpool(receiver.abort)
+            raise
+        await run_in_threadpool(receiver.finish, sha256, size)
+        return {"path": path, "size": size, "sha256": sha256}
+
+    @app.post(f"{API}/uploads/{{upload}}/commit", tags=["uploads"])
+    def commit(request: Request, upload: str, authorization: Authorization = None,
+               role: Role = None, database: Database = None,
+               schema: Schema = None) -> dict[str, Any]:
+        """Check every file of the upload again and commit the version: visible from now."""
+        reg = signed_in(request, authorization, role, database, schema)
+        model_id, info = commit_upload(reg._local(), upload)
+        return {"model_id": model_id, "version": _info_json(info)}
+
+    @app.post(f"{API}/gc", tags=["artifacts"])
+    def gc(request: Request, body: GcRequest, authorization: Authorization = None,
+           role: Role = None) -> dict[str, list[str]]:
+        """Remove stored versions no catalog row references (failed logs, interrupted
+        uploads) older than the grace period (ADMIN)."""
+        reg = signed_in(request, authorization, role)
+        return {"removed": reg.gc(grace_period_s=body.grace_period_s)}
 
     @app.get(f"{API}/artifacts", tags=["artifacts"])
     def list_artifacts(request: Request, url: Annotated[str, Query(

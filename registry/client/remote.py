@@ -1,0 +1,440 @@
+"""``RemoteBackend``: the registry's operations through a registry server (``floe server
+start``), over HTTP with a bearer token. The server runs each on its own ``LocalBackend`` as
+the token's caller and answers with the same results, or with the error as JSON, which
+``raise_for_error`` raises here as the same ``FloeError`` class with the same message.
+
+* Requests: one pooled ``httpx.Client`` per backend; idempotent ones (GET, PUT, DELETE) are
+  retried with backoff when the connection fails or the server answers 502/503/504.
+* Models and versions are addressed by ``@ID``, so a ``Model`` follows renames as in direct
+  mode.
+* ``log_model``: the client stages and hashes the version, then sends the manifest and each
+  file streamed in chunks (bounded memory, any size); the server checks every file against
+  the manifest before it commits the version.
+* Loading and running: the version's files are downloaded once, each checked against its
+  sha256 as it arrives, into ``$FLOE_HOME/cache/remote/<server>/`` (an artifact root of this
+  client's own), from which the one load path reads and checks them again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from registry.api.backend import VersionInfo
+from registry.api.context import Namespace
+from registry.api.records import frame_from_json
+from registry.artifacts.deliver import deliver_files
+from registry.artifacts.store import MANIFEST, ArtifactStore
+from registry.artifacts.urls import parse_artifact_url
+from registry.errors import CatalogError, FloeError, InvalidInput, TooManyAttempts
+from registry.identifiers import (
+    QualifiedName,
+    format_identifier,
+    id_ref,
+    parse_identifier,
+    parse_qualified_name,
+)
+from registry.packaging.manifest import parse_manifest
+from registry.packaging.stage import StagedVersion
+from registry.runtime.functions import ModelFunctionInfo
+
+__all__ = ["RemoteBackend", "raise_for_error"]
+
+API = "/api/v1"
+_CHUNK = 1 << 20
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def _error_classes() -> dict[str, type[FloeError]]:
+    classes: dict[str, type[FloeError]] = {}
+    pending: list[type[FloeError]] = [FloeError]
+    while pending:
+        cls = pending.pop()
+        classes.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return classes
+
+
+def raise_for_error(response: httpx.Response) -> None:
+    """A server's error reply as the ``FloeError`` it stands for: the class its ``type``
+    names (``FloeError`` itself for one this client does not know), with its message."""
+    if response.is_success:
+        return
+    try:
+        body = response.json()
+        message, kind = str(body["error"]), str(body["type"])
+    except (ValueError, KeyError, TypeError):
+        message = f"the registry server answered {response.status_code} without an error body"
+        kind = "FloeError"
+    if kind == "TooManyAttempts":
+        raise TooManyAttempts(message, int(response.headers.get("retry-after", "60")))
+    raise _error_classes().get(kind, FloeError)(message)
+
+
+def _segment(text: str) -> str:
+    return urllib.parse.quote(text, safe="@")
+
+
+class RemoteBackend:
+    """A namespace of the registry behind a server, as the role its token acts as."""
+
+    def __init__(self, url: str, token: str | None, *, namespace: Namespace, cache_dir: Path,
+                 role: str | None = None, timeout_s: float | None = None,
+                 retries: int = 3) -> None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidInput(f"registry URL {url!r} is not http:// or https://; write it as "
+                               "http://host:8080 (FLOE_REGISTRY_URL)")
+        self.url = url.rstrip("/")
+        self.namespace = namespace
+        self.cache_dir = cache_dir
+        self._retries = retries
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        if role is not None:
+            headers["x-floe-role"] = format_identifier(parse_identifier(role, "role"))
+        self._client = httpx.Client(base_url=self.url + API, headers=headers,
+                                    timeout=timeout_s if timeout_s is not None else 30.0)
+        self._params = {"database": format_identifier(namespace.database_name),
+                        "schema": format_identifier(namespace.schema_name)}
+        self._role: str | None = None
+        digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        self._mirror = cache_dir / "remote" / digest
+
+    def __repr__(self) -> str:
+        return f"RemoteBackend({self.url}, {self.namespace})"
+
+    # -- the one way requests go --------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, stream: bool = False,
+              **kwargs: Any) -> httpx.Response:
+        """One request, retried (idempotent ones only) while the server cannot be reached or
+        answers 502/503/504; an error reply raises its ``FloeError``."""
+        params = {**self._params, **kwargs.pop("params", {})}
+        attempts = self._retries + 1 if method in _IDEMPOTENT else 1
+        for attempt in range(attempts):
+            try:
+                request = self._client.build_request(method, path, params=params, **kwargs)
+                response = self._client.send(request, stream=stream)
+            except httpx.TransportError as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(0.1 * 2**attempt)
+                    continue
+                raise CatalogError(
+                    f"the registry server at {self.url} cannot be reached ({type(exc).__name__}: "
+                    f"{exc}); check the URL (FLOE_REGISTRY_URL) and that floe server runs there"
+                ) from exc
+            if response.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
+                response.close()
+                time.sleep(0.1 * 2**attempt)
+                continue
+            if stream and not response.is_success:
+                response.read()
+            raise_for_error(response)
+            return response
+        raise AssertionError("unreachable")
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    def _frame(self, method: str, path: str, **kwargs: Any) -> pd.DataFrame:
+        return frame_from_json(self._json(method, path, **kwargs))
+
+    @staticmethod
+    def _model(model_id: str) -> str:
+        return f"/models/@{model_id}"
+
+    def _version(self, model_id: str, version_id: str) -> str:
+        return f"{self._model(model_id)}/versions/@{version_id}"
+
+    @staticmethod
+    def _info(doc: dict[str, Any]) -> VersionInfo:
+        return VersionInfo(doc["id"], parse_identifier(doc["name"], "version"), doc["comment"],
+                           doc["manifest_sha256"])
+
+    # -- the namespace and its models -----------------------------------------------------------
+
+    @property
+    def role(self) -> str:
+        if self._role is None:
+            self._role = parse_identifier(self._json("GET", "/namespace")["role"], "role")
+        return self._role
+
+    def namespace_exists(self) -> bool:
+        return bool(self._json("GET", "/namespace")["exists"])
+
+    def find_model(self, name: str) -> str:
+        ref = name if id_ref(name) is not None else format_identifier(
+            parse_identifier(name, "model"))
+        return str(self._json("GET", f"/models/{_segment(ref)}/name")["id"])
+
+    def list_models(self) -> list[str]:
+        return list(self._json("GET", "/model-ids")["ids"])
+
+    def show_models(self) -> pd.DataFrame:
+        return self._frame("GET", "/models")
+
+    def check_log(self, name: str, version: str | None) -> None:
+        self._send("POST", "/uploads/check", json=self._names(name, version))
+
+    @staticmethod
+    def _names(name: str, version: str | None) -> dict[str, str | None]:
+        return {"model": format_identifier(name),
+                "version": format_identifier(version) if version is not None else None}
+
+    def add_version(
+        self, name: str, version: str | None, staged: StagedVersion, *,
+        comment: str | None, metrics: dict[str, Any],
+    ) -> tuple[str, VersionInfo]:
+        manifest = staged.manifest.to_yaml().decode()
+        upload = self._json("POST", "/uploads", json={
+            **self._names(name, version), "comment": comment, "metrics": metrics,
+            "manifest": manifest})["upload"]
+        for rel in staged.manifest.files:
+            self._send("PUT", f"/uploads/{upload}/files/{urllib.parse.quote(rel)}",
+                       content=_chunks(staged.root / rel),
+                       headers={"content-type": "application/octet-stream"})
+        done = self._json("POST", f"/uploads/{upload}/commit")
+        return str(done["model_id"]), self._info(done["version"])
+
+    def delete_model(self, model_id: str) -> None:
+        self._send("DELETE", self._model(model_id))
+
+    # -- one model ------------------------------------------------------------------------------
+
+    def describe_model(self, model_id: str) -> tuple[str, str]:
+        doc = self._json("GET", f"{self._model(model_id)}/name")
+        return parse_identifier(doc["name"], "model"), str(doc["fully_qualified_name"])
+
+    def holds(self, model_id: str, privilege: str) -> bool:
+        return bool(self._json("GET", f"{self._model(model_id)}/privileges/{privilege}")["held"])
+
+    def model_comment(self, model_id: str) -> str | None:
+        comment: str | None = self._json("GET", f"{self._model(model_id)}/comment")["comment"]
+        return comment
+
+    def set_model_comment(self, model_id: str, comment: str | None) -> None:
+        self._send("PUT", f"{self._model(model_id)}/comment", json={"comment": comment})
+
+    def rename_model(self, model_id: str, target: QualifiedName) -> None:
+        self._send("POST", f"{self._model(model_id)}/rename", json={"name": str(target)})
+
+    def set_tag(self, model_id: str, name: str, value: str) -> None:
+        self._send("PUT", f"{self._model(model_id)}/tags/{_segment(format_identifier(name))}",
+                   json={"value": value})
+
+    def show_tags(self, model_id: str) -> dict[str, str]:
+        tags = self._json("GET", f"{self._model(model_id)}/tags")
+        return {parse_identifier(k, "tag"): v for k, v in tags.items()}
+
+    def unset_tag(self, model_id: str, name: str) -> bool:
+        self._send("DELETE", f"{self._model(model_id)}/tags/{_segment(format_identifier(name))}")
+        return True
+
+    def list_versions(self, model_id: str) -> list[VersionInfo]:
+        return [self._info(d) for d in self._json("GET", f"{self._model(model_id)}/version-infos")]
+
+    def show_versions(self, model_id: str) -> pd.DataFrame:
+        return self._frame("GET", f"{self._model(model_id)}/versions")
+
+    def resolve_version(self, model_id: str, name: str) -> VersionInfo:
+        ref = name if id_ref(name) is not None else format_identifier(name)
+        return self._info(self._json(
+            "GET", f"{self._model(model_id)}/versions/{_segment(ref)}/info"))
+
+    def set_default(self, model_id: str, version: str) -> None:
+        ref = version if id_ref(version) is not None else format_identifier(version)
+        self._send("PUT", f"{self._model(model_id)}/default", json={"version": ref})
+
+    def delete_version(self, model_id: str, version: str) -> None:
+        ref = version if id_ref(version) is not None else format_identifier(version)
+        self._send("DELETE", f"{self._model(model_id)}/versions/{_segment(ref)}")
+
+    # -- one version ----------------------------------------------------------------------------
+
+    def get_version(self, model_id: str, version_id: str) -> VersionInfo:
+        return self._info(self._json("GET", f"{self._version(model_id, version_id)}/info"))
+
+    def version_comment(self, model_id: str, version_id: str) -> str | None:
+        doc = self._json("GET", f"{self._version(model_id, version_id)}/comment")
+        comment: str | None = doc["comment"]
+        return comment
+
+    def set_version_comment(self, model_id: str, version_id: str, comment: str | None) -> None:
+        self._send("PUT", f"{self._version(model_id, version_id)}/comment",
+                   json={"comment": comment})
+
+    def set_metric(self, model_id: str, version_id: str, name: str, value: Any) -> None:
+        self._send("PUT", f"{self._version(model_id, version_id)}/metrics/{_segment(name)}",
+                   json={"value": value})
+
+    def show_metrics(self, model_id: str, version_id: str) -> dict[str, Any]:
+        metrics: dict[str, Any] = self._json("GET",
+                                             f"{self._version(model_id, version_id)}/metrics")
+        return metrics
+
+    def delete_metric(self, model_id: str, version_id: str, name: str) -> bool:
+        self._send("DELETE", f"{self._version(model_id, version_id)}/metrics/{_segment(name)}")
+        return True
+
+    def aliases_of(self, model_id: str, version_id: str) -> list[str]:
+        aliases = self._json("GET", f"{self._version(model_id, version_id)}/aliases")
+        return [parse_identifier(a, "alias") for a in aliases]
+
+    def set_alias(self, model_id: str, version_id: str, alias: str) -> None:
+        self._send("PUT", f"{self._model(model_id)}/aliases/{_segment(format_identifier(alias))}",
+                   json={"version": f"@{version_id}"})
+
+    def unset_alias(self, model_id: str, version_id: str, alias: str) -> bool:
+        self._send("DELETE", f"{self._version(model_id, version_id)}/aliases/"
+                   f"{_segment(format_identifier(alias))}")
+        return True
+
+    def list_functions(self, model_id: str, version_id: str) -> list[ModelFunctionInfo]:
+        docs = self._json("GET", f"{self._version(model_id, version_id)}/functions")
+        return [ModelFunctionInfo.from_dict(d) for d in docs]
+
+    def version_files(self, model_id: str, version: VersionInfo, purpose: str) -> ArtifactStore:
+        """The version's files in this client's mirror, downloaded once, each checked against
+        the manifest's sha256 as it arrives; the manifest itself is fetched every time, so the
+        server decides every time whether the role may ``purpose`` the version."""
+        base = self._version(model_id, version.id) + "/files/"
+        target = self._mirror / "versions" / version.id
+        manifest = self._download(base + MANIFEST, purpose, target / MANIFEST,
+                                  version.manifest_sha256, always=True)
+        for rel, entry in parse_manifest(manifest, version_id=version.id).files.items():
+            self._download(base + urllib.parse.quote(rel), purpose, target / rel, entry.sha256)
+        return ArtifactStore(str(self._mirror))
+
+    def _download(self, path: str, purpose: str, dest: Path, sha256: str, *,
+                  always: bool = False) -> bytes:
+        """``dest`` from the server unless already there (``always``: fetched anyway); placed
+        only once its sha256 is the one expected. The manifest's bytes are returned."""
+        if dest.exists() and not always:
+            return b""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        seen = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
+        kept = bytearray()
+        try:
+            with os.fdopen(fd, "wb") as out, contextlib.closing(self._send(
+                    "GET", path, params={"purpose": purpose}, stream=True)) as response:
+                for chunk in response.iter_bytes(_CHUNK):
+                    seen.update(chunk)
+                    out.write(chunk)
+                    if always:
+                        kept += chunk
+            if seen.hexdigest() != sha256:
+                raise FloeError(
+                    f"{dest.name} arrived from {self.url} with sha256 {seen.hexdigest()}, not "
+                    f"the {sha256} the catalog records; nothing was loaded: try again, and if it "
+                    "persists the server's artifact root is damaged"
+                )
+            os.replace(tmp, dest)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return bytes(kept)
+
+    # -- artifacts by floe:// URL ---------------------------------------------------------------
+
+    def list_artifacts(self, url: str) -> pd.DataFrame:
+        return self._frame("GET", "/artifacts", params={"url": url})
+
+    def get_artifact(self, url: str, local_dir: Path) -> list[Path]:
+        """The files ``url`` names, downloaded (READ) into a private directory, each checked
+        against its sha256 on the way, then placed into ``local_dir`` as direct mode places
+        them (``registry.artifacts.deliver``)."""
+        parsed = parse_artifact_url(url)
+        listing = self.list_artifacts(url)
+        prefix = len("versions/") + len(format_identifier(parse_identifier(
+            parsed.version, "version")))
+        hashes = {str(name)[prefix + 1:]: str(sha)
+                  for name, sha in zip(listing["name"], listing["sha256"], strict=True)}
+        path = parsed.path
+        if path in hashes:  # one file: into local_dir, under its own name
+            files = {path: (path.rsplit("/", 1)[-1], hashes[path])}
+        else:
+            files = {rel: (rel[len(path) + 1:] if path else rel, sha)
+                     for rel, sha in sorted(hashes.items())}
+        qualified = parse_qualified_name(parsed.model, "model")
+        ns = Namespace(qualified.database or self.namespace.database_name,
+                       qualified.schema or self.namespace.schema_name)
+        label = (f"{ns}.{format_identifier(qualified.name)} version "
+                 f"{listing['name'].iloc[0].split('/')[1]}")
+        base = f"floe://model/{parsed.model}/versions/{parsed.version}/"
+        staging = Path(tempfile.mkdtemp(prefix="floe-get-"))
+        try:
+            for rel, (_, sha) in files.items():
+                self._fetch(base + rel, staging / "versions" / "download" / rel, sha)
+            return deliver_files(ArtifactStore(str(staging)), "download", files, local_dir,
+                                 label)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _fetch(self, url: str, dest: Path, sha256: str) -> None:
+        _, _, _, chunks = self.open_artifact(url)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        seen = hashlib.sha256()
+        with open(dest, "wb") as out:
+            for chunk in chunks:
+                seen.update(chunk)
+                out.write(chunk)
+        if seen.hexdigest() != sha256:
+            raise FloeError(f"{url} arrived from {self.url} with another sha256 than the "
+                            "manifest records; nothing was placed: try again")
+
+    def open_artifact(self, url: str) -> tuple[str, int, str, Iterator[bytes]]:
+        response = self._send("GET", "/artifacts/file", params={"url": url}, stream=True)
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+
+        def chunks() -> Iterator[bytes]:
+            with contextlib.closing(response):
+                yield from response.iter_bytes(_CHUNK)
+
+        return (name, int(response.headers.get("content-length", "0")),
+                response.headers.get("x-floe-sha256", ""), chunks())
+
+    def gc(self, grace_period_s: float) -> list[str]:
+        return list(self._json("POST", "/gc", json={"grace_period_s": grace_period_s})["removed"])
+
+    # -- access control -------------------------------------------------------------------------
+
+    def sql(self, statement: str) -> pd.DataFrame:
+        return self._frame("POST", "/sql", json={"statement": statement})
+
+    def show_audit(self, model: str | None, since: datetime | None) -> pd.DataFrame:
+        params = {k: v for k, v in (("model", model),
+                                    ("since", since.isoformat() if since else None)) if v}
+        return self._frame("GET", "/audit", params=params)
+
+    def create_token(self, role: str | None, user: str | None,
+                     expires_in: timedelta | None) -> str:
+        body = {"role": format_identifier(role) if role else None,
+                "user": format_identifier(user) if user else None,
+                "expires_in": f"{max(1, int(expires_in.total_seconds()))}s"
+                if expires_in is not None else None}
+        return str(self._json("POST", "/tokens", json=body)["token"])
+
+    def show_tokens(self) -> pd.DataFrame:
+        return self._frame("GET", "/tokens")
+
+    def revoke_token(self, token_id: str) -> None:
+        self._send("DELETE", f"/tokens/{_segment(token_id)}")
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
