@@ -209,7 +209,8 @@ def _config(ctx: typer.Context, path: str | None, config_env: str | None) -> Pip
     cfg = config_from_env(config_env) if config_env is not None else load_config(path or "")
     # `floe --catalog-url ... --role R pipeline run` overrides the config's catalog keys and role
     root = ctx.find_root().obj
-    update = {key: getattr(root, key, None) for key in ("catalog_url", "artifact_root", "role")}
+    update = {key: getattr(root, key, None)
+              for key in ("catalog_url", "artifact_root", "role", "registry_url")}
     update = {k: v for k, v in update.items() if v}
     return cfg.model_copy(update=update) if update else cfg
 

@@ -79,6 +79,10 @@ class PipelineConfig(BaseModel):
         None, description="the role the run acts as: it needs USAGE on the model "
         "(default: $FLOE_ROLE, else ADMIN)"
     )
+    registry_url: str | None = Field(
+        None, description="a registry server to resolve the model through instead of the "
+        "catalog (default: $FLOE_REGISTRY_URL); its token comes from $FLOE_TOKEN"
+    )
 
     @field_validator("model")
     @classmethod

@@ -182,9 +182,9 @@ def _resolve(config: ConfigLike) -> PreparedRun:
     cfg = to_config(config)
     ref = cfg.model_ref
     registry = Registry(ref.database, ref.schema, catalog_url=cfg.catalog_url,
-                        artifact_root=cfg.artifact_root, role=cfg.role)
-    io.check_output_path(cfg.output, inputs=[cfg.input],
-                         protected={"the artifact root": registry.artifact_root})
+                        artifact_root=cfg.artifact_root, role=cfg.role, url=cfg.registry_url)
+    protected = {"the artifact root": registry.artifact_root} if registry.artifact_root else {}
+    io.check_output_path(cfg.output, inputs=[cfg.input], protected=protected)
     version = registry.get_model(ref.name).version(ref.selector)
     fn = version.get_function(cfg.function, argument="function:")
     functions = {f.name for f in version.show_functions()}

@@ -130,6 +130,16 @@ def _root(
             show_default=False,
         ),
     ] = None,
+    registry_url: Annotated[
+        str | None,
+        typer.Option(
+            "--registry-url",
+            metavar="URL",
+            help="A registry server (floe server start) to use instead of the catalog and "
+            "artifact root (default: $FLOE_REGISTRY_URL); its token comes from $FLOE_TOKEN.",
+            show_default=False,
+        ),
+    ] = None,
     database: Database = None,
     schema: Schema = None,
     role: Annotated[
@@ -138,7 +148,9 @@ def _root(
             "--role",
             metavar="ROLE",
             help="The role to act as (default: $FLOE_ROLE, else ADMIN). Whoever holds the "
-            "catalog URL may choose any role: this direct mode is for one trusted team.",
+            "catalog URL may choose any role: this direct mode is for one trusted team. "
+            "Through a server: a role granted to the token's user (default: their default "
+            "role).",
             show_default=False,
         ),
     ] = None,
@@ -157,7 +169,7 @@ def _root(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = Scope(catalog_url, artifact_root, database, schema, role)
+    ctx.obj = Scope(catalog_url, artifact_root, database, schema, role, registry_url)
 
 
 @functools.cache

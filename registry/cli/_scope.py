@@ -84,6 +84,7 @@ class Scope:
     database: str | None = None
     schema: str | None = None
     role: str | None = None
+    registry_url: str | None = None
 
     def registry(self) -> Registry:
         return Registry(
@@ -92,6 +93,7 @@ class Scope:
             catalog_url=self.catalog_url,
             artifact_root=self.artifact_root,
             role=self.role,
+            url=self.registry_url,
         )
 
     def locate(self, model: str) -> tuple[Registry, str]:

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from registry.access.ratelimit import FailureLimiter
 from registry.api.backend import VersionInfo
@@ -384,9 +385,9 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
                        authorization: Authorization = None, role: Role = None,
                        database: Database = None, schema: Schema = None) -> dict[str, str]:
         _, m = located(request, authorization, role, model, database, schema)
-        name = m.version(version).version_name
-        m.delete_version(name)
-        return {"deleted": f"{m.fully_qualified_name} version {name}"}
+        label = m.fully_qualified_name
+        m.delete_version(version)  # OWNERSHIP is checked before the version is looked up
+        return {"deleted": f"{label} version {version}"}
 
     @app.put(f"{API}/models/{{model}}/versions/{{version}}/comment", tags=["versions"])
     def set_version_comment(request: Request, model: str, version: str, body: Comment,
@@ -517,7 +518,7 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
                                             "required": True}})
     async def upload_file(request: Request, upload: str, path: str,
                           authorization: Authorization = None, role: Role = None,
-                          database: Database = None, schema: Schema = None) -> dict[str, Any]:
+                          database: Database = None, schema: Schema = None) -> Any:
         """One file of an open upload, streamed (any size, bounded memory); refused, and not
         kept, unless its size and sha256 are the manifest's."""
         reg = await run_in_threadpool(signed_in, request, authorization, role, database,
@@ -528,6 +529,10 @@ def create_app(*, catalog_url: str | None = None, artifact_root: str | None = No
             async for chunk in request.stream():
                 if chunk:
                     await run_in_threadpool(receiver.write, chunk, limit=size)
+        except ClientDisconnect:  # nobody to answer; gc collects the rest of the upload
+            await run_in_threadpool(receiver.abort)
+            log.info("upload %s: the client went away during %s", upload, path)
+            return _error(InvalidInput(f"{path} was cut short; send it again"))
         except BaseException:
             await run_in_threadpool(receiver.abort)
             raise

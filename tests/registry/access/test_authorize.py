@@ -1,12 +1,13 @@
 """Who may do what to a model: every operation by every kind of privilege holder, on SQLite and
-PostgreSQL, through the Python API. A role without a privilege gets NotFound exactly as if the
+PostgreSQL, through the Python API opened directly and through a registry server with a
+user's token. A role without a privilege gets NotFound exactly as if the
 model did not exist; one that sees the model but lacks the privilege gets PermissionDenied
 naming it; a refused change leaves the model exactly as it was."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from registry import AlreadyExists, InvalidInput, NotFound, PermissionDenied, Registry
 from tests.models import iris_classifier
+from tests.served import served
 
 USAGE, READ, OWNERSHIP = 1, 2, 3
 # role -> what it holds on ML.REGISTRY.M, and how it came to hold it
@@ -103,13 +105,30 @@ OPERATIONS: list[Op] = [
 ]
 
 
+@pytest.fixture(params=["direct", "server"])
+def acting(request: pytest.FixtureRequest, catalog_url: str,
+           artifact_root: Path) -> Iterator[Callable[[str], Registry]]:
+    """How a test acts as a role: a registry opened on the catalog with ``role=``, or one
+    through a registry server with the token of a user granted that role (X-Floe-Role)."""
+    if request.param == "direct":
+        yield lambda role: _as(catalog_url, artifact_root, role)
+        return
+    admin = Registry(catalog_url=catalog_url, artifact_root=str(artifact_root))
+    with served(catalog_url, artifact_root) as (url, _):
+        def through_server(role: str) -> Registry:
+            admin.sql(f"CREATE USER IF NOT EXISTS u_{role} DEFAULT_ROLE = {role}")
+            return Registry(url=url, token=admin.create_token(user=f"u_{role}"), role=role)
+        yield through_server
+
+
 @pytest.mark.parametrize("role", list(HOLDERS))
 def test_every_operation_as_every_holder(
-    catalog_url: str, artifact_root: Path, tmp_path: Path, role: str
+    catalog_url: str, artifact_root: Path, tmp_path: Path, role: str,
+    acting: Callable[[str], Registry],
 ) -> None:
     state = setup_holders(catalog_url, artifact_root)
     admin: Registry = state["admin"]
-    reg = _as(catalog_url, artifact_root, role)
+    reg = acting(role)
     held = HOLDERS[role]
     listed = reg.show_models()["name"].tolist()
     assert ("M" in listed) == (held > 0)
