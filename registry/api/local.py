@@ -7,7 +7,6 @@ caller, so direct mode and the server decide alike.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from registry.access.statements import parse_statement
 from registry.api.access import audit_frame, execute
@@ -30,6 +27,7 @@ from registry.api.artifacts import (
 from registry.api.backend import VersionInfo
 from registry.api.context import Context, Namespace
 from registry.api.identity import add_token, revoke_token, tokens_frame
+from registry.api.listing import models_frame
 from registry.artifacts.store import ArtifactStore
 from registry.artifacts.urls import parse_artifact_url
 from registry.catalog.base import model_label
@@ -48,12 +46,8 @@ from registry.packaging.stage import StagedVersion
 from registry.runtime.functions import ModelFunctionInfo
 from registry.runtime.signatures import ModelSignature
 
-__all__ = ["PURPOSES", "SHOW_MODELS_COLUMNS", "SHOW_VERSIONS_COLUMNS", "LocalBackend"]
+__all__ = ["PURPOSES", "SHOW_VERSIONS_COLUMNS", "LocalBackend"]
 
-SHOW_MODELS_COLUMNS = [
-    "created_on", "name", "database_name", "schema_name", "owner", "comment", "versions",
-    "default_version_name", "aliases",
-]
 SHOW_VERSIONS_COLUMNS = [
     "created_on", "name", "aliases", "comment", "database_name", "schema_name", "model_name",
     "is_default_version", "functions", "metadata", "user_data",
@@ -95,22 +89,9 @@ class LocalBackend(Context):
     def show_models(self) -> pd.DataFrame:
         ns_id = self.find_namespace_id()
         if ns_id is None:
-            return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)
-        listing = self.store.model_listing(ns_id, visible_to=self.visible_to())
-        if len(listing) == 0:
-            return pd.DataFrame.from_records([], columns=SHOW_MODELS_COLUMNS)
-        columns = {
-            "created_on": listing.created_on.to_pandas().astype(_datetime_dtype()),
-            "name": _format_identifiers(listing.name),
-            "database_name": format_identifier(self.namespace.database_name),
-            "schema_name": format_identifier(self.namespace.schema_name),
-            "owner": listing.owner,
-            "comment": listing.comment,
-            "versions": listing.versions,
-            "default_version_name": listing.default_version,
-            "aliases": listing.aliases,
-        }
-        return pd.DataFrame({name: _as_series(value) for name, value in columns.items()})
+            return models_frame(None, self.namespace)
+        return models_frame(self.store.model_listing(ns_id, visible_to=self.visible_to()),
+                            self.namespace)
 
     def check_log(self, name: str, version: str | None) -> None:
         """Adding a version needs OWNERSHIP of the model; creating a model needs CREATE MODEL
@@ -406,39 +387,3 @@ class LocalBackend(Context):
 
     def revoke_token(self, token_id: str) -> None:
         revoke_token(self, token_id)
-
-
-# -- show_models helpers --------------------------------------------------------------------------
-# show_models formats model names with Arrow compute, a whole column at a time, exactly as
-# format_identifier would name by name (the catalog keeps the rest as show_models shows it).
-
-_BARE_IDENTIFIER = r"^[A-Z_][A-Z0-9_$]*$"  # format_identifier's test, in RE2 syntax
-
-
-def _format_identifiers(names: pa.Array) -> pa.Array:
-    """``format_identifier`` on every resolved name; nulls stay null."""
-    return _quote_unless_bare(names, pc.match_substring_regex(names, _BARE_IDENTIFIER))
-
-
-def _quote_unless_bare(names: pa.Array, is_bare: pa.Array) -> pa.Array:
-    if pc.all(is_bare).as_py():
-        return names
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(names, '"', '""'), '"', "")
-    return pc.if_else(is_bare, names, quoted)
-
-
-@functools.cache
-def _datetime_dtype() -> Any:
-    """The dtype ``DataFrame.from_records`` gives UTC datetimes (pandas 2: ns, 3: us)."""
-    return pd.DataFrame.from_records([(datetime(2000, 1, 1, tzinfo=UTC),)]).dtypes.iloc[0]
-
-
-def _as_series(values: object) -> object:
-    """A text column as ``DataFrame.from_records`` would infer it from Python values: only
-    NULLs make an ``object`` column of None. Scalars are left to broadcast."""
-    if not isinstance(values, pa.Array):
-        return values
-    if values.null_count == len(values):
-        return pd.Series([None] * len(values), dtype=object)
-    return values.to_pandas()
-

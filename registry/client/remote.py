@@ -314,7 +314,10 @@ class RemoteBackend:
         manifest = self._download(base + MANIFEST, purpose, target / MANIFEST,
                                   version.manifest_sha256, always=True)
         for rel, entry in parse_manifest(manifest, version_id=version.id).files.items():
-            self._download(base + urllib.parse.quote(rel), purpose, target / rel, entry.sha256)
+            dest = target / rel
+            if dest.exists() and dest.stat().st_size != entry.size:
+                dest.unlink()  # cut short or changed since: fetched again
+            self._download(base + urllib.parse.quote(rel), purpose, dest, entry.sha256)
         return ArtifactStore(str(self._mirror))
 
     def _download(self, path: str, purpose: str, dest: Path, sha256: str, *,

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from registry import NotFound, Registry
-from registry.api.local import SHOW_MODELS_COLUMNS
+from registry.api.listing import SHOW_MODELS_COLUMNS
 from tests.models import iris_classifier
 
 

@@ -9,7 +9,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -103,10 +103,8 @@ class _Forward(socketserver.BaseRequestHandler):
                 pass
             finally:
                 for s in (src, dst):
-                    try:
+                    with suppress(OSError):
                         s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
 
         back = threading.Thread(target=pump, args=(upstream, self.request), daemon=True)
         back.start()
