@@ -31,6 +31,10 @@ from tests.ray_fixtures import ray_local  # noqa: F401
 from tests.served import served
 
 
+# Where the catalog's kind cannot matter (the network, the CLI, Ray): SQLite only.
+sqlite_only = pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def server(catalog_url: str, artifact_root: Path) -> Iterator[tuple[str, str, Registry]]:
     """A server over the test's catalog: its URL, an ADMIN token and the catalog's admin."""
@@ -61,6 +65,7 @@ def test_a_user_acts_only_as_a_granted_role_and_a_revoked_token_stops_at_once(
         Registry(url=url, token="floe_not-a-token").show_models()
 
 
+@sqlite_only
 def test_a_model_is_found_by_its_id_across_renames(server: tuple[str, str, Registry]) -> None:
     url, token, admin = server
     clf, X = iris_classifier()
@@ -125,6 +130,7 @@ def _flaky(url: str, drops: int) -> Iterator[str]:
         proxy.server_close()
 
 
+@sqlite_only
 def test_idempotent_calls_are_retried_and_others_fail_with_one_clear_error(
     server: tuple[str, str, Registry],
 ) -> None:
@@ -143,6 +149,7 @@ def test_idempotent_calls_are_retried_and_others_fail_with_one_clear_error(
         Registry(url=f"http://127.0.0.1:{port}", token=token, timeout_s=2).show_models()
 
 
+@sqlite_only
 def test_the_cli_and_the_environment_reach_the_server(
     server: tuple[str, str, Registry], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -161,6 +168,7 @@ def test_the_cli_and_the_environment_reach_the_server(
     assert err.startswith("error: ") and "Traceback" not in err and len(err.splitlines()) == 1
 
 
+@sqlite_only
 @pytest.mark.usefixtures("ray_local")
 def test_ray_workers_and_pipelines_need_neither_catalog_nor_root(
     server: tuple[str, str, Registry], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
