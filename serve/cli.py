@@ -6,8 +6,10 @@
     floe serve shutdown
 
 The Ray cluster is ``--address``, else ``RAY_ADDRESS``, else the one ``floe serve start
---detach`` started (recorded in ``$FLOE_HOME/serve.json``). Commands only raise: the ``floe``
-command's one error edge prints the one ``error:`` line. Only this module prints in serve.
+--detach`` started (recorded in ``$FLOE_HOME/serve.json``). The registry is the ``floe``
+command's (``--catalog-url``/``--artifact-root``, or ``--registry-url`` with the replicas'
+token from ``$FLOE_TOKEN``). Commands only raise: the ``floe`` command's one error edge prints
+the one ``error:`` line. Only this module prints in serve.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 
@@ -73,6 +75,20 @@ def _address(address: str | None) -> str | None:
     return address or os.environ.get("RAY_ADDRESS") or _state().get("address")
 
 
+class _Registry(TypedDict):
+    catalog_url: str | None
+    artifact_root: str | None
+    registry_url: str | None
+
+
+def _registry(ctx: typer.Context) -> _Registry:
+    """The registry the ``floe`` command names (None: ``Registry``'s defaults)."""
+    root = ctx.find_root().obj
+    return {"catalog_url": getattr(root, "catalog_url", None),
+            "artifact_root": getattr(root, "artifact_root", None),
+            "registry_url": getattr(root, "registry_url", None)}
+
+
 def _err(message: str) -> None:
     print(message, file=sys.stderr)
 
@@ -103,18 +119,14 @@ def start(
         auth = True
         _err(f"note: serving on {host}:{port} with access control on: every request needs a "
              "token (floe tokens create --role ROLE)")
-    root = ctx.find_root().obj
-    catalog: dict[str, str | None] = {"catalog_url": getattr(root, "catalog_url", None),
-                                      "artifact_root": getattr(root, "artifact_root", None)}
+    catalog = _registry(ctx)
     target = _address(address) if detach or address else address or os.environ.get("RAY_ADDRESS")
     head_pid, metrics_port = None, None
     if detach and not target:
         target, metrics_port, head_pid = _start_ray_head()
     if detach:
         url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
-                          max_body_mb=max_body_mb, auth=auth,
-                          catalog_url=catalog["catalog_url"],
-                          artifact_root=catalog["artifact_root"])
+                          max_body_mb=max_body_mb, auth=auth, **catalog)
         _state_file().parent.mkdir(parents=True, exist_ok=True)
         _state_file().write_text(json.dumps({"address": target, "url": url,
                                              "ray_head_pid": head_pid,
@@ -127,9 +139,7 @@ def start(
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         url = serve.start(host=host, port=port, address=target, allow_remote=allow_remote,
-                          max_body_mb=max_body_mb, auth=auth,
-                          catalog_url=catalog["catalog_url"],
-                          artifact_root=catalog["artifact_root"])
+                          max_body_mb=max_body_mb, auth=auth, **catalog)
         _err(f"serving at {url}{' with access control' if auth else ''} (Ctrl-C to stop)")
         while True:
             signal.pause()
@@ -169,6 +179,7 @@ def shutdown(address: Address = None) -> None:
 
 @app.command()
 def deploy(
+    ctx: typer.Context,
     ref: RefArg,
     min_replicas: Annotated[int, typer.Option("--min-replicas")] = 1,
     max_replicas: Annotated[int, typer.Option("--max-replicas")] = 1,
@@ -185,11 +196,13 @@ def deploy(
     schema: Schema = None,
     address: Address = None,
 ) -> None:
-    """Deploy (or update) the endpoint for REF; returns once it answers."""
+    """Deploy (or update) the endpoint for REF; returns once it answers. Through a registry
+    server (--registry-url) the replicas sign in with $FLOE_TOKEN, kept in Serve's deployment:
+    a service token of a role with USAGE only."""
     import serve
 
     doc = serve.deploy(
-        ref, database=database, schema=schema, address=_address(address),
+        ref, database=database, schema=schema, address=_address(address), **_registry(ctx),
         min_replicas=min_replicas, max_replicas=max_replicas,
         target_ongoing_requests=target_ongoing_requests, upscale_delay_s=upscale_delay_s,
         downscale_delay_s=downscale_delay_s, num_cpus=num_cpus, num_gpus=num_gpus,
@@ -240,6 +253,7 @@ def status(address: Address = None) -> None:
 
 @app.command()
 def apply(
+    ctx: typer.Context,
     path: Annotated[str, typer.Argument(metavar="CONFIG", help="A serve YAML file.")],
     database: Database = None,
     schema: Schema = None,
@@ -248,7 +262,8 @@ def apply(
     """Make the running endpoints match CONFIG: add, update, remove."""
     import serve
 
-    changes = serve.apply(path, database=database, schema=schema, address=_address(address))
+    changes = serve.apply(path, database=database, schema=schema, address=_address(address),
+                          **_registry(ctx))
     for kind in ("added", "updated", "removed", "unchanged"):
         for ref in changes[kind]:
             print(f"{kind}: {ref}")

@@ -5,6 +5,11 @@
 Each endpoint is its own Serve application (named from its reference, ``floe-<name>-<hash>``)
 with one deployment, ``endpoint``, holding no route of its own: the front (application
 ``floe``, route ``/``) is the only ingress and forwards to the endpoint through a handle.
+
+The registry is the catalog itself (``catalog_url``, ``artifact_root``) or a registry server
+(``registry_url``, default ``$FLOE_REGISTRY_URL`` when no ``catalog_url`` is given, as
+``Registry`` chooses): replicas then open it with the ``token`` the deployer passes (default
+``$FLOE_TOKEN``), and the front checks each request's own token with the server.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 from registry import (
+    CatalogError,
     InvalidInput,
     NotFound,
     Registry,
@@ -81,13 +87,15 @@ def start(
     auth: bool = False,
     catalog_url: str | None = None,
     artifact_root: str | None = None,
+    registry_url: str | None = None,
     auth_ttl_s: float = AUTH_TTL_S,
 ) -> str:
     """Start Serve's HTTP front on ``host:port`` and the ``floe`` ingress; returns its URL
     once it answers. A host other than loopback needs ``allow_remote=True``, and always has
     access control on. ``auth``: every request needs ``Authorization: Bearer <token>`` (a
-    token of the catalog at ``catalog_url``; ``floe tokens create``), and its role USAGE on
-    the model; a revoked token or grant is refused within ``auth_ttl_s``."""
+    token of the catalog at ``catalog_url``, or of the registry server at ``registry_url``;
+    ``floe tokens create``), and its role USAGE on the model; a revoked token or grant is
+    refused within ``auth_ttl_s``."""
     from ray import serve as ray_serve
 
     from serve.front import FRONT_APP, Front
@@ -99,12 +107,16 @@ def start(
     if not is_loopback(host):
         auth = True
         log.warning("serving on %s:%s with access control on", host, port)
-    catalog = Registry(catalog_url=catalog_url, artifact_root=artifact_root)  # opens it: fail now
+    catalog = Registry(catalog_url=catalog_url, artifact_root=artifact_root, url=registry_url,
+                       token="")  # opens it (a server: no request yet, only its URL's form)
+    if catalog.url is not None:
+        _check_server(catalog.url)  # fail now, not on the first request
     connect(address)
     ray_serve.start(http_options={"host": host, "port": port})
     front: Any = Front  # a Serve Deployment once decorated
     options = {"auth": auth, "catalog_url": catalog.catalog_url,
-               "artifact_root": catalog.artifact_root, "auth_ttl_s": auth_ttl_s}
+               "artifact_root": catalog.artifact_root, "registry_url": catalog.url,
+               "auth_ttl_s": auth_ttl_s}
     ray_serve.run(front.bind(max_body_mb, **options), name=FRONT_APP, route_prefix="/")
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     _wait_http(url + "/-/healthz", _FRONT_READY_S)
@@ -118,25 +130,42 @@ def deploy(
     schema: str | None = None,
     catalog_url: str | None = None,
     artifact_root: str | None = None,
+    registry_url: str | None = None,
+    token: str | None = None,
     address: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Deploy (or update in place) the endpoint for ``ref`` with the options of
     ``EndpointConfig`` (``min_replicas``, ``max_replicas``, ``num_gpus``, ``max_batch_size``,
-    ...); returns its description once the front routes to it."""
+    ...); returns its description once the front routes to it. Through a registry server
+    (``registry_url``, default ``$FLOE_REGISTRY_URL`` when no ``catalog_url`` is given) the
+    replicas sign in with ``token`` (default ``$FLOE_TOKEN``), which is kept in Serve's
+    deployment: give it a service token of a role holding only what serving needs (USAGE)."""
     config = _endpoint_config(ref, options)
-    return _deploy(config, database=database, schema=schema, catalog_url=catalog_url,
-                   artifact_root=artifact_root, address=address)
+    return _deploy(config, _open(database, schema, catalog_url=catalog_url,
+                                 artifact_root=artifact_root, registry_url=registry_url,
+                                 token=token), address=address)
 
 
-def _deploy(config: EndpointConfig, *, database: str | None, schema: str | None,
-            catalog_url: str | None, artifact_root: str | None,
+def _open(database: str | None, schema: str | None, *, catalog_url: str | None,
+          artifact_root: str | None, registry_url: str | None,
+          token: str | None) -> tuple[Registry, str | None]:
+    """The registry refs are resolved in (the catalog, or a server's client, as ``Registry``
+    chooses) and, for a server, the token replicas get (``token``, else ``$FLOE_TOKEN``)."""
+    registry = Registry(database, schema, catalog_url=catalog_url, artifact_root=artifact_root,
+                        url=registry_url, token=token)
+    if registry.url is None:
+        return registry, None
+    return registry, token if token is not None else os.environ.get("FLOE_TOKEN") or None
+
+
+def _deploy(config: EndpointConfig, opened: tuple[Registry, str | None], *,
             address: str | None) -> dict[str, Any]:
     from ray import serve as ray_serve
 
     from serve.endpoint import Endpoint, EndpointSpec
 
-    registry = Registry(database, schema, catalog_url=catalog_url, artifact_root=artifact_root)
+    registry, token = opened
     ref = _qualified(parse_endpoint_ref(config.model), registry)
     model = registry.get_model(_quoted(ref.key.name))
     model.version(_quoted(ref.key.selector))  # NotFound now, not in a replica
@@ -147,6 +176,7 @@ def _deploy(config: EndpointConfig, *, database: str | None, schema: str | None,
         ref=str(ref), database=ref.key.database or "", schema=ref.key.schema or "",
         name=ref.key.name, selector=ref.key.selector,
         catalog_url=registry.catalog_url, artifact_root=registry.artifact_root,
+        registry_url=registry.url, token=token,  # a server's: its URL and the replicas' token
         # a replica never holds more than max_ongoing_requests, so no batch is larger
         max_batch_size=min(config.max_batch_size, config.max_ongoing_requests),
         batch_wait_ms=config.batch_wait_ms,
@@ -206,12 +236,17 @@ def apply(
     schema: str | None = None,
     catalog_url: str | None = None,
     artifact_root: str | None = None,
+    registry_url: str | None = None,
+    token: str | None = None,
     address: str | None = None,
 ) -> dict[str, list[str]]:
     """Make the running endpoints match a ``serve.yaml`` file: deploy what is missing,
-    update what differs, remove endpoints the file does not list. Returns what changed."""
+    update what differs, remove endpoints the file does not list. Returns what changed. The
+    registry (and ``token``) as for ``deploy``."""
     wanted = load_config_file(path, ServeConfig, kind="serve config", example="configs/serve.yaml")
-    registry = Registry(database, schema, catalog_url=catalog_url, artifact_root=artifact_root)
+    opened = _open(database, schema, catalog_url=catalog_url, artifact_root=artifact_root,
+                   registry_url=registry_url, token=token)
+    registry = opened[0]
     connect(address)
     current = {row["app_name"]: row for row in status()}
     changes: dict[str, list[str]] = {"added": [], "updated": [], "removed": [], "unchanged": []}
@@ -225,8 +260,7 @@ def apply(
         if deployed_with is not None and same == entry.model_dump(exclude={"model"}):
             changes["unchanged"].append(str(ref))
             continue
-        _deploy(entry, database=database, schema=schema, catalog_url=catalog_url,
-                artifact_root=artifact_root, address=address)
+        _deploy(entry, opened, address=address)
         changes["updated" if running else "added"].append(str(ref))
     from ray import serve as ray_serve
 
@@ -322,6 +356,18 @@ def _front_handle() -> Any:
     except Exception:
         raise NotFound("Floe's front is not running on this Ray cluster; start it: "
                        "floe serve start") from None
+
+
+def _check_server(url: str) -> None:
+    import httpx
+
+    try:
+        answers = httpx.get(url.rstrip("/") + "/-/healthz", timeout=10).status_code == 200
+    except httpx.HTTPError:
+        answers = False
+    if not answers:
+        raise CatalogError(f"the registry server at {url} does not answer; check the URL "
+                           "(--registry-url, FLOE_REGISTRY_URL) and that floe server runs there")
 
 
 def _quoted(name: str) -> str:

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -61,12 +61,16 @@ class EndpointSpec:
     schema: str
     name: str
     selector: str
-    catalog_url: str
-    artifact_root: str
+    catalog_url: str | None  # direct mode: the catalog and artifact root the replica opens
+    artifact_root: str | None
     max_batch_size: int = 64
     batch_wait_ms: float = 2.0
     use_gpu: bool = False
     config: dict[str, Any] | None = None  # the EndpointConfig it was deployed with
+    # through a registry server (then no catalog_url): its URL and the replicas' token, kept
+    # in Serve's deployment (never shown by describe, nor in a repr)
+    registry_url: str | None = None
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Endpoint:
         self._registry = Registry(
             _quoted(self.spec.database), _quoted(self.spec.schema),
             catalog_url=self.spec.catalog_url, artifact_root=self.spec.artifact_root,
+            url=self.spec.registry_url, token=self.spec.token,
         )
         self._model = self._registry.get_model(_quoted(self.spec.name))
         self._served = self._load(self._model.version(_quoted(self.spec.selector)))
@@ -204,6 +209,7 @@ class Endpoint:
             "aliases": list(served.aliases),
             "functions": [f.name for f in served.prepared.show_functions()],
             "config": self.spec.config,
+            "registry_url": self.spec.registry_url,  # None: the catalog itself
         }
 
     def oip_metadata(self, function: str | None = None) -> dict[str, Any]:

@@ -5,6 +5,10 @@ one of its replicas through a Serve handle; errors leave through ``serve.errors`
 Routes: Floe's (Snowflake's and MLflow's bodies) ``POST /models/{model}[/versions/{v}]/{function}``,
 MLflow's ``POST /models/{model}[/versions/{v}]/invocations``, the Open Inference Protocol's
 ``/v2/...``, ``GET /models`` and ``GET /-/healthz``.
+
+With access control on, each request's token is checked by the registry: the catalog itself,
+or a registry server (``registry_url``) the front asks with the caller's own token, so the
+server decides and the front never sees its catalog.
 """
 
 
@@ -113,6 +117,17 @@ def _no_endpoint(model: str, selector: str, hint: str) -> NotFound:
                     f"deploy one: floe serve deploy {target}")
 
 
+def _bearer(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (or a bare token), for a
+    server to check: ``""`` when there is none (never ``None``, which would stand for the
+    front's own ``$FLOE_TOKEN``), and what HTTP headers cannot carry replaced, so the server
+    refuses it as it refuses any bad token."""
+    text = header.strip()
+    if text[:7].lower() == "bearer ":
+        text = text[7:].strip()
+    return text.encode("ascii", "replace").decode("ascii")
+
+
 @dataclass
 class _Known:
     """An endpoint the front routes to."""
@@ -134,10 +149,11 @@ class Front:
     def __init__(
         self, max_body_mb: float = 64.0, refresh_s: float = 1.0, *, auth: bool = False,
         catalog_url: str | None = None, artifact_root: str | None = None,
-        auth_ttl_s: float = 2.0,
+        registry_url: str | None = None, auth_ttl_s: float = 2.0,
     ) -> None:
         self._auth, self._auth_ttl_s = auth, auth_ttl_s
         self._catalog: _Catalog = {"catalog_url": catalog_url, "artifact_root": artifact_root}
+        self._registry_url = registry_url  # a server: asked with each caller's own token
         # (Authorization, X-Floe-Role, endpoint app or None) -> (good until, the error or None)
         self._checked: dict[tuple[str, str | None, str | None],
                             tuple[float, FloeError | None]] = {}
@@ -244,16 +260,23 @@ class Front:
         if cached[1] is not None:
             raise cached[1]
 
+    def _caller(self, header: str, role: str | None, known: _Known | None) -> Registry:
+        """The registry acting for this token and role (in ``known``'s namespace): on the
+        catalog itself, or a registry server's client signed in with the caller's own token."""
+        names = ((format_identifier(known.database), format_identifier(known.schema))
+                 if known is not None else (None, None))
+        if self._registry_url is not None:
+            return Registry(*names, url=self._registry_url, token=_bearer(header), role=role)
+        return Registry.from_token(header, *names, role=role, once=True, **self._catalog)
+
     def _check(self, header: str, role: str | None, known: _Known | None) -> FloeError | None:
         """The registry's answer (its one authorization point) for this token, role and
         endpoint."""
         try:
+            reg = self._caller(header, role, known)
             if known is None:
-                Registry.from_token(header, role=role, once=True, **self._catalog)
+                _ = reg.role  # signs in: a server is asked now, the catalog was by _caller
                 return None
-            reg = Registry.from_token(header, format_identifier(known.database),
-                                      format_identifier(known.schema), role=role, once=True,
-                                      **self._catalog)
             reg.get_model(format_identifier(known.name)).version(format_identifier(known.selector))
         except (Unauthenticated, PermissionDenied) as exc:  # 401; 403: not the token's role
             return exc
