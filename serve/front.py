@@ -273,11 +273,12 @@ class Front:
         """The registry's answer (its one authorization point) for this token, role and
         endpoint."""
         try:
-            reg = self._caller(header, role, known)
-            if known is None:
-                _ = reg.role  # signs in: a server is asked now, the catalog was by _caller
-                return None
-            reg.get_model(format_identifier(known.name)).version(format_identifier(known.selector))
+            with self._caller(header, role, known) as reg:
+                if known is None:
+                    _ = reg.role  # signs in: a server is asked now, the catalog was by _caller
+                    return None
+                reg.get_model(format_identifier(known.name)).version(
+                    format_identifier(known.selector))
         except (Unauthenticated, PermissionDenied) as exc:  # 401; 403: not the token's role
             return exc
         except NotFound as exc:  # no USAGE: the model does not exist for this role

@@ -54,6 +54,10 @@ class Backend(Protocol):
         """The acting role, resolved."""
         ...
 
+    def close(self) -> None:
+        """Release what this registry holds for itself (a client's connections)."""
+        ...
+
     # -- the namespace and its models -----------------------------------------------------------
 
     def namespace_exists(self) -> bool: ...

@@ -72,6 +72,9 @@ class LocalBackend(Context):
     def role(self) -> str:
         return self.caller.role
 
+    def close(self) -> None:
+        """Nothing of its own: the catalog's pool is shared per URL (``close_catalog``)."""
+
     # -- the namespace and its models -----------------------------------------------------------
 
     def namespace_exists(self) -> bool:

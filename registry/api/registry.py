@@ -169,6 +169,17 @@ class Registry(AccessMixin, IdentityMixin, ArtifactsMixin):
     def __repr__(self) -> str:
         return f"Registry({self._backend.namespace})"
 
+    def close(self) -> None:
+        """Close this registry's own connections (a server's client: its HTTP pool); the
+        catalog's pool is shared per URL and stays. Also ``with Registry(...) as reg:``."""
+        self._backend.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def role(self) -> str:
         """The role this registry acts as."""

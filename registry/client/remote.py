@@ -115,6 +115,9 @@ class RemoteBackend:
     def __repr__(self) -> str:
         return f"RemoteBackend({self.url}, {self.namespace})"
 
+    def close(self) -> None:
+        self._client.close()
+
     # -- the one way requests go --------------------------------------------------------------
 
     def _send(self, method: str, path: str, *, stream: bool = False,
