@@ -32,6 +32,7 @@ from registry import (
     NotFound,
     PermissionDenied,
     Registry,
+    TooManyAttempts,
     Unauthenticated,
     format_identifier,
     parse_identifier,
@@ -248,7 +249,9 @@ class Front:
         now = time.monotonic()
         cached = self._checked.get(key)
         if cached is None or cached[0] <= now:
-            error = await asyncio.to_thread(self._check, header, role, known)
+            error = await asyncio.to_thread(self._check, header, role, known, address)
+            if isinstance(error, TooManyAttempts):  # the server's limit: no answer to keep
+                raise error
             if len(self._checked) > 10_000:  # bounded: many clients, or many bad tokens
                 self._checked.clear()
             cached = self._checked[key] = (now + self._auth_ttl_s, error)
@@ -260,20 +263,23 @@ class Front:
         if cached[1] is not None:
             raise cached[1]
 
-    def _caller(self, header: str, role: str | None, known: _Known | None) -> Registry:
+    def _caller(self, header: str, role: str | None, known: _Known | None,
+                address: str) -> Registry:
         """The registry acting for this token and role (in ``known``'s namespace): on the
         catalog itself, or a registry server's client signed in with the caller's own token."""
         names = ((format_identifier(known.database), format_identifier(known.schema))
                  if known is not None else (None, None))
         if self._registry_url is not None:
-            return Registry(*names, url=self._registry_url, token=_bearer(header), role=role)
+            return Registry(*names, url=self._registry_url, token=_bearer(header), role=role,
+                            forwarded_for=address)  # the server limits sign-ins per client
         return Registry.from_token(header, *names, role=role, once=True, **self._catalog)
 
-    def _check(self, header: str, role: str | None, known: _Known | None) -> FloeError | None:
+    def _check(self, header: str, role: str | None, known: _Known | None,
+               address: str) -> FloeError | None:
         """The registry's answer (its one authorization point) for this token, role and
         endpoint."""
         try:
-            with self._caller(header, role, known) as reg:
+            with self._caller(header, role, known, address) as reg:
                 if known is None:
                     _ = reg.role  # signs in: a server is asked now, the catalog was by _caller
                     return None

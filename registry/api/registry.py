@@ -83,6 +83,7 @@ class Registry(AccessMixin, IdentityMixin, ArtifactsMixin):
         url: str | None = None,
         token: str | None = None,
         timeout_s: float | None = None,
+        forwarded_for: str | None = None,
     ) -> None:
         """Open a namespace of a registry, in one of two modes:
 
@@ -93,7 +94,10 @@ class Registry(AccessMixin, IdentityMixin, ArtifactsMixin):
         * through a registry server (``url``, default ``$FLOE_REGISTRY_URL``, with ``token``,
           default ``$FLOE_TOKEN``): the server acts for the token; a user's token acts as
           ``role`` if it is granted to the user (default: their default role). ``timeout_s``
-          bounds each request (default 30 s).
+          bounds each request (default 30 s). ``forwarded_for``: the address of the client a
+          proxy (the serving front) asks for, so the server limits failed sign-ins per that
+          client; the server believes it only from the proxies uvicorn trusts
+          (``--forwarded-allow-ips``, default loopback).
 
         The same methods give the same results and raise the same errors in both."""
         database = parse_identifier(database_name or default_database(), "database")
@@ -113,7 +117,7 @@ class Registry(AccessMixin, IdentityMixin, ArtifactsMixin):
             self.catalog_url = self.artifact_root = None
             self._backend: Backend = RemoteBackend(
                 server, token if token is not None else default_token(), namespace=namespace,
-                cache_dir=cache_dir, role=role, timeout_s=timeout_s)
+                cache_dir=cache_dir, role=role, timeout_s=timeout_s, forwarded_for=forwarded_for)
             return
         self.url = None
         self.catalog_url = catalog_url or default_catalog_url()

@@ -93,7 +93,7 @@ class RemoteBackend:
 
     def __init__(self, url: str, token: str | None, *, namespace: Namespace, cache_dir: Path,
                  role: str | None = None, timeout_s: float | None = None,
-                 retries: int = 3) -> None:
+                 retries: int = 3, forwarded_for: str | None = None) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInput(f"registry URL {url!r} is not http:// or https://; write it as "
                                "http://host:8080 (FLOE_REGISTRY_URL)")
@@ -104,6 +104,8 @@ class RemoteBackend:
         headers = {"authorization": f"Bearer {token}"} if token else {}
         if role is not None:
             headers["x-floe-role"] = format_identifier(parse_identifier(role, "role"))
+        if forwarded_for is not None:  # a proxy's client (the server believes it from loopback)
+            headers["x-forwarded-for"] = forwarded_for
         self._client = httpx.Client(base_url=self.url + API, headers=headers,
                                     timeout=timeout_s if timeout_s is not None else 30.0)
         self._params = {"database": format_identifier(namespace.database_name),

@@ -22,6 +22,7 @@ from registry import (
     NotFound,
     PermissionDenied,
     Registry,
+    TooManyAttempts,
     Unauthenticated,
 )
 from registry.cli import main
@@ -29,7 +30,6 @@ from tests.models import iris_classifier
 from tests.pipelines.pipeline_data import FEATURES, read_output, write_iris_table
 from tests.ray_fixtures import ray_local  # noqa: F401
 from tests.served import served
-
 
 # Where the catalog's kind cannot matter (the network, the CLI, Ray): SQLite only.
 sqlite_only = pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
@@ -196,3 +196,23 @@ def test_ray_workers_and_pipelines_need_neither_catalog_nor_root(
     expected = clf.predict(frame.sort_values("id")[FEATURES])
     np.testing.assert_array_equal(read_output(out)["output_feature_0"].to_numpy(), expected)
     assert isinstance(read_output(out), pd.DataFrame)
+
+
+@sqlite_only
+def test_a_proxy_names_its_clients_so_a_bad_one_locks_out_only_itself(
+    server: tuple[str, str, Registry],
+) -> None:
+    """The serving front asks the server for many clients: it names each in X-Forwarded-For
+    (believed from loopback, uvicorn's default), and failed sign-ins count per client."""
+    url, token, _ = server
+    for _ in range(10):
+        with Registry(url=url, token="floe_0123456789abcdef_" + "x" * 43,
+                      forwarded_for="10.0.0.1") as bad, pytest.raises(Unauthenticated):
+            bad.show_models()
+    with Registry(url=url, token=token, forwarded_for="10.0.0.1") as same, pytest.raises(
+            TooManyAttempts):
+        same.show_models()
+    with Registry(url=url, token=token, forwarded_for="10.0.0.2") as other:
+        assert other.show_models().empty
+    with Registry(url=url, token=token) as proxy:
+        assert proxy.show_models().empty
