@@ -62,9 +62,8 @@ def postgres_url() -> Iterator[str]:
             if IS_CI:
                 pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN} ({exc.orig}); "
                             "CI=true: the PostgreSQL tests must run, not skip")
-            pytest.skip(reason="environment: no PostgreSQL server answers at "
-                        "FLOE_TEST_POSTGRES (default 127.0.0.1:5432); start one, or point "
-                        "FLOE_TEST_POSTGRES at one, to run the PostgreSQL tests")
+            pytest.skip(reason=f"environment: PostgreSQL is not reachable at {POSTGRES_ADMIN} "
+                        f"({exc.orig}); start it, or point FLOE_TEST_POSTGRES at a server")
         yield url
 
 

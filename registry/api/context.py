@@ -68,10 +68,6 @@ class Context:
     # The namespace's row id once it is known to exist (namespaces are never deleted).
     namespace_id: int | None = None
 
-    @property
-    def namespace_label(self) -> str:
-        return str(self.namespace)
-
     def find_namespace_id(self) -> int | None:
         """The namespace's id, or None while it does not exist (a read never creates it)."""
         if self.namespace_id is None:
@@ -93,10 +89,6 @@ class Context:
 
     def model_row(self, model_id: str) -> ModelRow:
         return self.store.get_model(model_id)
-
-    def model_label(self, model: ModelRow) -> str:
-        with self.store.read() as s:
-            return self.store.model_label(s, model)
 
     def find_model_row(self, name: str) -> ModelRow:
         """The model called ``name`` (an identifier) in this registry's namespace, found with

@@ -139,8 +139,8 @@ class LocalBackend(Context):
         comment: str | None, metrics: dict[str, Any],
     ) -> tuple[str, VersionInfo]:
         """The catalog rows of a version whose files are stored and verified, all from its
-        manifest: the one commit of ``log_model`` and of an upload to a server."""
-        self.check_log(name, version)
+        manifest: the one commit of ``log_model`` and of an upload to a server (each asks
+        ``check_log`` first; the catalog refuses a name taken since, atomically)."""
         functions = [ModelFunctionInfo.from_manifest(f) for f in manifest.functions]
         model_row, row = self.store.add_version(
             namespace_id=self.ensure_namespace_id(),

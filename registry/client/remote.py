@@ -18,6 +18,7 @@ the token's caller and answers with the same results, or with the error as JSON,
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -58,6 +59,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _RETRY_STATUSES = frozenset({502, 503, 504})
 
 
+@functools.cache
 def _error_classes() -> dict[str, type[FloeError]]:
     classes: dict[str, type[FloeError]] = {}
     pending: list[type[FloeError]] = [FloeError]
@@ -81,11 +83,19 @@ def raise_for_error(response: httpx.Response) -> None:
         kind = "FloeError"
     if kind == "TooManyAttempts":
         raise TooManyAttempts(message, int(response.headers.get("retry-after", "60")))
-    raise _error_classes().get(kind, FloeError)(message)
+    known = _error_classes()
+    if kind not in known:  # a class defined since the first error: look again
+        known = _error_classes.__wrapped__()
+    raise known.get(kind, FloeError)(message)
 
 
 def _segment(text: str) -> str:
     return urllib.parse.quote(text, safe="@")
+
+
+def _ref(version: str) -> str:
+    """A version's resolved name or alias as a path segment; ``@ID`` as it is."""
+    return _segment(version if id_ref(version) is not None else format_identifier(version))
 
 
 class RemoteBackend:
@@ -111,6 +121,7 @@ class RemoteBackend:
         self._params = {"database": format_identifier(namespace.database_name),
                         "schema": format_identifier(namespace.schema_name)}
         self._role: str | None = None
+        self._complete: set[str] = set()  # versions whose every file is in the mirror
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self._mirror = cache_dir / "remote" / digest
 
@@ -254,17 +265,14 @@ class RemoteBackend:
         return self._frame("GET", f"{self._model(model_id)}/versions")
 
     def resolve_version(self, model_id: str, name: str) -> VersionInfo:
-        ref = name if id_ref(name) is not None else format_identifier(name)
-        return self._info(self._json(
-            "GET", f"{self._model(model_id)}/versions/{_segment(ref)}/info"))
+        return self._info(self._json("GET", f"{self._model(model_id)}/versions/{_ref(name)}/info"))
 
     def set_default(self, model_id: str, version: str) -> None:
         ref = version if id_ref(version) is not None else format_identifier(version)
         self._send("PUT", f"{self._model(model_id)}/default", json={"version": ref})
 
     def delete_version(self, model_id: str, version: str) -> None:
-        ref = version if id_ref(version) is not None else format_identifier(version)
-        self._send("DELETE", f"{self._model(model_id)}/versions/{_segment(ref)}")
+        self._send("DELETE", f"{self._model(model_id)}/versions/{_ref(version)}")
 
     # -- one version ----------------------------------------------------------------------------
 
@@ -316,44 +324,46 @@ class RemoteBackend:
         server decides every time whether the role may ``purpose`` the version."""
         base = self._version(model_id, version.id) + "/files/"
         target = self._mirror / "versions" / version.id
-        manifest = self._download(base + MANIFEST, purpose, target / MANIFEST,
-                                  version.manifest_sha256, always=True)
-        for rel, entry in parse_manifest(manifest, version_id=version.id).files.items():
-            dest = target / rel
-            if dest.exists() and dest.stat().st_size != entry.size:
-                dest.unlink()  # cut short or changed since: fetched again
-            self._download(base + urllib.parse.quote(rel), purpose, dest, entry.sha256)
+        params = {"purpose": purpose}
+        self._save(self._stream(base + MANIFEST, params), target / MANIFEST,
+                   version.manifest_sha256, MANIFEST)
+        if version.id not in self._complete:
+            manifest = parse_manifest((target / MANIFEST).read_bytes(), version_id=version.id)
+            for rel, entry in manifest.files.items():
+                dest = target / rel
+                if dest.exists() and dest.stat().st_size == entry.size:
+                    continue  # placed, verified, by an earlier download
+                self._save(self._stream(base + urllib.parse.quote(rel), params), dest,
+                           entry.sha256, rel)
+            self._complete.add(version.id)
         return ArtifactStore(str(self._mirror))
 
-    def _download(self, path: str, purpose: str, dest: Path, sha256: str, *,
-                  always: bool = False) -> bytes:
-        """``dest`` from the server unless already there (``always``: fetched anyway); placed
-        only once its sha256 is the one expected. The manifest's bytes are returned."""
-        if dest.exists() and not always:
-            return b""
+    def _stream(self, path: str, params: dict[str, str]) -> Iterator[bytes]:
+        """A download's bytes in chunks, the response closed at the end."""
+        with contextlib.closing(self._send("GET", path, params=params, stream=True)) as response:
+            yield from response.iter_bytes(_CHUNK)
+
+    def _save(self, chunks: Iterator[bytes], dest: Path, sha256: str, what: str) -> None:
+        """``chunks`` written to ``dest``, placed (atomically) only once their sha256 is the
+        one the catalog records; nothing is left otherwise."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         seen = hashlib.sha256()
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-        kept = bytearray()
         try:
-            with os.fdopen(fd, "wb") as out, contextlib.closing(self._send(
-                    "GET", path, params={"purpose": purpose}, stream=True)) as response:
-                for chunk in response.iter_bytes(_CHUNK):
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
                     seen.update(chunk)
                     out.write(chunk)
-                    if always:
-                        kept += chunk
             if seen.hexdigest() != sha256:
                 raise FloeError(
-                    f"{dest.name} arrived from {self.url} with sha256 {seen.hexdigest()}, not "
-                    f"the {sha256} the catalog records; nothing was loaded: try again, and if it "
+                    f"{what} arrived from {self.url} with sha256 {seen.hexdigest()}, not the "
+                    f"{sha256} the catalog records; nothing was placed: try again, and if it "
                     "persists the server's artifact root is damaged"
                 )
             os.replace(tmp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        return bytes(kept)
 
     # -- artifacts by floe:// URL ---------------------------------------------------------------
 
@@ -366,10 +376,11 @@ class RemoteBackend:
         them (``registry.artifacts.deliver``)."""
         parsed = parse_artifact_url(url)
         listing = self.list_artifacts(url)
-        prefix = len("versions/") + len(format_identifier(parse_identifier(
-            parsed.version, "version")))
-        hashes = {str(name)[prefix + 1:]: str(sha)
-                  for name, sha in zip(listing["name"], listing["sha256"], strict=True)}
+        # names are versions/<version as stored>/<path>, whichever alias the URL used
+        version_name, hashes = "", {}
+        for name, sha in zip(listing["name"], listing["sha256"], strict=True):
+            _, version_name, rel = str(name).split("/", 2)
+            hashes[rel] = str(sha)
         path = parsed.path
         if path in hashes:  # one file: into local_dir, under its own name
             files = {path: (path.rsplit("/", 1)[-1], hashes[path])}
@@ -379,29 +390,17 @@ class RemoteBackend:
         qualified = parse_qualified_name(parsed.model, "model")
         ns = Namespace(qualified.database or self.namespace.database_name,
                        qualified.schema or self.namespace.schema_name)
-        label = (f"{ns}.{format_identifier(qualified.name)} version "
-                 f"{listing['name'].iloc[0].split('/')[1]}")
+        label = f"{ns}.{format_identifier(qualified.name)} version {version_name}"
         base = f"floe://model/{parsed.model}/versions/{parsed.version}/"
         staging = Path(tempfile.mkdtemp(prefix="floe-get-"))
         try:
             for rel, (_, sha) in files.items():
-                self._fetch(base + rel, staging / "versions" / "download" / rel, sha)
+                self._save(self.open_artifact(base + rel)[3],
+                           staging / "versions" / "download" / rel, sha, base + rel)
             return deliver_files(ArtifactStore(str(staging)), "download", files, local_dir,
                                  label)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-    def _fetch(self, url: str, dest: Path, sha256: str) -> None:
-        _, _, _, chunks = self.open_artifact(url)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        seen = hashlib.sha256()
-        with open(dest, "wb") as out:
-            for chunk in chunks:
-                seen.update(chunk)
-                out.write(chunk)
-        if seen.hexdigest() != sha256:
-            raise FloeError(f"{url} arrived from {self.url} with another sha256 than the "
-                            "manifest records; nothing was placed: try again")
 
     def open_artifact(self, url: str) -> tuple[str, int, str, Iterator[bytes]]:
         response = self._send("GET", "/artifacts/file", params={"url": url}, stream=True)

@@ -5,6 +5,7 @@ client has: identity from tokens, the network failing, and the paths that leave 
 
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
 import threading
@@ -19,6 +20,7 @@ import pytest
 import pipelines
 from registry import (
     CatalogError,
+    IntegrityError,
     NotFound,
     PermissionDenied,
     Registry,
@@ -216,3 +218,24 @@ def test_a_proxy_names_its_clients_so_a_bad_one_locks_out_only_itself(
         assert other.show_models().empty
     with Registry(url=url, token=token) as proxy:
         assert proxy.show_models().empty
+
+
+@sqlite_only
+def test_what_comes_down_is_checked_again_before_it_is_loaded(
+    server: tuple[str, str, Registry], tmp_path: Path,
+) -> None:
+    url, token, _ = server
+    clf, X = iris_classifier()
+    reg = Registry(url=url, token=token)
+    mv = reg.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5])
+    mv.set_metric("val/acc", 0.9)  # a name that is not one path segment
+    assert mv.show_metrics() == {"val/acc": 0.9}
+    got = reg.get_artifact("floe://model/m/versions/DEFAULT/MANIFEST.yml", tmp_path / "got")
+    assert [p.name for p in got] == ["MANIFEST.yml"]
+    mv.load()  # the version is now in the client's mirror
+    mirrored = next((Path(os.environ["FLOE_HOME"]) / "cache" / "remote").rglob("model.pkl"))
+    data = bytearray(mirrored.read_bytes())
+    data[-1] ^= 1  # same size: only a hash tells
+    mirrored.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="model.pkl"):
+        Registry(url=url, token=token).get_model("m").version("v1").load()
