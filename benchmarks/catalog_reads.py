@@ -7,12 +7,15 @@ Each registry holds N models (default 10,000), each with one version and one ali
 * alias resolution: ``Registry.get_model(name).version("champion")`` against
   ``MlflowClient.get_model_version_by_alias(name, "champion")``, a different model each call;
 * latest version: ``.version("LAST")`` against MLflow's built-in ``latest`` alias;
-* through the registry server (``floe server``, uvicorn in a thread, a kept-alive httpx client
-  with a user's token): the listing and an alias resolution, against Floe's direct calls made
-  in turn (goal <= 2x), and against MLflow's tracking server doing the same (``mlflow server``
-  on the same database, uvicorn with one worker, started by the MLflow worker; the same
-  client on its REST API: ``GET /api/2.0/mlflow/registered-models/search`` paged 1,000 at a
-  time to the end, and ``GET /api/2.0/mlflow/registered-models/alias``; goal <= 1);
+* through the registry server (``floe server start``, its own process with one uvicorn
+  worker, a user's token): Floe's Python client (``Registry(url=...)``) listing and resolving
+  an alias, each call in turn with the same call made directly (goal <= 2x), and against
+  MLflow's tracking server doing the same (``mlflow server`` on the same database, uvicorn
+  with one worker, started by the MLflow worker; a kept-alive httpx client on its REST API:
+  ``GET /api/2.0/mlflow/registered-models/search`` paged 1,000 at a time to the end, and
+  ``GET /api/2.0/mlflow/registered-models/alias``; goal <= 1); Floe's REST API the same way
+  (the listing as JSON, an alias's version in one request), and one HTTP round trip
+  (``/-/healthz``), the floor under every call through a server;
 * a role's listing: ``show_models()`` as ANALYST, which holds USAGE on half the models (an
   ALL grant made when only that half existed, held through two levels of roles), against the
   admin's ``show_models()`` of all of them: what checking privileges costs.
@@ -77,10 +80,15 @@ OPERATIONS = {
     "latest": "LAST / latest",
     "show_models_server": "show_models, server",
     "alias_server": f"alias {ALIAS!r}, server",
+    "show_models_rest": "show_models, REST JSON",
+    "alias_rest": f"alias {ALIAS!r}, REST",
 }
 SERVER_GOAL = 2.0  # through the registry server against Floe's direct mode
 SERVER_OPERATIONS = {"show_models_server": "show_models_direct_paired",
                      "alias_server": "alias_direct_paired"}
+# MLflow's server is timed on its REST API: Floe's Python client and REST calls against it
+MLFLOW_SERVER_KEY = {"show_models_server": "show_models_server", "alias_server": "alias_server",
+                     "show_models_rest": "show_models_server", "alias_rest": "alias_server"}
 Timings = dict[str, float]
 
 
@@ -116,16 +124,19 @@ def median_ms(fn: Callable[[str], object], args: Sequence[str], warmup: int) -> 
 
 
 def paired_medians(
-    first: Callable[[str], object], second: Callable[[str], object], reps: int
+    first: Callable[[str], object], second: Callable[[str], object], reps: int,
+    args: Sequence[str] | None = None,
 ) -> tuple[float, float]:
-    """Median ms of each of two calls made in turn ``reps`` times (after one warm-up each)."""
-    first(""), second("")
+    """Median ms of each of two calls made in turn ``reps`` times (after one warm-up each),
+    on ``args`` one after another where given (each once per call)."""
+    args = list(args) if args is not None else [""] * reps
+    first(args[0]), second(args[0])
     samples: tuple[list[float], list[float]] = ([], [])
-    for _ in range(reps):
+    for arg in args[:reps]:
         for fn, out in ((first, samples[0]), (second, samples[1])):
             gc.collect()
             start = time.perf_counter()
-            fn("")
+            fn(arg)
             out.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples[0]), statistics.median(samples[1])
 
@@ -235,38 +246,30 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def mlflow_server(url: str, timeout_s: float = 120.0) -> Iterator[str]:
-    """``mlflow server`` on ``url``'s database, as its docs run it (uvicorn, here one worker),
-    until the block ends; yields its base URL. Like Floe's server in the benchmark it writes
-    no access log, and its background job runners (huey consumers) stay off."""
+def server_process(command: list[str], health_url: str, *, env: dict[str, str] | None = None,
+                   timeout_s: float = 120.0) -> Iterator[None]:
+    """``command`` as its own process group (a server may run its workers as children), until
+    the block ends, once ``health_url`` answers 200; stopped with SIGTERM, then SIGKILL."""
     import signal
 
     import httpx
 
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="mlflow-bench-server-") as tmp:
-        command = [str(Path(sys.executable).parent / "mlflow"), "server",
-                   "--backend-store-uri", url, "--default-artifact-root", f"{tmp}/artifacts",
-                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                   "--uvicorn-opts", "--no-access-log"]
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
         log_path = Path(tmp) / "server.log"
         with log_path.open("wb") as log:
-            # its own process group: `mlflow server` runs uvicorn as a child process
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     cwd=tmp, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout_s
             while True:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mlflow server did not answer {base}/health (exit "
+                    raise RuntimeError(f"{command[0]} did not answer {health_url} (exit "
                                        f"{proc.poll()}):\n{log_path.read_text()[-4000:]}")
                 with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    if httpx.get(health_url, timeout=2).status_code == 200:
                         break
                 time.sleep(0.2)
-            yield base
+            yield
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -276,6 +279,35 @@ def mlflow_server(url: str, timeout_s: float = 120.0) -> Iterator[str]:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@contextlib.contextmanager
+def mlflow_server(url: str) -> Iterator[str]:
+    """``mlflow server`` on ``url``'s database, as its docs run it (uvicorn, here one worker),
+    until the block ends; yields its base URL. Like Floe's server in the benchmark it writes
+    no access log, and its background job runners (huey consumers) stay off."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="mlflow-bench-server-") as tmp:
+        command = [str(Path(sys.executable).parent / "mlflow"), "server",
+                   "--backend-store-uri", url, "--default-artifact-root", f"{tmp}/artifacts",
+                   "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                   "--uvicorn-opts", "--no-access-log"]
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with server_process(command, f"{base}/health", env=env):
+            yield base
+
+
+@contextlib.contextmanager
+def floe_server(url: str, artifacts: str) -> Iterator[str]:
+    """``floe server start`` on ``url``'s catalog (one uvicorn worker, its own process, as
+    MLflow's), until the block ends; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).parent / "floe"), "--catalog-url", url,
+               "--artifact-root", artifacts, "server", "start", "--port", str(port)]
+    with server_process(command, f"{base}/-/healthz"):
+        yield base
 
 
 def time_mlflow_server(url: str, job: dict[str, Any]) -> Timings:
@@ -423,6 +455,22 @@ def populate_floe(url: str, n: int, start: int = 0) -> float:
     return time.perf_counter() - started
 
 
+def floe_calls(reg: Any, n: int) -> tuple[Callable[[str], object], Callable[[str], object]]:
+    """The listing (checked to hold all ``n`` models) and an alias resolution, on ``reg``
+    (direct or a server's client)."""
+
+    def show(_: str) -> object:
+        df = reg.show_models()
+        if len(df) != n:
+            raise RuntimeError(f"{reg!r} listed {len(df)} models, expected {n}")
+        return df
+
+    def alias(name: str) -> object:
+        return reg.get_model(name).version(ALIAS)
+
+    return show, alias
+
+
 def time_floe(url: str, job: dict[str, Any], profile: bool) -> Timings:
     from registry import Registry
 
@@ -448,14 +496,7 @@ def time_floe(url: str, job: dict[str, Any], profile: bool) -> Timings:
                 raise RuntimeError(f"ANALYST saw {len(df)} models, expected {half}")
             return df
 
-        def show(_: str) -> object:
-            df = reg.show_models()
-            if len(df) != job["models"]:
-                raise RuntimeError(f"Floe listed {len(df)} models, expected {job['models']}")
-            return df
-
-        def alias(name: str) -> object:
-            return reg.get_model(name).version(ALIAS)
+        show, alias = floe_calls(reg, job["models"])
 
         def latest(name: str) -> object:
             return reg.get_model(name).version("LAST")
@@ -549,17 +590,24 @@ def pg_databases(admin_url: str) -> Iterator[tuple[str, str] | None]:
 
 def time_server(reg: Any, url: str, artifacts: str, job: dict[str, Any],
                 show: Callable[[str], object], alias: Callable[[str], object]) -> Timings:
-    """The listing and an alias resolution through the registry server (an HTTP client with
-    a kept-alive connection and a user's token, as a team's clients would), each in turn
-    with the same call made directly, so both see the same machine."""
+    """Through the registry server (``floe server start``, its own process), as a user's token:
+    Floe's Python client (``Registry(url=...)``: the listing comes as Arrow), each call in turn
+    with the same call made directly, so both see the same machine; and its REST API with a
+    kept-alive httpx client, as MLflow's is timed (the listing as JSON; an alias's version with
+    its aliases, metrics and functions, in one request, as MLflow's reply carries its aliases
+    and tags); and the HTTP round trip itself (``/-/healthz``)."""
     import httpx
 
-    from registry.server import create_app, running
+    from registry import Registry
 
     reg.sql("CREATE USER bench_admin DEFAULT_ROLE = admin")
     token = reg.create_token(user="bench_admin")
-    with running(create_app(catalog_url=url, artifact_root=artifacts)) as base, httpx.Client(
-            base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=60) as client:
+    names = job["names"]
+    with floe_server(url, artifacts) as base, Registry(url=base, token=token) as remote, \
+            httpx.Client(base_url=base, headers={"authorization": f"Bearer {token}"},
+                         timeout=60) as client:
+
+        show_client, alias_client = floe_calls(remote, job["models"])
 
         def show_http(_: str) -> object:
             reply = client.get("/api/v1/models")
@@ -572,14 +620,24 @@ def time_server(reg: Any, url: str, artifacts: str, job: dict[str, Any],
         def alias_http(name: str) -> object:
             reply = client.get(f"/api/v1/models/{name}/versions/{ALIAS}")
             reply.raise_for_status()
+            if reply.json()["name"] != "V1":
+                raise RuntimeError(f"the server resolved {name}@{ALIAS} to {reply.json()}")
             return reply
 
-        direct_ms, server_ms = paired_medians(show, show_http, job["list_reps"])
-        names = job["names"]
-        direct_alias = median_ms(alias, names, job["warmup"])
-        server_alias = median_ms(alias_http, names, job["warmup"])
-    return {"show_models_server": server_ms, "show_models_direct_paired": direct_ms,
-            "alias_server": server_alias, "alias_direct_paired": direct_alias}
+        def healthz(_: str) -> object:
+            return client.get("/-/healthz").raise_for_status()
+
+        if alias_client(names[0]).version_name != "V1":
+            raise RuntimeError(f"the server's client resolved {names[0]}@{ALIAS} wrongly")
+        direct_ms, server_ms = paired_medians(show, show_client, job["list_reps"])
+        direct_alias, server_alias = paired_medians(alias, alias_client, len(names),
+                                                    args=names)
+        return {"show_models_server": server_ms, "show_models_direct_paired": direct_ms,
+                "alias_server": server_alias, "alias_direct_paired": direct_alias,
+                "show_models_rest": median_ms(show_http, [""] * (job["list_reps"] + 1),
+                                              warmup=1),
+                "alias_rest": median_ms(alias_http, names, job["warmup"]),
+                "healthz": median_ms(healthz, names, job["warmup"])}
 
 
 def print_report(results: list[tuple[str, Timings, Timings | None]], n: int) -> None:
@@ -595,9 +653,11 @@ def print_report(results: list[tuple[str, Timings, Timings | None]], n: int) -> 
     rows, misses = [], []
     for backend, floe, mlflow in results:
         for op, label in OPERATIONS.items():
-            if op in SERVER_OPERATIONS:  # against MLflow's server, then Floe's direct mode
-                is_under = "yes" if floe[op] < GOAL_MS else "NO"
-                server_base = mlflow[op] if mlflow else None
+            if op in MLFLOW_SERVER_KEY:  # against MLflow's server, then Floe's direct mode
+                # the 50 ms goal is the Python API's; a REST call is timed against MLflow's
+                is_under = ("-" if op not in SERVER_OPERATIONS
+                            else "yes" if floe[op] < GOAL_MS else "NO")
+                server_base = mlflow[MLFLOW_SERVER_KEY[op]] if mlflow else None
                 if server_base:
                     to_mlflow = floe[op] / server_base
                     if to_mlflow > 1.0:
@@ -605,6 +665,10 @@ def print_report(results: list[tuple[str, Timings, Timings | None]], n: int) -> 
                     rows.append([backend, label, f"{floe[op]:.2f}", f"{server_base:.2f}",
                                  f"{to_mlflow:.2f} (server)", is_under,
                                  "yes" if to_mlflow <= 1.0 else "NO"])
+                elif op not in SERVER_OPERATIONS:
+                    rows.append([backend, label, f"{floe[op]:.2f}", "-", "-", "-", "-"])
+                if op not in SERVER_OPERATIONS:
+                    continue
                 to_direct = floe[op] / floe[SERVER_OPERATIONS[op]]
                 if to_direct > SERVER_GOAL:
                     misses.append(f"{backend} {label}: {to_direct:.2f}x direct")
@@ -663,6 +727,8 @@ def print_report(results: list[tuple[str, Timings, Timings | None]], n: int) -> 
     for backend, floe, mlflow in results:
         other = f", MLflow {mlflow['populate_s']:.1f} s" if mlflow else ""
         print(f"set-up on {backend}: Floe {floe['populate_s']:.1f} s{other}")
+        print(f"Floe's server on {backend}: an HTTP round trip (/-/healthz) "
+              f"{floe['healthz']:.2f} ms")
         if mlflow:
             print(f"MLflow's server on {backend}: up in {mlflow['server_start_s']:.1f} s; "
                   f"server/direct {mlflow['show_models_server'] / mlflow['show_models']:.2f} "

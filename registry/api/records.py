@@ -13,8 +13,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-__all__ = ["frame_from_json", "frame_json", "frame_records", "to_json"]
+__all__ = ["ARROW_STREAM", "frame_arrow", "frame_from_arrow", "frame_from_json", "frame_json",
+           "frame_records", "to_json"]
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
 
 def to_json(value: Any) -> Any:
@@ -90,3 +94,32 @@ def frame_from_json(doc: Mapping[str, Any]) -> pd.DataFrame:
         else:
             series[name] = pd.Series(values).astype(dtype)
     return pd.DataFrame(series, columns=columns)
+
+
+def frame_arrow(frame: pd.DataFrame) -> bytes | None:
+    """``frame`` as an Arrow IPC stream (its pandas dtypes in the schema's metadata), for a
+    client that asks for it: 10,000 models' listing encodes in a few milliseconds, where
+    JSON takes tens. None when a column does not convert (mixed objects): send JSON."""
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def frame_from_arrow(data: bytes) -> pd.DataFrame:
+    """The DataFrame ``frame_arrow`` encoded, with its columns' dtypes as they were (a column
+    of Python objects stays one, its missing values None)."""
+    table = pa.ipc.open_stream(data).read_all()
+    frame = table.to_pandas()
+    meta = table.schema.pandas_metadata or {}
+    for column in meta.get("columns", []):
+        name = column.get("name")
+        if (column.get("numpy_type") == "object" and name in frame.columns
+                and frame[name].dtype != object):
+            frame[name] = pd.Series(table.column(name).to_pylist(), dtype=object,
+                                    index=frame.index)
+    return frame

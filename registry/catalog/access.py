@@ -32,7 +32,7 @@ from registry.identifiers import format_identifier
 
 __all__ = [
     "ADMIN", "BUILTIN_ROLES", "FUTURE", "MODEL_PRIVILEGES", "ON_SCHEMA", "PUBLIC", "AccessOps",
-    "copy_future_grants", "held_roles", "require_role", "visible_models",
+    "copy_future_grants", "held_cte", "held_roles", "require_role", "visible_models",
 ]
 
 ADMIN, PUBLIC = "ADMIN", "PUBLIC"
@@ -41,13 +41,17 @@ BUILTIN_ROLES = (ADMIN, PUBLIC)
 MODEL_PRIVILEGES = ("USAGE", "READ", "OWNERSHIP")
 FUTURE, ON_SCHEMA = "FUTURE MODELS", "SCHEMA"
 
-_HELD = sa.text(
-    # the role, PUBLIC, and every role granted to one of them, transitively (UNION: cycles end)
-    "WITH RECURSIVE held(name) AS ("
-    " SELECT CAST(:role AS VARCHAR(255)) UNION SELECT CAST('PUBLIC' AS VARCHAR(255))"
-    " UNION SELECT g.role_name FROM floe_role_grant g JOIN held h ON g.grantee_name = h.name"
-    ") SELECT name FROM held"
-)
+def held_cte(granted: Any) -> Any:
+    """The roles whose names ``granted`` (a SELECT of one column) selects, PUBLIC, and every
+    role granted to one of them, transitively (UNION: cycles end): a recursive CTE
+    ``held(name)``, the one definition of what a role, or a user, holds."""
+    held = select(sa.cast(sa.literal_column(f"'{PUBLIC}'"), sa.String(255)).label("name")) \
+        .cte("held", recursive=True)
+    return held.union(granted, select(RoleGrantRow.role_name).join(
+        held, col(RoleGrantRow.grantee_name) == held.c.name))
+
+
+_HELD = select(held_cte(select(sa.cast(sa.bindparam("role"), sa.String(255)))).c.name)
 
 
 def held_roles(s: Session, role: str) -> list[str]:

@@ -21,6 +21,7 @@ message quotes the SQL statement.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import re
@@ -64,6 +65,7 @@ __all__ = [
     "check_field",
     "model_label",
     "new_id",
+    "one_connection",
     "translate_error",
     "utcnow",
 ]
@@ -254,6 +256,27 @@ def translate_error(exc: sa.exc.SQLAlchemyError, catalog: str) -> FloeError:
     )
 
 
+_pinned: contextvars.ContextVar[dict[Engine, sa.Connection] | None] = contextvars.ContextVar(
+    "floe_catalog_pinned", default=None)
+
+
+@contextlib.contextmanager
+def one_connection() -> Iterator[None]:
+    """Within the block, this thread's reads of each catalog share one connection, checked out
+    at the first read and returned at the end: a registry server's request makes a handful of
+    reads, and each would otherwise pay a pool checkout (on PostgreSQL a ping, one round trip).
+    Each read is still its own transaction, so it sees what a write before it committed; writes
+    take their own connection, as outside the block."""
+    pinned: dict[Engine, sa.Connection] = {}
+    token = _pinned.set(pinned)
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
+        for connection in pinned.values():
+            connection.close()
+
+
 class StoreBase:
     """Transactions on one catalog URL, migrated to the newest schema when opened."""
 
@@ -284,7 +307,18 @@ class StoreBase:
             # Under READ COMMITTED each statement takes its own snapshot, inside a
             # transaction or not: reads skip BEGIN and ROLLBACK, two round trips each.
             options["isolation_level"] = "AUTOCOMMIT"
+        pinned = _pinned.get()
         try:
+            if pinned is not None and not is_write:
+                # one_connection(): each read is its own transaction on the block's
+                # connection (SQLite: a fresh snapshot; the session rolls it back at close)
+                connection = pinned.get(self.engine)
+                if connection is None:
+                    connection = pinned[self.engine] = self.engine.connect().execution_options(
+                        **options)
+                with CatalogSession(bind=connection, expire_on_commit=False) as session:
+                    yield session
+                return
             with CatalogSession(self.engine, expire_on_commit=False) as session:
                 session.connection(execution_options=options)
                 yield session

@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from registry.catalog.access import PUBLIC, require_role
+from registry.catalog.access import PUBLIC, held_cte, require_role
 from registry.catalog.audit import Actor, record
 from registry.catalog.base import StoreBase, as_utc, utcnow
 from registry.catalog.tables import TokenRow, UserRoleRow, UserRow
@@ -22,14 +22,25 @@ from registry.identifiers import format_identifier
 
 __all__ = ["IdentityOps", "user_roles"]
 
-_USER_ROLES = sa.text(
-    # PUBLIC, the user's granted roles, and every role granted to one of them, transitively
-    "WITH RECURSIVE held(name) AS ("
-    " SELECT CAST('PUBLIC' AS VARCHAR(255))"
-    " UNION SELECT r.role_name FROM floe_user_role r WHERE r.user_name = :user"
-    " UNION SELECT g.role_name FROM floe_role_grant g JOIN held h ON g.grantee_name = h.name"
-    ") SELECT name FROM held"
-)
+_USER_ROLES = select(held_cte(  # the roles a user may act as
+    select(UserRoleRow.role_name).where(col(UserRoleRow.user_name) == sa.bindparam("user"))
+).c.name)
+
+
+def _sign_in_query() -> sa.Select[tuple[TokenRow, str | None, str | None]]:
+    """A token's row with its user's default role, once per role the user may act as
+    (one row, role NULL, for a service token)."""
+    token: sa.BindParameter[str] = sa.bindparam("token")
+    held = held_cte(select(UserRoleRow.role_name)
+                 .join(TokenRow, col(TokenRow.user_name) == col(UserRoleRow.user_name))
+                 .where(col(TokenRow.id) == token))
+    return (select(TokenRow, UserRow.default_role, held.c.name)  # type: ignore[return-value]
+            .outerjoin(UserRow, col(UserRow.name) == col(TokenRow.user_name))
+            .outerjoin(held, col(TokenRow.user_name).is_not(None))
+            .where(col(TokenRow.id) == token))
+
+
+_SIGN_IN = _sign_in_query()
 
 
 def user_roles(s: Session, user: str) -> list[str]:
@@ -170,14 +181,16 @@ class IdentityOps(StoreBase):
 
     def token_and_roles(self, token_id: str) -> tuple[TokenRow | None, list[str], str | None]:
         """The token's row (times in UTC), the roles its user may act as (empty for a
-        service token) and its user's default role, read in one session."""
+        service token) and its user's default role, in one statement (every request to a
+        registry server signs in with it)."""
         with self.read() as s:
-            row = s.get(TokenRow, token_id)
-            if row is None or row.user_name is None:
-                return (_in_utc(row) if row is not None else None), [], None
-            user = s.get(UserRow, row.user_name)
-            default = user.default_role if user is not None else None
-            return _in_utc(row), user_roles(s, row.user_name), default
+            rows = s.execute(_SIGN_IN, {"token": token_id}).all()
+        if not rows:
+            return None, [], None
+        token = rows[0][0]
+        if token.user_name is None:
+            return _in_utc(token), [], None
+        return _in_utc(token), sorted({role for _, _, role in rows if role is not None}), rows[0][1]
 
     def list_tokens(self) -> list[TokenRow]:
         with self.read() as s:

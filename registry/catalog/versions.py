@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -37,6 +38,26 @@ __all__ = ["VersionOps"]
 log = logging.getLogger(__name__)
 _RETRIES = 8
 
+
+
+def _aliases_of_query() -> sa.Select[tuple[str | None, str | None, str | None, str | None]]:
+    """A version's model's default, first and last version ids, once per alias of its own
+    (one row, alias NULL, when it has none)."""
+    version: sa.BindParameter[str] = sa.bindparam("version")
+    ordered = select(VersionRow.id).where(col(VersionRow.model_id) == col(ModelRow.id))
+    first = ordered.order_by(col(VersionRow.created_on), col(VersionRow.id)).limit(1)
+    last = ordered.order_by(col(VersionRow.created_on).desc(), col(VersionRow.id).desc()).limit(1)
+    own = aliased(VersionRow)
+    return (select(ModelRow.default_version_id, first.scalar_subquery(),  # type: ignore[return-value]
+                   last.scalar_subquery(), AliasRow.name)
+            .select_from(own)
+            .join(ModelRow, col(ModelRow.id) == own.model_id)
+            .outerjoin(AliasRow, col(AliasRow.version_id) == own.id)
+            .where(own.id == version)
+            .order_by(col(AliasRow.name)))
+
+
+_ALIASES_OF = _aliases_of_query()
 
 class VersionOps(StoreBase):
     # -- versions -----------------------------------------------------------------------------
@@ -257,32 +278,16 @@ class VersionOps(StoreBase):
             return True
 
     def aliases_of(self, version_id: str) -> list[str]:
+        """The version's system aliases (DEFAULT, FIRST, LAST, those it answers to) and then
+        its own, by name: one statement."""
         with self.read() as s:
-            model_id = s.exec(select(VersionRow.model_id).where(VersionRow.id == version_id)).first()
-            if model_id is None:
-                return []
-            model = s.get(ModelRow, model_id)
-            assert model is not None
-            names = list(
-                s.exec(
-                    select(AliasRow.name)
-                    .where(AliasRow.version_id == version_id)
-                    .order_by(col(AliasRow.name))
-                )
-            )
-            ordered = s.exec(
-                select(VersionRow.id)
-                .where(VersionRow.model_id == model_id)
-                .order_by(col(VersionRow.created_on), col(VersionRow.id))
-            ).all()
-            system = []
-            if model.default_version_id == version_id:
-                system.append("DEFAULT")
-            if ordered and ordered[0] == version_id:
-                system.append("FIRST")
-            if ordered and ordered[-1] == version_id:
-                system.append("LAST")
-            return system + names
+            rows = s.execute(_ALIASES_OF, {"version": version_id}).all()
+        if not rows:
+            return []
+        default_id, first_id, last_id = rows[0][:3]
+        system = [name for name, holder in (("DEFAULT", default_id), ("FIRST", first_id),
+                                            ("LAST", last_id)) if holder == version_id]
+        return system + [name for *_, name in rows if name is not None]
 
     # -- metrics and functions ----------------------------------------------------------------
 

@@ -35,7 +35,7 @@ import pandas as pd
 
 from registry.api.backend import VersionInfo
 from registry.api.context import Namespace
-from registry.api.records import frame_from_json
+from registry.api.records import ARROW_STREAM, frame_from_arrow, frame_from_json
 from registry.artifacts.deliver import deliver_files
 from registry.artifacts.store import MANIFEST, ArtifactStore
 from registry.artifacts.urls import parse_artifact_url
@@ -57,6 +57,7 @@ API = "/api/v1"
 _CHUNK = 1 << 20
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_ACCEPT_FRAME = {"accept": f"{ARROW_STREAM}, application/json"}
 
 
 @functools.cache
@@ -165,7 +166,11 @@ class RemoteBackend:
         return self._send(method, path, **kwargs).json()
 
     def _frame(self, method: str, path: str, **kwargs: Any) -> pd.DataFrame:
-        return frame_from_json(self._json(method, path, **kwargs))
+        """A DataFrame the server returns: as Arrow where it can send it, else JSON."""
+        response = self._send(method, path, headers=_ACCEPT_FRAME, **kwargs)
+        if response.headers.get("content-type", "").startswith(ARROW_STREAM):
+            return frame_from_arrow(response.content)
+        return frame_from_json(response.json())
 
     @staticmethod
     def _model(model_id: str) -> str:

@@ -6,14 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 
 from registry.api.backend import VersionInfo
 from registry.api.model_version import ModelVersion
-from registry.api.records import frame_json, to_json
+from registry.api.records import ARROW_STREAM, frame_arrow, frame_json, to_json
 from registry.identifiers import format_identifier
 
-__all__ = ["frame_reply", "info_json", "reply", "version_details"]
+__all__ = ["FRAME", "frame_reply", "info_json", "reply", "version_details"]
+
+# A frame route's reply, for the OpenAPI schema: JSON, or Arrow for a client that asks for it.
+FRAME: dict[int | str, dict[str, Any]] = {200: {
+    "description": 'a DataFrame: JSON {"columns", "data", "dtypes"}, or an Arrow IPC stream '
+                   "when the request accepts it",
+    "content": {"application/json": {}, ARROW_STREAM: {}}}}
 
 
 def reply(data: Any) -> JSONResponse:
@@ -22,10 +29,16 @@ def reply(data: Any) -> JSONResponse:
     return JSONResponse(to_json(data))
 
 
-def frame_reply(frame: pd.DataFrame) -> JSONResponse:
+def frame_reply(request: Request, frame: pd.DataFrame) -> Response:
     """A DataFrame the API returns, as ``{"columns": [...], "data": [[row], ...]}``: the
     same columns and values (JSON-text columns stay text), so a client rebuilds the same
-    frame; encoded a column at a time (``frame_json``)."""
+    frame; encoded a column at a time (``frame_json``). A client that accepts
+    ``application/vnd.apache.arrow.stream`` (Floe's) gets an Arrow IPC stream instead, where
+    the frame converts (``frame_arrow``)."""
+    if ARROW_STREAM in request.headers.get("accept", ""):
+        data = frame_arrow(frame)
+        if data is not None:
+            return Response(data, media_type=ARROW_STREAM)
     return JSONResponse(frame_json(frame))
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from registry.server.replies import frame_reply
-from registry.server.signin import API, Gate, Signed
+from registry.server.replies import FRAME, frame_reply
+from registry.server.signin import API, Gate, Signed, SignedRoute
 
 __all__ = ["router"]
 
@@ -26,7 +26,7 @@ class NewToken(BaseModel):
 
 def router(gate: Gate) -> APIRouter:
     """The access routes, signing in through ``gate``."""
-    router = APIRouter()
+    router = APIRouter(route_class=SignedRoute)
 
     @router.get(f"{API}/models/{{model}}/privileges/{{privilege}}", tags=["access"])
     def holds(who: Signed, model: str, privilege: str) -> dict[str, bool]:
@@ -34,21 +34,21 @@ def router(gate: Gate) -> APIRouter:
         _, m = gate.locate(who, model)
         return {"held": m.holds(privilege)}
 
-    @router.post(f"{API}/sql", tags=["access"])
+    @router.post(f"{API}/sql", tags=["access"], responses=FRAME)
     def sql(who: Signed, body: SqlStatement) -> Any:
         """One access-control statement (GRANT, REVOKE, CREATE/DROP ROLE|USER, SHOW ...)."""
         reg = gate.open(who)
-        return frame_reply(reg.sql(body.statement))
+        return frame_reply(who.request, reg.sql(body.statement))
 
-    @router.get(f"{API}/audit", tags=["access"])
+    @router.get(f"{API}/audit", tags=["access"], responses=FRAME)
     def audit(who: Signed, model: str | None = None, since: str | None = None) -> Any:
         reg = gate.open(who)
         frame = reg.show_audit(model=model, since=since)
-        return frame_reply(frame)
+        return frame_reply(who.request, frame)
 
-    @router.get(f"{API}/tokens", tags=["access"])
+    @router.get(f"{API}/tokens", tags=["access"], responses=FRAME)
     def list_tokens(who: Signed) -> Any:
-        return frame_reply(gate.open(who).show_tokens())
+        return frame_reply(who.request, gate.open(who).show_tokens())
 
     @router.post(f"{API}/tokens", tags=["access"])
     def create_token(who: Signed, body: NewToken) -> dict[str, str]:

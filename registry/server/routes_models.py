@@ -9,8 +9,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from registry.api.records import frame_records
-from registry.server.replies import frame_reply, reply
-from registry.server.signin import API, Gate, Signed
+from registry.identifiers import format_identifier, parse_qualified_name
+from registry.server.replies import FRAME, frame_reply, reply
+from registry.server.signin import API, Gate, Signed, SignedRoute
 
 __all__ = ["router"]
 
@@ -33,12 +34,12 @@ class NewName(BaseModel):
 
 def router(gate: Gate) -> APIRouter:
     """The model routes, signing in through ``gate``."""
-    router = APIRouter()
+    router = APIRouter(route_class=SignedRoute)
 
-    @router.get(f"{API}/models", tags=["models"])
+    @router.get(f"{API}/models", tags=["models"], responses=FRAME)
     def list_models(who: Signed) -> Any:
         reg = gate.open(who)
-        return frame_reply(reg.show_models())
+        return frame_reply(who.request, reg.show_models())
 
     @router.get(f"{API}/namespace", tags=["models"])
     def namespace(who: Signed) -> dict[str, Any]:
@@ -86,7 +87,9 @@ def router(gate: Gate) -> APIRouter:
     @router.get(f"{API}/models/{{model}}/name", tags=["models"])
     def model_name(who: Signed, model: str) -> dict[str, str]:
         _, m = gate.locate(who, model)
-        return {"id": m.id, "name": m.name, "fully_qualified_name": m.fully_qualified_name}
+        qualified = m.fully_qualified_name  # one read: the name is its last part
+        name = format_identifier(parse_qualified_name(qualified, "model").name)
+        return {"id": m.id, "name": name, "fully_qualified_name": qualified}
 
     @router.get(f"{API}/models/{{model}}/comment", tags=["models"])
     def get_comment(who: Signed, model: str) -> Any:

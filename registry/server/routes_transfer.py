@@ -18,8 +18,8 @@ from registry.catalog.base import SYSTEM_ALIASES
 from registry.catalog.tables import VersionRow
 from registry.errors import InvalidInput
 from registry.identifiers import parse_identifier
-from registry.server.replies import frame_reply, info_json
-from registry.server.signin import API, Gate, Signed
+from registry.server.replies import FRAME, frame_reply, info_json
+from registry.server.signin import API, Gate, Signed, SignedRoute
 from registry.server.transfer import (
     begin_upload,
     commit_upload,
@@ -58,7 +58,7 @@ class GcRequest(BaseModel):
 
 def router(gate: Gate) -> APIRouter:
     """The transfer routes, signing in through ``gate``."""
-    router = APIRouter()
+    router = APIRouter(route_class=SignedRoute)
 
     @router.get(f"{API}/models/{{model}}/versions/{{version}}/files/{{path:path}}",
              tags=["artifacts"], response_class=StreamingResponse,
@@ -130,11 +130,11 @@ def router(gate: Gate) -> APIRouter:
         reg = gate.open(who)
         return {"removed": reg.gc(grace_period_s=body.grace_period_s)}
 
-    @router.get(f"{API}/artifacts", tags=["artifacts"])
+    @router.get(f"{API}/artifacts", tags=["artifacts"], responses=FRAME)
     def list_artifacts(who: Signed, url: Annotated[str, Query(
                            description="floe://model/MODEL/versions/VERSION/[PATH]")]) -> Any:
         reg = gate.open(who)
-        return frame_reply(reg.list_artifacts(url))
+        return frame_reply(who.request, reg.list_artifacts(url))
 
     @router.get(f"{API}/artifacts/file", tags=["artifacts"],
              response_class=StreamingResponse,

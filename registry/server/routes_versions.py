@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from registry.server.replies import frame_reply, info_json, reply, version_details
-from registry.server.signin import API, Gate, Signed
+from registry.server.replies import FRAME, frame_reply, info_json, reply, version_details
+from registry.server.signin import API, Gate, Signed, SignedRoute
 
 __all__ = ["router"]
 
@@ -25,12 +25,12 @@ class MetricValue(BaseModel):
 
 def router(gate: Gate) -> APIRouter:
     """The versions routes, signing in through ``gate``."""
-    router = APIRouter()
+    router = APIRouter(route_class=SignedRoute)
 
-    @router.get(f"{API}/models/{{model}}/versions", tags=["versions"])
+    @router.get(f"{API}/models/{{model}}/versions", tags=["versions"], responses=FRAME)
     def list_versions(who: Signed, model: str) -> Any:
         _, m = gate.locate(who, model)
-        return frame_reply(m.show_versions())
+        return frame_reply(who.request, m.show_versions())
 
     @router.get(f"{API}/models/{{model}}/versions/{{version}}", tags=["versions"])
     def show_version(who: Signed, model: str, version: str) -> Any:

@@ -6,20 +6,25 @@ address it forwards)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.routing import APIRoute
 
 from registry.access.ratelimit import FailureLimiter
 from registry.api.model import Model
 from registry.api.model_version import ModelVersion
 from registry.api.registry import Registry
+from registry.catalog.base import one_connection
 from registry.errors import Unauthenticated
 from registry.identifiers import format_identifier, id_ref, parse_qualified_name
 from registry.settings import default_catalog_url
 
-__all__ = ["API", "Credentials", "Gate", "Signed"]
+__all__ = ["API", "Credentials", "Gate", "Signed", "SignedRoute"]
 
 API = "/api/v1"
 
@@ -49,6 +54,24 @@ async def _credentials(
 # Every route's one dependency: documents the headers and the namespace in the OpenAPI schema,
 # and checks nothing (the route signs in, in its own thread).
 Signed = Annotated[Credentials, Depends(_credentials)]
+
+
+class SignedRoute(APIRoute):
+    """A route whose endpoint makes all its catalog reads, signing in included, on one
+    connection (``one_connection``), in the thread it runs in. An ``async`` endpoint (a
+    streamed upload: its reads run in threads of their own) is left as it is."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if inspect.iscoroutinefunction(endpoint):
+            super().__init__(path, endpoint, **kwargs)
+            return
+
+        @functools.wraps(endpoint)
+        def in_one_connection(*args: Any, **kw: Any) -> Any:
+            with one_connection():
+                return endpoint(*args, **kw)
+
+        super().__init__(path, in_one_connection, **kwargs)
 
 
 class Gate:

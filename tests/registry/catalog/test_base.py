@@ -112,3 +112,28 @@ def test_a_data_error_is_invalid_input_without_the_statement(postgres_url: str) 
         assert "INSERT" not in str(e.value) and "SQL" not in str(e.value)
     finally:
         store.dispose()
+
+
+def test_reads_in_one_connection_share_it_and_still_see_each_write(
+    reg: Registry, catalog_url: str,
+) -> None:
+    from registry.catalog.base import one_connection
+
+    mv = _log(reg, "m", "v1")
+    store = CatalogStore(catalog_url)
+    checkouts: list[object] = []
+    sa.event.listen(store.engine.pool, "checkout", lambda *args: checkouts.append(args))
+    try:
+        with one_connection():
+            assert store.aliases_of(mv.id) == ["DEFAULT", "FIRST", "LAST"]
+            assert store.find_user("nobody") is None
+            assert len(checkouts) == 1  # both reads on the block's one connection
+            store.set_alias(reg.get_model("m").id, mv.id, "CHAMPION")  # a write: its own
+            assert len(checkouts) == 2
+            # each read is its own transaction: no snapshot from before the write (SQLite)
+            assert store.aliases_of(mv.id) == ["DEFAULT", "FIRST", "LAST", "CHAMPION"]
+        assert store.engine.pool.checkedout() == 0  # returned at the block's end
+        store.aliases_of(mv.id)
+        assert len(checkouts) == 3  # outside the block, each read checks one out
+    finally:
+        store.dispose()

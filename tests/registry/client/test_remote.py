@@ -239,3 +239,36 @@ def test_what_comes_down_is_checked_again_before_it_is_loaded(
     mirrored.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="model.pkl"):
         Registry(url=url, token=token).get_model("m").version("v1").load()
+
+
+@sqlite_only
+def test_frames_come_down_as_arrow_or_json_and_equal_the_direct_ones(
+    server: tuple[str, str, Registry],
+) -> None:
+    import httpx
+
+    url, token, admin = server
+    clf, X = iris_classifier()
+    mv = admin.log_model(clf, model_name="m", version_name="v1", sample_input_data=X[:5],
+                         comment=None, metrics={"acc": 0.9, "nested": {"a": [1, 2]}})
+    mv.set_alias("champion")
+    admin.sql("CREATE ROLE analyst")
+    reg = Registry(url=url, token=token)
+    frames = {
+        "/api/v1/models": (admin.show_models(), reg.show_models()),
+        "/api/v1/models/m/versions": (admin.get_model("m").show_versions(),
+                                      reg.get_model("m").show_versions()),
+        "/api/v1/tokens": (admin.show_tokens(), reg.show_tokens()),
+        "/api/v1/artifacts?url=floe://model/m/versions/v1/": (
+            admin.list_artifacts("floe://model/m/versions/v1/"),
+            reg.list_artifacts("floe://model/m/versions/v1/")),
+    }
+    headers = {"authorization": f"Bearer {token}"}
+    for path, (direct, remote) in frames.items():
+        pd.testing.assert_frame_equal(remote, direct, obj=path)  # dtypes, None and NaN too
+        for accept, kind in (("application/vnd.apache.arrow.stream", "arrow"),
+                             ("application/json", "json"), ("*/*", "json")):
+            reply = httpx.get(url + path, headers={**headers, "accept": accept})
+            assert reply.status_code == 200 and kind in reply.headers["content-type"], path
+    reply = httpx.get(f"{url}/api/v1/models", headers=headers)
+    assert reply.json()["columns"] == list(admin.show_models().columns)
