@@ -23,6 +23,8 @@ _HANDLERS: tuple[tuple[str, str], ...] = (
     ("xgboost", "registry.handlers.xgboost:XGBoostHandler"),
     ("lightgbm", "registry.handlers.lightgbm:LightGBMHandler"),
     ("torch", "registry.handlers.torch:TorchHandler"),
+    ("catboost", "registry.handlers.catboost:CatBoostHandler"),
+    ("onnx", "registry.handlers.onnx:OnnxHandler"),
     ("sklearn", "registry.handlers.sklearn:SklearnHandler"),
 )
 

@@ -61,6 +61,13 @@ class Predictor(ABC):
     def _predict(self, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
         """``predict`` once ``method`` is known to be one of ``methods``."""
 
+    def model_input(self, batch: Batch) -> np.ndarray | pd.DataFrame:
+        """The batch as the model object itself is given it, which SHAP's model-specific
+        explainers are given too: one array of numbers, or the DataFrame where a column is
+        not a number (categories, text). A handler whose model wants otherwise overrides it."""
+        numeric = all(pd.api.types.is_numeric_dtype(t) for t in batch.frame.dtypes)
+        return batch.numpy if numeric else batch.frame
+
     def set_threads(self, count: int) -> None:
         """Run the model with ``count`` threads from now on, in this process (a Ray worker's
         share of the CPUs: the Ray run path calls this; in-process runs never do, so they keep

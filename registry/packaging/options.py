@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
 
@@ -46,6 +46,9 @@ class LogOptions(BaseModel):
     target_methods: tuple[StrictStr, ...] | None = None
     """Which of the model's methods become functions (default: every one the handler knows),
     the first being the default function."""
+    convert_to: Literal["onnx"] | None = None
+    """Log the model converted to this format instead: ``"onnx"`` converts a scikit-learn
+    estimator with skl2onnx and checks it predicts the same on ``sample_input_data``."""
 
     @field_validator("target_methods")
     @classmethod

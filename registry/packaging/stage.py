@@ -1,6 +1,7 @@
 """Turn a model object into a version: save, infer functions, write the manifest, publish.
 
-``log_model``'s options are validated here (``LogOptions``) before anything is saved, and the
+``log_model``'s options are validated here (``LogOptions``) before anything is saved (a model
+to convert, ``convert_to``, is converted and checked then), and the
 manifest is built as a typed ``Manifest``. Files are staged in a private temporary directory, copied to the artifact root (manifest
 last), and only then is the catalog row committed. A failure at any step removes what was
 written; a crash leaves an invisible orphan for ``floe gc``.
@@ -25,6 +26,7 @@ from registry.artifacts.digests import hash_tree
 from registry.artifacts.store import ArtifactStore
 from registry.errors import InvalidInput, ModelError
 from registry.handlers import Handler, Predictor, handler_for
+from registry.handlers.onnx import convert_to_onnx
 from registry.packaging.environment import capture_environment, conda_yaml, requirements_txt
 from registry.packaging.manifest import MANIFEST_VERSION, ExplainSpec, FileEntry, Manifest
 from registry.packaging.options import LogOptions, parse_log_options
@@ -97,6 +99,8 @@ def stage_version(
     user_files: Mapping[str, Sequence[str | Path]] | None,
 ) -> StagedVersion:
     opts = parse_log_options(options)  # before anything is written
+    if opts.convert_to == "onnx":
+        model = convert_to_onnx(model, sample_input_data)
     handler = handler_for(model)
     root = Path(tempfile.mkdtemp(prefix="floe-stage-"))
     try:

@@ -72,6 +72,7 @@ class Explainer:
     feature_names: list[str]
     class_labels: list[str]
     kind: ExplainerKind
+    predictor: Predictor  # a model-specific explainer is given what the model is given
 
     @property
     def expected_value(self) -> np.ndarray:
@@ -84,10 +85,7 @@ class Explainer:
             if self.kind == "permutation":
                 values = np.asarray(self.shap_explainer(batch.numpy).values)
             else:
-                # numbers as one array; categorical or text columns need the DataFrame
-                frame = batch.frame
-                numeric = all(np.issubdtype(t, np.number) for t in frame.dtypes)
-                values = self.shap_explainer.shap_values(batch.numpy if numeric else frame)
+                values = self.shap_explainer.shap_values(self.predictor.model_input(batch))
                 values = np.stack(values, axis=-1) if isinstance(values, list) else values
         except Exception as exc:
             raise ModelError(f"explaining the batch failed: {type(exc).__name__}: {exc}") from exc
@@ -121,7 +119,7 @@ def build_explainer(
     specific = handler.explainer(model, background)
     if specific is not None:
         kind: ExplainerKind = "linear" if isinstance(specific, shap.LinearExplainer) else "tree"
-        return Explainer(specific, list(feature_names), labels, kind)
+        return Explainer(specific, list(feature_names), labels, kind, predictor)
     columns = list(feature_names)
     dtypes = background.dtypes
 
@@ -133,7 +131,7 @@ def build_explainer(
     background_rows = background.iloc[:_AGNOSTIC_BACKGROUND_ROWS].to_numpy()
     masker = shap.maskers.Independent(background_rows, max_samples=len(background_rows))
     permutation = shap.explainers.Permutation(predict, masker, feature_names=columns)
-    return Explainer(permutation, columns, labels, "permutation")
+    return Explainer(permutation, columns, labels, "permutation", predictor)
 
 
 def predict_method_for(task: Task, functions: Sequence[str]) -> str:

@@ -147,8 +147,17 @@ def test_framework_thread_settings_follow_set_threads(count: int) -> None:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    import catboost as cb
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
     X, y = breast_cancer()
+    graph = to_onnx(LogisticRegression(max_iter=50).fit(X, y), X[:1].to_numpy("float32"),
+                    options={"zipmap": False})
     models = {
+        "catboost": [cb.CatBoostClassifier(iterations=2, verbose=False,
+                                           allow_writing_files=False).fit(X, y)],
+        "onnx": [graph],
         "xgboost": [xgb.train({"max_depth": 2}, xgb.DMatrix(X, label=y), num_boost_round=2),
                     xgb.XGBClassifier(n_estimators=2).fit(X, y)],
         "lightgbm": [lgb.train({"verbose": -1}, lgb.Dataset(X, label=y), num_boost_round=2),
