@@ -142,14 +142,13 @@ def test_the_models_threads_in_a_worker_follow_its_reserved_cpus(
 
 @pytest.mark.parametrize("count", [1, 2])
 def test_framework_thread_settings_follow_set_threads(count: int) -> None:
+    import catboost as cb
     import lightgbm as lgb
+    from skl2onnx import to_onnx
     from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    import catboost as cb
-    from skl2onnx import to_onnx
-    from sklearn.linear_model import LogisticRegression
 
     X, y = breast_cancer()
     graph = to_onnx(LogisticRegression(max_iter=50).fit(X, y), X[:1].to_numpy("float32"),
