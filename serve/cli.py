@@ -192,6 +192,9 @@ def deploy(
     batch_wait_ms: Annotated[float, typer.Option("--batch-wait-ms")] = 2.0,
     max_ongoing_requests: Annotated[int, typer.Option("--max-ongoing-requests")] = 8,
     max_queued_requests: Annotated[int, typer.Option("--max-queued-requests")] = 64,
+    graceful_shutdown_timeout_s: Annotated[float, typer.Option(
+        "--graceful-shutdown-timeout-s",
+        help="How long a replica being removed may finish its requests.")] = 20.0,
     database: Database = None,
     schema: Schema = None,
     address: Address = None,
@@ -208,6 +211,7 @@ def deploy(
         downscale_delay_s=downscale_delay_s, num_cpus=num_cpus, num_gpus=num_gpus,
         max_batch_size=max_batch_size, batch_wait_ms=batch_wait_ms,
         max_ongoing_requests=max_ongoing_requests, max_queued_requests=max_queued_requests,
+        graceful_shutdown_timeout_s=graceful_shutdown_timeout_s,
     )
     print(f"{doc['ref']} serves {doc['version']} ({', '.join(doc['functions'])})")
 

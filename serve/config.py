@@ -24,6 +24,9 @@ class EndpointConfig(BaseModel):
     ``max_ongoing_requests``, so its batches are never larger than that. 1 turns batching off.
     Requests beyond ``max_ongoing_requests`` per replica wait in a queue of
     ``max_queued_requests``; beyond that they are refused at once (503, ``Retry-After``).
+    A replica being removed (undeploy, scale-down, a new version) finishes the requests it
+    holds for up to ``graceful_shutdown_timeout_s`` (Ray Serve's default, 20 s), looking every
+    ``min(2, timeout / 4)`` seconds whether it is done, and is then stopped.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,6 +43,7 @@ class EndpointConfig(BaseModel):
     batch_wait_ms: Annotated[float, Field(ge=0, le=10_000)] = 2.0
     max_ongoing_requests: Annotated[int, Field(ge=1)] = 8
     max_queued_requests: Annotated[int, Field(ge=0)] = 64
+    graceful_shutdown_timeout_s: Annotated[float, Field(ge=0, le=3600)] = 20.0
 
     @field_validator("model")
     @classmethod

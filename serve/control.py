@@ -187,6 +187,8 @@ def _deploy(config: EndpointConfig, opened: tuple[Registry, str | None], *,
         ray_actor_options={"num_cpus": config.num_cpus, "num_gpus": config.num_gpus},
         max_ongoing_requests=config.max_ongoing_requests,
         max_queued_requests=config.max_queued_requests,
+        graceful_shutdown_timeout_s=config.graceful_shutdown_timeout_s,
+        graceful_shutdown_wait_loop_s=min(2.0, config.graceful_shutdown_timeout_s / 4),
         **_replicas(config),
     )
     app = deployment.bind(asdict(spec))

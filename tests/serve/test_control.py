@@ -107,6 +107,31 @@ def test_overload_is_a_503_with_retry_after_at_once(clean_endpoints: Served) -> 
     assert min(r[1] for r in shed) < 1.5, results  # answered at once, not after the queue
 
 
+@pytest.mark.parametrize("grace_s", [8.0, 0.2])
+def test_a_removed_replica_finishes_its_requests_within_the_grace_period(
+    clean_endpoints: Served, grace_s: float,
+) -> None:
+    served = clean_endpoints
+    doc = served.deploy("slow/v1", max_batch_size=1, graceful_shutdown_timeout_s=grace_s)
+    url = f"{served.url}/models/slow/versions/v1/predict"
+    answers: list[int] = []
+
+    def call() -> None:  # x=1, delay=2 s: in flight while the endpoint goes
+        try:
+            status = httpx.post(url, json={"data": [[0, 1.0, 2.0]]}, timeout=60).status_code
+        except httpx.TransportError:
+            status = 0  # the connection was cut
+        answers.append(status)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.5)
+    serve.undeploy(str(doc["ref"]))
+    caller.join()
+    # drained within 8 s: answered; stopped after 0.2 s: cut short, never a 200
+    assert (answers == [200]) if grace_s > 2 else (answers != [200]), answers
+
+
 def test_a_killed_replica_gives_only_503s_then_recovers(clean_endpoints: Served) -> None:
     import ray
 
