@@ -34,7 +34,9 @@ def test_an_endpoint_and_its_front_through_a_registry_server(
     reg.sql("CREATE ROLE other")
     reg.sql("GRANT USAGE ON MODEL iris TO ROLE analyst")
     try:
-        with registry_server(s.catalog_url, s.artifact_root) as (server_url, _admin), \
+        # the server refuses a client after 3 failed sign-ins (the front after 10)
+        with registry_server(s.catalog_url, s.artifact_root, max_failures=3) as (
+                server_url, _admin), \
                 monkeypatch.context() as env:
             # the replicas' environment names no catalog: only the spec can lead them anywhere
             replica_env = ray.get(ray.remote(lambda: dict(os.environ)).remote())
@@ -70,6 +72,16 @@ def test_an_endpoint_and_its_front_through_a_registry_server(
             assert (refused.status_code, refused.json()["type"]) == (403, "PermissionDenied")
             listed = httpx.get(f"{s.url}/models", headers={"authorization": f"Bearer {analyst}"})
             assert [m["endpoint"] for m in listed.json()["models"]] == ["ML.REGISTRY.IRIS/V1"]
+            # The front names each client to the server (X-Forwarded-For): a client that keeps
+            # failing (another loopback address) is locked out by the server, not the front
+            # with it, so everyone else still gets in.
+            with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"),
+                              timeout=30) as noisy:
+                codes = [noisy.post(url, json=body, headers={
+                    "authorization": f"Bearer floe_{i:016x}_" + "y" * 43}).status_code
+                    for i in range(4)]  # distinct tokens: none answered from the front's cache
+            assert codes == [401, 401, 401, 429], codes
+            assert post(analyst).status_code == 200
     finally:
         serve.start(port=port)
         reg.sql("DROP USER IF EXISTS alice")
