@@ -1,10 +1,11 @@
 """``RemoteBackend``: the registry's operations through a registry server (``floe server
 start``), over HTTP with a bearer token. The server runs each on its own ``LocalBackend`` as
 the token's caller and answers with the same results, or with the error as JSON, which
-``raise_for_error`` raises here as the same ``FloeError`` class with the same message.
+``registry.client.http.raise_for_error`` raises here as the same ``FloeError`` class with the
+same message.
 
-* Requests: one pooled ``httpx.Client`` per backend; idempotent ones (GET, PUT, DELETE) are
-  retried with backoff when the connection fails or the server answers 502/503/504.
+* Requests: ``registry.client.http`` (one pooled connection per backend, idempotent requests
+  retried, errors raised as their ``FloeError``).
 * Models and versions are addressed by ``@ID``, so a ``Model`` follows renames as in direct
   mode.
 * ``log_model``: the client stages and hashes the version, then sends the manifest and each
@@ -18,28 +19,25 @@ the token's caller and answers with the same results, or with the error as JSON,
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import os
 import shutil
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pandas as pd
 
 from registry.api.backend import VersionInfo
 from registry.api.context import Namespace
-from registry.api.records import ARROW_STREAM, frame_from_arrow, frame_from_json
 from registry.artifacts.deliver import deliver_files
 from registry.artifacts.store import MANIFEST, ArtifactStore
 from registry.artifacts.urls import parse_artifact_url
-from registry.errors import CatalogError, FloeError, InvalidInput, TooManyAttempts
+from registry.client.http import ServerConnection, ref, segment
+from registry.errors import FloeError
 from registry.identifiers import (
     QualifiedName,
     format_identifier,
@@ -51,52 +49,9 @@ from registry.packaging.manifest import parse_manifest
 from registry.packaging.stage import StagedVersion
 from registry.runtime.functions import ModelFunctionInfo
 
-__all__ = ["RemoteBackend", "raise_for_error"]
+__all__ = ["RemoteBackend"]
 
-API = "/api/v1"
 _CHUNK = 1 << 20
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
-_RETRY_STATUSES = frozenset({502, 503, 504})
-_ACCEPT_FRAME = {"accept": f"{ARROW_STREAM}, application/json"}
-
-
-@functools.cache
-def _error_classes() -> dict[str, type[FloeError]]:
-    classes: dict[str, type[FloeError]] = {}
-    pending: list[type[FloeError]] = [FloeError]
-    while pending:
-        cls = pending.pop()
-        classes.setdefault(cls.__name__, cls)
-        pending.extend(cls.__subclasses__())
-    return classes
-
-
-def raise_for_error(response: httpx.Response) -> None:
-    """A server's error reply as the ``FloeError`` it stands for: the class its ``type``
-    names (``FloeError`` itself for one this client does not know), with its message."""
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-        message, kind = str(body["error"]), str(body["type"])
-    except (ValueError, KeyError, TypeError):
-        message = f"the registry server answered {response.status_code} without an error body"
-        kind = "FloeError"
-    if kind == "TooManyAttempts":
-        raise TooManyAttempts(message, int(response.headers.get("retry-after", "60")))
-    known = _error_classes()
-    if kind not in known:  # a class defined since the first error: look again
-        known = _error_classes.__wrapped__()
-    raise known.get(kind, FloeError)(message)
-
-
-def _segment(text: str) -> str:
-    return urllib.parse.quote(text, safe="@")
-
-
-def _ref(version: str) -> str:
-    """A version's resolved name or alias as a path segment; ``@ID`` as it is."""
-    return _segment(version if id_ref(version) is not None else format_identifier(version))
 
 
 class RemoteBackend:
@@ -105,22 +60,14 @@ class RemoteBackend:
     def __init__(self, url: str, token: str | None, *, namespace: Namespace, cache_dir: Path,
                  role: str | None = None, timeout_s: float | None = None,
                  retries: int = 3, forwarded_for: str | None = None) -> None:
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise InvalidInput(f"registry URL {url!r} is not http:// or https://; write it as "
-                               "http://host:8080 (FLOE_REGISTRY_URL)")
-        self.url = url.rstrip("/")
+        params = {"database": format_identifier(namespace.database_name),
+                  "schema": format_identifier(namespace.schema_name)}
+        self._http = ServerConnection(url, token, params=params, role=role,
+                                      timeout_s=timeout_s, retries=retries,
+                                      forwarded_for=forwarded_for)
+        self.url = self._http.url
         self.namespace = namespace
         self.cache_dir = cache_dir
-        self._retries = retries
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        if role is not None:
-            headers["x-floe-role"] = format_identifier(parse_identifier(role, "role"))
-        if forwarded_for is not None:  # a proxy's client (the server believes it from loopback)
-            headers["x-forwarded-for"] = forwarded_for
-        self._client = httpx.Client(base_url=self.url + API, headers=headers,
-                                    timeout=timeout_s if timeout_s is not None else 30.0)
-        self._params = {"database": format_identifier(namespace.database_name),
-                        "schema": format_identifier(namespace.schema_name)}
         self._role: str | None = None
         self._complete: set[str] = set()  # versions whose every file is in the mirror
         digest = hashlib.sha256(self.url.encode()).hexdigest()[:16]
@@ -130,47 +77,7 @@ class RemoteBackend:
         return f"RemoteBackend({self.url}, {self.namespace})"
 
     def close(self) -> None:
-        self._client.close()
-
-    # -- the one way requests go --------------------------------------------------------------
-
-    def _send(self, method: str, path: str, *, stream: bool = False,
-              **kwargs: Any) -> httpx.Response:
-        """One request, retried (idempotent ones only) while the server cannot be reached or
-        answers 502/503/504; an error reply raises its ``FloeError``."""
-        params = {**self._params, **kwargs.pop("params", {})}
-        attempts = self._retries + 1 if method in _IDEMPOTENT else 1
-        for attempt in range(attempts):
-            try:
-                request = self._client.build_request(method, path, params=params, **kwargs)
-                response = self._client.send(request, stream=stream)
-            except httpx.TransportError as exc:
-                if attempt + 1 < attempts:
-                    time.sleep(0.1 * 2**attempt)
-                    continue
-                raise CatalogError(
-                    f"the registry server at {self.url} cannot be reached ({type(exc).__name__}: "
-                    f"{exc}); check the URL (FLOE_REGISTRY_URL) and that floe server runs there"
-                ) from exc
-            if response.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
-                response.close()
-                time.sleep(0.1 * 2**attempt)
-                continue
-            if stream and not response.is_success:
-                response.read()
-            raise_for_error(response)
-            return response
-        raise AssertionError("unreachable")
-
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._send(method, path, **kwargs).json()
-
-    def _frame(self, method: str, path: str, **kwargs: Any) -> pd.DataFrame:
-        """A DataFrame the server returns: as Arrow where it can send it, else JSON."""
-        response = self._send(method, path, headers=_ACCEPT_FRAME, **kwargs)
-        if response.headers.get("content-type", "").startswith(ARROW_STREAM):
-            return frame_from_arrow(response.content)
-        return frame_from_json(response.json())
+        self._http.close()
 
     @staticmethod
     def _model(model_id: str) -> str:
@@ -189,25 +96,25 @@ class RemoteBackend:
     @property
     def role(self) -> str:
         if self._role is None:
-            self._role = parse_identifier(self._json("GET", "/namespace")["role"], "role")
+            self._role = parse_identifier(self._http.json("GET", "/namespace")["role"], "role")
         return self._role
 
     def namespace_exists(self) -> bool:
-        return bool(self._json("GET", "/namespace")["exists"])
+        return bool(self._http.json("GET", "/namespace")["exists"])
 
     def find_model(self, name: str) -> str:
-        ref = name if id_ref(name) is not None else format_identifier(
+        model = name if id_ref(name) is not None else format_identifier(
             parse_identifier(name, "model"))
-        return str(self._json("GET", f"/models/{_segment(ref)}/name")["id"])
+        return str(self._http.json("GET", f"/models/{segment(model)}/name")["id"])
 
     def list_models(self) -> list[str]:
-        return list(self._json("GET", "/model-ids")["ids"])
+        return list(self._http.json("GET", "/model-ids")["ids"])
 
     def show_models(self) -> pd.DataFrame:
-        return self._frame("GET", "/models")
+        return self._http.frame("GET", "/models")
 
     def check_log(self, name: str, version: str | None) -> None:
-        self._send("POST", "/uploads/check", json=self._names(name, version))
+        self._http.send("POST", "/uploads/check", json=self._names(name, version))
 
     @staticmethod
     def _names(name: str, version: str | None) -> dict[str, str | None]:
@@ -219,108 +126,108 @@ class RemoteBackend:
         comment: str | None, metrics: dict[str, Any],
     ) -> tuple[str, VersionInfo]:
         manifest = staged.manifest.to_yaml().decode()
-        upload = self._json("POST", "/uploads", json={
+        upload = self._http.json("POST", "/uploads", json={
             **self._names(name, version), "comment": comment, "metrics": metrics,
             "manifest": manifest})["upload"]
         for rel in staged.manifest.files:
-            self._send("PUT", f"/uploads/{upload}/files/{urllib.parse.quote(rel)}",
+            self._http.send("PUT", f"/uploads/{upload}/files/{urllib.parse.quote(rel)}",
                        content=_chunks(staged.root / rel),
                        headers={"content-type": "application/octet-stream"})
-        done = self._json("POST", f"/uploads/{upload}/commit")
+        done = self._http.json("POST", f"/uploads/{upload}/commit")
         return str(done["model_id"]), self._info(done["version"])
 
     def delete_model(self, model_id: str) -> None:
-        self._send("DELETE", self._model(model_id))
+        self._http.send("DELETE", self._model(model_id))
 
     # -- one model ------------------------------------------------------------------------------
 
     def describe_model(self, model_id: str) -> tuple[str, str]:
-        doc = self._json("GET", f"{self._model(model_id)}/name")
+        doc = self._http.json("GET", f"{self._model(model_id)}/name")
         return parse_identifier(doc["name"], "model"), str(doc["fully_qualified_name"])
 
     def holds(self, model_id: str, privilege: str) -> bool:
-        return bool(self._json("GET", f"{self._model(model_id)}/privileges/{privilege}")["held"])
+        return bool(self._http.json("GET", f"{self._model(model_id)}/privileges/{privilege}")["held"])
 
     def model_comment(self, model_id: str) -> str | None:
-        comment: str | None = self._json("GET", f"{self._model(model_id)}/comment")["comment"]
+        comment: str | None = self._http.json("GET", f"{self._model(model_id)}/comment")["comment"]
         return comment
 
     def set_model_comment(self, model_id: str, comment: str | None) -> None:
-        self._send("PUT", f"{self._model(model_id)}/comment", json={"comment": comment})
+        self._http.send("PUT", f"{self._model(model_id)}/comment", json={"comment": comment})
 
     def rename_model(self, model_id: str, target: QualifiedName) -> None:
-        self._send("POST", f"{self._model(model_id)}/rename", json={"name": str(target)})
+        self._http.send("POST", f"{self._model(model_id)}/rename", json={"name": str(target)})
 
     def set_tag(self, model_id: str, name: str, value: str) -> None:
-        self._send("PUT", f"{self._model(model_id)}/tags/{_segment(format_identifier(name))}",
+        self._http.send("PUT", f"{self._model(model_id)}/tags/{segment(format_identifier(name))}",
                    json={"value": value})
 
     def show_tags(self, model_id: str) -> dict[str, str]:
-        tags = self._json("GET", f"{self._model(model_id)}/tags")
+        tags = self._http.json("GET", f"{self._model(model_id)}/tags")
         return {parse_identifier(k, "tag"): v for k, v in tags.items()}
 
     def unset_tag(self, model_id: str, name: str) -> bool:
-        self._send("DELETE", f"{self._model(model_id)}/tags/{_segment(format_identifier(name))}")
+        self._http.send("DELETE", f"{self._model(model_id)}/tags/{segment(format_identifier(name))}")
         return True
 
     def list_versions(self, model_id: str) -> list[VersionInfo]:
-        return [self._info(d) for d in self._json("GET", f"{self._model(model_id)}/version-infos")]
+        return [self._info(d) for d in self._http.json("GET", f"{self._model(model_id)}/version-infos")]
 
     def show_versions(self, model_id: str) -> pd.DataFrame:
-        return self._frame("GET", f"{self._model(model_id)}/versions")
+        return self._http.frame("GET", f"{self._model(model_id)}/versions")
 
     def resolve_version(self, model_id: str, name: str) -> VersionInfo:
-        return self._info(self._json("GET", f"{self._model(model_id)}/versions/{_ref(name)}/info"))
+        return self._info(self._http.json("GET", f"{self._model(model_id)}/versions/{ref(name)}/info"))
 
     def set_default(self, model_id: str, version: str) -> None:
-        ref = version if id_ref(version) is not None else format_identifier(version)
-        self._send("PUT", f"{self._model(model_id)}/default", json={"version": ref})
+        target = version if id_ref(version) is not None else format_identifier(version)
+        self._http.send("PUT", f"{self._model(model_id)}/default", json={"version": target})
 
     def delete_version(self, model_id: str, version: str) -> None:
-        self._send("DELETE", f"{self._model(model_id)}/versions/{_ref(version)}")
+        self._http.send("DELETE", f"{self._model(model_id)}/versions/{ref(version)}")
 
     # -- one version ----------------------------------------------------------------------------
 
     def get_version(self, model_id: str, version_id: str) -> VersionInfo:
-        return self._info(self._json("GET", f"{self._version(model_id, version_id)}/info"))
+        return self._info(self._http.json("GET", f"{self._version(model_id, version_id)}/info"))
 
     def version_comment(self, model_id: str, version_id: str) -> str | None:
-        doc = self._json("GET", f"{self._version(model_id, version_id)}/comment")
+        doc = self._http.json("GET", f"{self._version(model_id, version_id)}/comment")
         comment: str | None = doc["comment"]
         return comment
 
     def set_version_comment(self, model_id: str, version_id: str, comment: str | None) -> None:
-        self._send("PUT", f"{self._version(model_id, version_id)}/comment",
+        self._http.send("PUT", f"{self._version(model_id, version_id)}/comment",
                    json={"comment": comment})
 
     def set_metric(self, model_id: str, version_id: str, name: str, value: Any) -> None:
-        self._send("PUT", f"{self._version(model_id, version_id)}/metrics/{_segment(name)}",
+        self._http.send("PUT", f"{self._version(model_id, version_id)}/metrics/{segment(name)}",
                    json={"value": value})
 
     def show_metrics(self, model_id: str, version_id: str) -> dict[str, Any]:
-        metrics: dict[str, Any] = self._json("GET",
+        metrics: dict[str, Any] = self._http.json("GET",
                                              f"{self._version(model_id, version_id)}/metrics")
         return metrics
 
     def delete_metric(self, model_id: str, version_id: str, name: str) -> bool:
-        self._send("DELETE", f"{self._version(model_id, version_id)}/metrics/{_segment(name)}")
+        self._http.send("DELETE", f"{self._version(model_id, version_id)}/metrics/{segment(name)}")
         return True
 
     def aliases_of(self, model_id: str, version_id: str) -> list[str]:
-        aliases = self._json("GET", f"{self._version(model_id, version_id)}/aliases")
+        aliases = self._http.json("GET", f"{self._version(model_id, version_id)}/aliases")
         return [parse_identifier(a, "alias") for a in aliases]
 
     def set_alias(self, model_id: str, version_id: str, alias: str) -> None:
-        self._send("PUT", f"{self._model(model_id)}/aliases/{_segment(format_identifier(alias))}",
+        self._http.send("PUT", f"{self._model(model_id)}/aliases/{segment(format_identifier(alias))}",
                    json={"version": f"@{version_id}"})
 
     def unset_alias(self, model_id: str, version_id: str, alias: str) -> bool:
-        self._send("DELETE", f"{self._version(model_id, version_id)}/aliases/"
-                   f"{_segment(format_identifier(alias))}")
+        self._http.send("DELETE", f"{self._version(model_id, version_id)}/aliases/"
+                   f"{segment(format_identifier(alias))}")
         return True
 
     def list_functions(self, model_id: str, version_id: str) -> list[ModelFunctionInfo]:
-        docs = self._json("GET", f"{self._version(model_id, version_id)}/functions")
+        docs = self._http.json("GET", f"{self._version(model_id, version_id)}/functions")
         return [ModelFunctionInfo.from_dict(d) for d in docs]
 
     def version_files(self, model_id: str, version: VersionInfo, purpose: str) -> ArtifactStore:
@@ -345,7 +252,7 @@ class RemoteBackend:
 
     def _stream(self, path: str, params: dict[str, str]) -> Iterator[bytes]:
         """A download's bytes in chunks, the response closed at the end."""
-        with contextlib.closing(self._send("GET", path, params=params, stream=True)) as response:
+        with contextlib.closing(self._http.send("GET", path, params=params, stream=True)) as response:
             yield from response.iter_bytes(_CHUNK)
 
     def _save(self, chunks: Iterator[bytes], dest: Path, sha256: str, what: str) -> None:
@@ -373,7 +280,7 @@ class RemoteBackend:
     # -- artifacts by floe:// URL ---------------------------------------------------------------
 
     def list_artifacts(self, url: str) -> pd.DataFrame:
-        return self._frame("GET", "/artifacts", params={"url": url})
+        return self._http.frame("GET", "/artifacts", params={"url": url})
 
     def get_artifact(self, url: str, local_dir: Path) -> list[Path]:
         """The files ``url`` names, downloaded (READ) into a private directory, each checked
@@ -408,7 +315,7 @@ class RemoteBackend:
             shutil.rmtree(staging, ignore_errors=True)
 
     def open_artifact(self, url: str) -> tuple[str, int, str, Iterator[bytes]]:
-        response = self._send("GET", "/artifacts/file", params={"url": url}, stream=True)
+        response = self._http.send("GET", "/artifacts/file", params={"url": url}, stream=True)
         name = url.rstrip("/").rsplit("/", 1)[-1]
 
         def chunks() -> Iterator[bytes]:
@@ -419,17 +326,17 @@ class RemoteBackend:
                 response.headers.get("x-floe-sha256", ""), chunks())
 
     def gc(self, grace_period_s: float) -> list[str]:
-        return list(self._json("POST", "/gc", json={"grace_period_s": grace_period_s})["removed"])
+        return list(self._http.json("POST", "/gc", json={"grace_period_s": grace_period_s})["removed"])
 
     # -- access control -------------------------------------------------------------------------
 
     def sql(self, statement: str) -> pd.DataFrame:
-        return self._frame("POST", "/sql", json={"statement": statement})
+        return self._http.frame("POST", "/sql", json={"statement": statement})
 
     def show_audit(self, model: str | None, since: datetime | None) -> pd.DataFrame:
         params = {k: v for k, v in (("model", model),
                                     ("since", since.isoformat() if since else None)) if v}
-        return self._frame("GET", "/audit", params=params)
+        return self._http.frame("GET", "/audit", params=params)
 
     def create_token(self, role: str | None, user: str | None,
                      expires_in: timedelta | None) -> str:
@@ -437,13 +344,13 @@ class RemoteBackend:
                 "user": format_identifier(user) if user else None,
                 "expires_in": f"{max(1, int(expires_in.total_seconds()))}s"
                 if expires_in is not None else None}
-        return str(self._json("POST", "/tokens", json=body)["token"])
+        return str(self._http.json("POST", "/tokens", json=body)["token"])
 
     def show_tokens(self) -> pd.DataFrame:
-        return self._frame("GET", "/tokens")
+        return self._http.frame("GET", "/tokens")
 
     def revoke_token(self, token_id: str) -> None:
-        self._send("DELETE", f"/tokens/{_segment(token_id)}")
+        self._http.send("DELETE", f"/tokens/{segment(token_id)}")
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
