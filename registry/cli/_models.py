@@ -196,10 +196,10 @@ def _function_row(function: ModelFunctionInfo) -> dict[str, str]:
     return {
         "function": function.name,
         "target_method": function.target_method,
-        "inputs": ", ".join(f"{f.name} {f.dtype.value}" for f in signature.inputs)
+        "inputs": ", ".join(f.describe() for f in signature.inputs)
         if signature
         else "",
-        "outputs": ", ".join(f"{f.name} {f.dtype.value}" for f in signature.outputs)
+        "outputs": ", ".join(f.describe() for f in signature.outputs)
         if signature
         else "",
     }

@@ -9,6 +9,7 @@ calls ``predictor.predict(method, batch)`` and never asks the handler again.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,12 +22,25 @@ import pandas as pd
 from registry.errors import NotFound
 from registry.packaging.tasks import Task
 from registry.runtime.model_input import Batch
+from registry.runtime.signatures import ModelSignature
 
-__all__ = ["Handler", "Predictor", "model_type_name", "mro_modules"]
+__all__ = ["Handler", "Predictor", "directory_holding", "model_type_name", "mro_modules"]
 
 
 def model_type_name(model: object) -> str:
     return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def directory_holding(model: object, name: str) -> bool:
+    """Whether ``model`` is the path (a ``str`` or ``os.PathLike``) of a directory holding the
+    file ``name``: how a handler recognises a saved model's folder (a SavedModel, an MLflow
+    model). Any other object, or text that cannot be a path (too long, a NUL), is not."""
+    if not isinstance(model, str | os.PathLike):
+        return False
+    try:
+        return (Path(os.fspath(model)).expanduser() / name).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def mro_modules(model: object) -> set[str]:
@@ -47,9 +61,12 @@ class Predictor(ABC):
     methods: tuple[str, ...]
 
     @final
-    def predict(self, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
+    def predict(
+        self, method: str, batch: Batch
+    ) -> np.ndarray | pd.DataFrame | Mapping[str, np.ndarray]:
         """Run ``method`` on a validated batch (the signature's inputs, in order): an array
-        with one row per input row, or a DataFrame whose columns name the outputs."""
+        with one row per input row, or a DataFrame or a mapping of arrays whose names are the
+        outputs' (``invoke.output_columns``)."""
         if method not in self.methods:
             raise NotFound(
                 f"{model_type_name(self.model)} has no method {method!r} to predict with; call "
@@ -58,7 +75,9 @@ class Predictor(ABC):
         return self._predict(method, batch)
 
     @abstractmethod
-    def _predict(self, method: str, batch: Batch) -> np.ndarray | pd.DataFrame:
+    def _predict(
+        self, method: str, batch: Batch
+    ) -> np.ndarray | pd.DataFrame | Mapping[str, np.ndarray]:
         """``predict`` once ``method`` is known to be one of ``methods``."""
 
     def model_input(self, batch: Batch) -> np.ndarray | pd.DataFrame:
@@ -124,6 +143,12 @@ class Handler(ABC):
     def distributions_for(self, model: object) -> tuple[str, ...]:
         """The distributions loading ``model`` needs, recorded and checked as its environment."""
         return self.distributions
+
+    def declared_signatures(self, predictor: Predictor) -> Mapping[str, ModelSignature]:
+        """The signatures the model declares itself, by method (an MLflow model's MLmodel):
+        ``log_model`` uses them for the methods it is given no ``signatures=`` for, instead
+        of inferring them from ``sample_input_data``. None by default."""
+        return {}
 
     def partitioned_methods(self, model: object) -> list[str]:
         """The subset of ``target_methods`` called once per partition in batch inference."""

@@ -14,14 +14,33 @@ unpickled from the loader's private copy, made while its sha256 was checked
 (``runtime.load``).
 
 ``load(options={"use_gpu": True})`` puts the model on CUDA, and refuses where there is none.
-The function is ``forward``: input columns, in signature order, as one 2-D tensor of the
-model's floating dtype (integer columns keep their type, for embeddings) on its device; both
-are decided once, when the model is loaded (or wrapped at log time), and kept in its
-``TorchPredictor``.
+The function is ``forward``. Floating input takes the model's floating dtype (integers and
+bools keep theirs, for embeddings), on the model's device; both are decided once, when the
+model is loaded (or wrapped at log time), and kept in its ``TorchPredictor``. How the batch
+is passed depends on the signature:
+
+* every feature a scalar (one value per row): one 2-D tensor ``(rows, features)``, the columns
+  in signature order, as ever;
+* any feature with a shape (``FeatureSpec.shape``: an image, a sequence): one tensor per
+  feature, ``(rows, *shape)`` (a scalar feature among them: ``(rows,)``), passed to
+  ``forward`` as keywords when every feature is named like one of ``forward``'s parameters
+  (``inspect.signature``, read once when the model is wrapped), else positionally in
+  signature order. A feature whose rows differ in shape (a -1 in its shape with rows of
+  several lengths) is refused: a tensor needs them padded to one.
+
+The batch's arrays are views of Arrow memory, which is read-only (Ray's object store maps it
+so): each tensor is one copy of them, in torch's memory, so a model may write to its input.
+
+``forward`` returns a tensor (a 1-D one: one output column; 2-D: a column per column,
+``output_feature_<i>``; rank 3 and more: one column holding an array per row), or a tuple or
+list of tensors (a column each, ``output_feature_<i>``), or a dict of them (a column each,
+named by its keys, as a Hugging Face ``ModelOutput``); there, a 2-D tensor is one column of
+arrays. bfloat16 comes out as float32 (numpy has no bfloat16).
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 from collections.abc import Mapping
@@ -53,34 +72,48 @@ _NO_CUDA = (
 
 @dataclass(frozen=True, eq=False)
 class TorchPredictor(Predictor):
-    """An ``nn.Module`` with the ``device`` and floating ``dtype`` its input is given."""
+    """An ``nn.Module`` with the ``device`` and floating ``dtype`` its input is given, and the
+    names of its ``forward``'s parameters (``parameters``, for keyword input)."""
 
     device: torch.device
     dtype: torch.dtype
+    parameters: frozenset[str] = frozenset()
 
-    def _predict(self, method: str, batch: Batch) -> np.ndarray:
+    def _predict(self, method: str, batch: Batch) -> np.ndarray | dict[str, np.ndarray]:
         import torch
 
         module: Any = self.model
-        inputs = _to_tensor(batch.numpy, self.device, self.dtype)
+        call = module if method == "forward" else getattr(module, method)
+        args, kwargs = self._inputs(batch)
         # A model still in training mode (log time) is run in eval mode, then put back as it was.
         modes = [(m, m.training) for m in module.modules()] if module.training else []
         try:
             if modes:
                 module.eval()
             with torch.inference_mode():
-                out = module(inputs) if method == "forward" else getattr(module, method)(inputs)
+                out = call(*args, **kwargs)
         finally:
             for sub, training in modes:
                 sub.training = training
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(
-                f"{method} returned a {type(out).__name__}; it must return one tensor with a row "
-                "per input row"
-            )
-        if out.dtype == torch.bfloat16:
-            out = out.float()  # numpy has no bfloat16
-        return np.asarray(out.detach().cpu().numpy())
+        return _outputs(out, method)
+
+    def _inputs(self, batch: Batch) -> tuple[list[Any], dict[str, Any]]:
+        """The arguments of ``forward``: one 2-D tensor, or a tensor per feature (keywords
+        where every feature is one of its parameters); see the module."""
+        if not batch.has_tensors:
+            return [_to_tensor(batch.numpy, self.device, self.dtype)], {}
+        tensors = {}
+        for name, values in batch.tensors.items():
+            if values.dtype == object and name in batch.shapes:
+                raise InvalidInput(
+                    f"feature {name} has rows of several shapes (its shape is "
+                    f"{batch.shapes[name]}); the torch handler makes one tensor of a feature: "
+                    "pad its rows to one length first"
+                )
+            tensors[name] = _to_tensor(values, self.device, self.dtype)
+        if self.parameters and all(name in self.parameters for name in tensors):
+            return [], tensors
+        return list(tensors.values()), {}
 
     def set_threads(self, count: int) -> None:
         import torch
@@ -148,7 +181,8 @@ class TorchHandler(Handler):
 
     def wrap(self, model: object) -> TorchPredictor:
         device, dtype = _placement(model)
-        return TorchPredictor(model, tuple(self.target_methods(model)), device=device, dtype=dtype)
+        return TorchPredictor(model, tuple(self.target_methods(model)), device=device, dtype=dtype,
+                              parameters=_parameters(model))
 
     def target_methods(self, model: object) -> list[str]:
         return ["forward"]
@@ -167,6 +201,46 @@ def _placement(module: Any) -> tuple[torch.device, torch.dtype]:
         if device is not None and dtype is not None:
             break
     return device or torch.device("cpu"), dtype or torch.get_default_dtype()
+
+
+def _parameters(module: Any) -> frozenset[str]:
+    """The names ``forward`` takes by keyword (a TorchScript method's too); none where its
+    signature cannot be read."""
+    try:
+        signature = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return frozenset()
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return frozenset(p.name for p in signature.parameters.values() if p.kind in kinds)
+
+
+def _outputs(out: Any, method: str) -> np.ndarray | dict[str, np.ndarray]:
+    """A tensor as one array; a tuple, list or dict of tensors as one array per output."""
+    import torch
+
+    if isinstance(out, torch.Tensor):
+        return _to_numpy(out)
+    items: list[tuple[str, Any]] = []
+    if isinstance(out, tuple | list):
+        items = [(f"output_feature_{i}", t) for i, t in enumerate(out)]
+    elif isinstance(out, Mapping):
+        items = [(str(k), t) for k, t in out.items()]
+    others = [f"{name} ({type(t).__name__})" for name, t in items if not isinstance(t, torch.Tensor)]
+    if not items or others:
+        shown = f" ({', '.join(others)})" if others else ""
+        raise TypeError(
+            f"{method} returned a {type(out).__name__}{shown}; it must return a tensor, or a "
+            "tuple, list or dict of tensors, each with a row per input row"
+        )
+    return {name: _to_numpy(t) for name, t in items}
+
+
+def _to_numpy(tensor: Any) -> np.ndarray:
+    import torch
+
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()  # numpy has no bfloat16
+    return np.asarray(tensor.detach().cpu().numpy())
 
 
 def _to_tensor(array: np.ndarray, device: Any, dtype: Any) -> Any:

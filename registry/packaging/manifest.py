@@ -106,7 +106,7 @@ class FeatureEntry(_Section):
 
     name: str
     dtype: DataType
-    shape: tuple[NonNegativeInt, ...] | None
+    shape: tuple[Annotated[int, Field(ge=-1)], ...] | None  # -1: the size varies by row
     nullable: bool
 
 

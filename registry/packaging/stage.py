@@ -39,7 +39,7 @@ from registry.runtime.explain import (
     write_background,
 )
 from registry.runtime.functions import ModelFunctionInfo
-from registry.runtime.invoke import call_function
+from registry.runtime.invoke import call_function, output_table
 from registry.runtime.load import LoadedModel
 from registry.runtime.model_input import prepare_batch
 from registry.runtime.signatures import (
@@ -49,6 +49,7 @@ from registry.runtime.signatures import (
     to_arrow,
     validate_input,
 )
+from registry.runtime.tensors import to_pandas
 
 __all__ = ["StagedVersion", "stage_version"]
 
@@ -108,6 +109,7 @@ def stage_version(
         with _pickled_by_value(ext_modules):
             model_spec = handler.save(model, root / "model")
         predictor = handler.wrap(model)
+        signatures = {**handler.declared_signatures(predictor), **(signatures or {})}
         functions = _infer_functions(handler, predictor, sample_input_data, signatures, opts)
         resolved_task = _resolve_task(task, handler, model)
         explain = None
@@ -202,8 +204,8 @@ def _infer_functions(
                 f"cannot infer the signature of {method} without sample data; pass "
                 "sample_input_data= (a few rows of the training features) or signatures="
             )
-        inputs = infer_features(sample_table)
-        batch = prepare_batch(sample_table.to_pandas(), inputs, what="sample_input_data")
+        inputs = infer_features(sample_table)  # tensor features with their shapes
+        batch = prepare_batch(to_pandas(sample_table), inputs, what="sample_input_data")
         try:
             columns = call_function(
                 LoadedModel("staged", "the model", predictor, handler, None),
@@ -216,10 +218,8 @@ def _infer_functions(
                 "features"
             ) from exc
         outputs = tuple(
-            FeatureSpec(name=name, dtype=spec.dtype, nullable=spec.nullable)
-            for name, spec in zip(
-                columns, infer_features(pa.table(columns)), strict=True
-            )
+            FeatureSpec(name=name, dtype=spec.dtype, shape=spec.shape, nullable=spec.nullable)
+            for name, spec in zip(columns, infer_features(output_table(columns)), strict=True)
         )
         out.append(
             ModelFunctionInfo(
@@ -247,6 +247,13 @@ def _add_explain(
     predict = next(f for f in functions if f.name == predict_method_for(task, names))
     assert predict.signature is not None
     inputs = predict.signature.inputs
+    shaped = [f.describe() for f in inputs if f.is_tensor]
+    if shaped:
+        raise InvalidInput(
+            f"cannot explain {predict.name}: SHAP explains one number per feature, and "
+            f"{', '.join(shaped)} hold a tensor per row; pass "
+            "options={'enable_explainability': False} (or no task=) to log it without explain"
+        )
     background = validate_input(sample.slice(0, _SAMPLE_ROWS), inputs, what="sample_input_data")
     path = write_background(background, root)
     features = tuple(f.name for f in inputs)

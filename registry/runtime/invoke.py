@@ -14,6 +14,15 @@ Every function of a version answers the same input alike:
 * ``explain`` first calls the function it explains on the same batch, so it refuses exactly
   what that function refuses (a scikit-learn model's NaN or infinity, say), with the same
   ``ModelError``; a NaN or an infinity that the model takes is explained like any value.
+
+What a model returns becomes output columns (``output_columns``): a 1-D array is one column,
+a 2-D array ``k`` columns ``output_feature_<i>`` (one column of arrays where the signature
+names one output with a shape), an array of rank 3 or more ``(n, *shape)`` one tensor column;
+a DataFrame's or a mapping's columns by their names, where a column may hold an array per row
+(a DataFrame's object column of arrays, a mapping's array of rank 2 or more). A tensor column
+is Arrow's ``fixed_shape_tensor`` where its rows share a shape (a view of the model's array),
+lists where they do not, and the signature's own type where its rows fit it; in a DataFrame,
+an object column of one array per row.
 """
 
 from __future__ import annotations
@@ -30,9 +39,25 @@ from registry.errors import FloeError, InvalidInput, ModelError
 from registry.runtime.functions import EXPLAIN_FUNCTION, ModelFunctionInfo, resolve_function
 from registry.runtime.load import LoadedModel
 from registry.runtime.model_input import Batch, prepare_batch
-from registry.runtime.signatures import DataType, FeatureSpec, can_widen, column_names
+from registry.runtime.signatures import (
+    DataType,
+    FeatureSpec,
+    can_widen,
+    column_names,
+    to_arrow,
+)
+from registry.runtime.tensors import (
+    NotATensor,
+    astype_rows,
+    holds_arrays,
+    layout_of,
+    object_column,
+    tensor_array,
+    tensor_values,
+    to_pandas,
+)
 
-__all__ = ["call_function", "output_columns", "run_function"]
+__all__ = ["call_function", "output_columns", "output_table", "run_function"]
 
 log = logging.getLogger(__name__)
 Frame = TypeVar("Frame", pd.DataFrame, pa.Table)
@@ -82,7 +107,7 @@ def run_function(
     batch = prepare_batch(features, inputs, strict=strict, what=f"input to {fn.name}")
     outputs = call_function(loaded, fn, batch)
     _refuse_clash(names, list(outputs), fn, loaded.label)
-    return _append_columns(data, outputs, {f.name: f.dtype for f in outputs_spec})
+    return _append_columns(data, outputs, {f.name: f for f in outputs_spec})
 
 
 def _output_specs(fn: ModelFunctionInfo) -> Sequence[FeatureSpec]:
@@ -109,23 +134,37 @@ def _without(data: Frame, columns: Sequence[str]) -> Frame:
     return data.drop_columns(list(columns))
 
 
-def _append_columns(data: Frame, outputs: Columns, types: Mapping[str, DataType]) -> Frame:
+def _append_columns(data: Frame, outputs: Columns, specs: Mapping[str, FeatureSpec]) -> Frame:
     """``data`` with the output columns after its own: no input column is copied (a shallow
     DataFrame, or Arrow's new table over the same columns)."""
     if isinstance(data, pd.DataFrame):
         out = data.copy(deep=False)
         for name, values in outputs.items():
-            out[name] = values
+            out[name] = object_column(values) if values.ndim > 1 else values
         return out
     for name, values in outputs.items():
-        data = data.append_column(name, _output_array(values, types.get(name)))
+        data = data.append_column(name, _output_array(values, specs.get(name), name))
     return data
 
 
-def _output_array(values: np.ndarray[Any, Any], dtype: DataType | None) -> pa.Array:
+def output_table(columns: Columns) -> pa.Table:
+    """Output columns as an Arrow table, each column's type from its values (what output
+    signatures are inferred from)."""
+    return pa.table({name: _output_array(values, None, name) for name, values in columns.items()})
+
+
+def _output_array(
+    values: np.ndarray[Any, Any], spec: FeatureSpec | None, name: str
+) -> pa.Array:
     """One output column as Arrow, of its signature's type where the model's values are that
     type (numpy's buffer, not copied, when it is contiguous) or widen to it safely; values of
-    another type keep it (no output is narrowed or coerced)."""
+    another type keep it (no output is narrowed or coerced). A column of arrays is a tensor
+    column (see the module)."""
+    if len(values) == 0 and spec is not None and spec.shape is not None:
+        return pa.array([], type=spec.arrow_type())
+    if values.ndim > 1 or holds_arrays(values):
+        return _tensor_output(values, spec, name)
+    dtype = spec.dtype if spec is not None else None
     if dtype is None:
         return pa.array(values)
     expected = dtype.to_arrow()
@@ -143,8 +182,39 @@ def _output_array(values: np.ndarray[Any, Any], dtype: DataType | None) -> pa.Ar
     return array
 
 
+def _tensor_output(values: np.ndarray[Any, Any], spec: FeatureSpec | None, name: str) -> pa.Array:
+    """A column of arrays as a tensor column: the signature's shape type where the rows fit
+    it, its element type where they widen to it."""
+    shape = spec.shape if spec is not None else None
+    try:
+        array = tensor_array(values, shape=shape)
+    except NotATensor as exc:
+        raise ModelError(f"the output {name} holds arrays that are no tensor column: {exc}; "
+                         "return arrays of one rank per row") from None
+    layout = layout_of(array.type)
+    if spec is None or layout is None:
+        return array
+    try:
+        actual = DataType.from_arrow(layout.value_type)
+    except InvalidInput:
+        return array
+    if actual == spec.dtype or not can_widen(actual, spec.dtype):
+        return array
+    rows = astype_rows(tensor_values(array, fill_nulls=False), spec.dtype.to_numpy())
+    return tensor_array(rows, shape=shape)
+
+
 def _empty_columns(specs: Sequence[FeatureSpec]) -> Columns:
-    return {f.name: np.empty(0, dtype=f.dtype.to_arrow().to_pandas_dtype()) for f in specs}
+    out: Columns = {}
+    for f in specs:
+        dtype = f.dtype.to_arrow().to_pandas_dtype()
+        if f.shape is None:
+            out[f.name] = np.empty(0, dtype=dtype)
+        elif all(d >= 0 for d in f.shape):
+            out[f.name] = np.empty((0, *f.shape), dtype=dtype)
+        else:
+            out[f.name] = np.empty(0, dtype=object)
+    return out
 
 
 def _run_partitions(
@@ -155,7 +225,7 @@ def _run_partitions(
     carried: list[str],
     strict: bool,
 ) -> Frame:
-    frame = data if isinstance(data, pd.DataFrame) else data.to_pandas()
+    frame = data if isinstance(data, pd.DataFrame) else to_pandas(data)
     inputs = fn.signature.inputs if fn.signature is not None else None
     in_signature = inputs is not None and partition_column in {f.name for f in inputs}
     drop = carried + ([] if in_signature or inputs is None else [partition_column])
@@ -166,8 +236,10 @@ def _run_partitions(
         batch = prepare_batch(group.drop(columns=drop), inputs, strict=strict,
                               what=f"partition {partition_column}={key!r} of {fn.name}")
         result = _call(loaded, fn.target_method, batch, f"{loaded.label} function {fn.name}")
-        out = result if isinstance(result, pd.DataFrame) else pd.DataFrame(
-            output_columns(result, len(batch), None, f"{loaded.label} function {fn.name}"))
+        out = result if isinstance(result, pd.DataFrame) else pd.DataFrame({
+            name: object_column(values) if values.ndim > 1 else values
+            for name, values in output_columns(
+                result, len(batch), None, f"{loaded.label} function {fn.name}").items()})
         if partition_column not in out.columns:
             out.insert(0, partition_column, key)
         parts.append(out.reset_index(drop=True))
@@ -177,13 +249,12 @@ def _run_partitions(
         combined = pd.DataFrame(_empty_columns(_output_specs(fn)))
         if partition_column not in combined.columns:
             combined.insert(0, partition_column, frame[partition_column].iloc[:0].to_numpy())
-    return combined if isinstance(data, pd.DataFrame) else pa.Table.from_pandas(
-        combined, preserve_index=False)
+    return combined if isinstance(data, pd.DataFrame) else to_arrow(combined)
 
 
 def _call(
     loaded: LoadedModel, method: str, batch: Batch, what: str
-) -> np.ndarray[Any, Any] | pd.DataFrame:
+) -> np.ndarray[Any, Any] | pd.DataFrame | Mapping[str, Any]:
     try:
         return loaded.predictor.predict(method, batch)
     except FloeError:
@@ -210,7 +281,8 @@ def call_function(loaded: LoadedModel, fn: ModelFunctionInfo, batch: Batch) -> C
     result = _call(loaded, fn.target_method, batch, f"{label} function {fn.name}")
     expected = [f.name for f in outputs] if fn.signature is not None else None
     rows = None if fn.is_partitioned else len(batch)  # a partition may yield any row count
-    return output_columns(result, rows, expected, f"{label} function {fn.name}")
+    shapes = {f.name: f.shape for f in outputs if f.shape is not None}
+    return output_columns(result, rows, expected, f"{label} function {fn.name}", shapes=shapes)
 
 
 def output_names(count: int) -> list[str]:
@@ -218,13 +290,16 @@ def output_names(count: int) -> list[str]:
 
 
 def output_columns(
-    result: np.ndarray[Any, Any] | pd.DataFrame,
+    result: np.ndarray[Any, Any] | pd.DataFrame | Mapping[str, Any],
     num_rows: int | None,
     names: list[str] | None,
     what: str,
+    *,
+    shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Columns:
-    """Name a function's result: a DataFrame's own columns, or ``output_feature_<i>``.
-    ``num_rows`` (when not None) is the row count the result must have."""
+    """Name a function's result (see the module): a DataFrame's or a mapping's own columns,
+    or ``output_feature_<i>``. ``num_rows`` (when not None) is the row count the result must
+    have; ``shapes`` are the signature's tensor outputs."""
     if isinstance(result, pd.DataFrame):
         if num_rows is not None and len(result) != num_rows:
             raise ModelError(f"{what} returned {len(result)} rows for {num_rows}; a function "
@@ -234,7 +309,29 @@ def output_columns(
             raise ModelError(f"{what} returned columns {list(columns)}; its signature names "
                              f"{names}")
         return columns
+    if isinstance(result, Mapping):
+        columns = {str(c): np.asarray(v) for c, v in result.items()}
+        for name, values in columns.items():
+            if values.ndim == 0 or (num_rows is not None and len(values) != num_rows):
+                got = f"shape {values.shape}" if values.ndim else "a scalar"
+                raise ModelError(f"{what} returned {got} as {name} for {num_rows} rows; each "
+                                 "output must have one row per input row")
+        if names and list(columns) != names:
+            raise ModelError(f"{what} returned columns {list(columns)}; its signature names "
+                             f"{names}")
+        return columns
     result = np.asarray(result)
+    if result.ndim >= 3 or (result.ndim == 2 and names is not None and len(names) == 1
+                            and shapes and names[0] in shapes):
+        if num_rows is not None and result.shape[0] != num_rows:
+            raise ModelError(f"{what} returned shape {result.shape} for {num_rows} rows; a "
+                             "function must return one row per input row")
+        names = names or output_names(1)
+        if len(names) != 1:
+            raise ModelError(f"{what} returned one array of shape {result.shape} (one column "
+                             f"of arrays), its signature names {len(names)}: "
+                             f"{', '.join(names)}")
+        return {names[0]: result}
     matrix = result.reshape(-1, 1) if result.ndim == 1 else result
     if matrix.ndim != 2 or (num_rows is not None and matrix.shape[0] != num_rows):
         raise ModelError(

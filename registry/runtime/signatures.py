@@ -12,6 +12,18 @@ Nulls are what each format calls missing: ``null`` in an Arrow table; ``None``, 
 also how ``infer_features`` decides a feature is nullable. A NaN or an infinity in an Arrow
 float column is a value, not a null: the signature allows any float there, so Floe passes it
 to the model, and every function of the version gets it alike (see ``invoke``).
+
+A feature with a ``shape`` holds an array of that shape per row (``(1, 8, 8)``; -1 for a size
+that varies from row to row: ``(-1,)`` for token ids, ``(-1, 16)`` for per-token embeddings);
+``shape=None`` is one value per row, as before. How such columns are stored is ``tensors``'
+business: Arrow's ``fixed_shape_tensor``, Ray Data's tensor types, list columns, a DataFrame
+column of one numpy array per row. The dtype is the elements' type, widened by the same rules.
+A shape is inferred from the sample: a numpy array or torch tensor of rank 3 or more
+``(n, *shape)`` is one feature ``input_feature_0``; a DataFrame column of arrays takes their
+shape where the rows share it (-1 where they differ); a list column is -1. A wrong rank or size
+is refused with the others, naming the column and both shapes: sizes fixed by the type are
+checked from the schema alone, sizes that vary by row from the data (``plan_input``'s
+``extents``, from ``tensors.row_extents``).
 """
 
 from __future__ import annotations
@@ -26,6 +38,18 @@ import pandas as pd
 import pyarrow as pa
 
 from registry.errors import InvalidInput
+from registry.runtime.tensors import (
+    Extent,
+    array_column,
+    arrow_type,
+    as_arrow_type,
+    frame_to_arrow,
+    layout_of,
+    row_extents,
+    shape_problem,
+    show_shape,
+    tensor_extents,
+)
 
 __all__ = [
     "DataType",
@@ -60,6 +84,11 @@ class DataType(StrEnum):
 
     def to_arrow(self) -> pa.DataType:
         return _TO_ARROW[self]
+
+    def to_numpy(self) -> np.dtype[Any]:
+        """The numpy type pandas gives a column of this type (TIMESTAMP: datetime64[ns])."""
+        dtype: np.dtype[Any] = np.dtype(self.to_arrow().to_pandas_dtype())
+        return dtype
 
     @classmethod
     def from_arrow(cls, dtype: pa.DataType) -> DataType:
@@ -116,10 +145,42 @@ def can_widen(source: DataType, target: DataType) -> bool:
 
 @dataclass(frozen=True)
 class FeatureSpec:
+    """One input or output column: ``shape`` None holds one value per row, a shape holds an
+    array of it per row (-1: that size varies by row; ``()`` is taken as None)."""
+
     name: str
     dtype: DataType
     shape: tuple[int, ...] | None = None
     nullable: bool = True
+
+    def __post_init__(self) -> None:
+        shape = self.shape
+        if shape is None:
+            return
+        if isinstance(shape, str | bytes) or not all(
+                isinstance(d, int | np.integer) and not isinstance(d, bool) for d in shape):
+            raise InvalidInput(f"feature {self.name} has shape {shape!r}; a shape is a tuple of "
+                               "whole numbers, -1 for a size that varies by row")
+        dims = tuple(int(d) for d in shape)
+        if any(d < -1 for d in dims):
+            raise InvalidInput(f"feature {self.name} has shape {show_shape(dims)}; sizes are 0 "
+                               "or more, or -1 for a size that varies by row")
+        object.__setattr__(self, "shape", dims or None)
+
+    @property
+    def is_tensor(self) -> bool:
+        """Whether the feature holds an array per row (it has a shape)."""
+        return self.shape is not None
+
+    def describe(self) -> str:
+        """``name DTYPE``, and the shape of a tensor feature: ``image FLOAT (1, 8, 8)``."""
+        return f"{self.name} {_kind(self)}"
+
+    def arrow_type(self) -> pa.DataType:
+        """The feature's own Arrow type (``tensors.arrow_type`` for a shape)."""
+        if self.shape is None:
+            return self.dtype.to_arrow()
+        return arrow_type(self.dtype.to_arrow(), self.shape)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +199,11 @@ class FeatureSpec:
             shape=tuple(shape) if shape is not None else None,
             nullable=bool(doc.get("nullable", True)),
         )
+
+
+def _kind(spec: FeatureSpec) -> str:
+    """A feature's type as messages show it: ``FLOAT``, or ``FLOAT (1, 8, 8)`` for a tensor."""
+    return spec.dtype.value + (f" {show_shape(spec.shape)}" if spec.shape is not None else "")
 
 
 @dataclass(frozen=True)
@@ -201,7 +267,7 @@ def refuse(problems: Sequence[str], what: str, inputs: Sequence[FeatureSpec] | N
         return
     expected = ""
     if inputs is not None:
-        expected = "; expected columns: " + ", ".join(f"{f.name} {f.dtype.value}" for f in inputs)
+        expected = "; expected columns: " + ", ".join(f.describe() for f in inputs)
     raise InvalidInput(f"invalid {what}: " + "; ".join(problems) + expected)
 
 
@@ -235,7 +301,10 @@ def _frame_nulls(column: pd.Series) -> int:
 
 
 def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
-    """A pyarrow Table from a DataFrame, Table or numpy array (columns ``<prefix>_<i>``)."""
+    """A pyarrow Table from a DataFrame, a Table, a numpy array or torch tensor (a 2-D one:
+    columns ``<prefix>_<i>``; one of rank 3 or more ``(n, *shape)``: the one tensor column
+    ``<prefix>_0``) or a mapping of names to arrays (a column each, a tensor column from 2-D
+    up). A DataFrame column of numpy arrays becomes a tensor column (``tensors``)."""
     if isinstance(data, pa.Table):
         refuse(column_problems(data)[0], "input", None)
         return data
@@ -244,18 +313,21 @@ def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
         frame = data
         if not all(isinstance(c, str) for c in frame.columns):
             frame = frame.rename(columns=str)
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        return frame_to_arrow(frame)
     if isinstance(data, pd.Series):
         return to_arrow(data.to_frame(), prefix=prefix)
-    if type(data).__module__.split(".")[0] == "torch":  # a torch.Tensor, without importing torch
-        tensor = data.detach().cpu()
-        data = (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
+    if isinstance(data, Mapping):
+        columns = {str(name): _numpy(values) for name, values in data.items()}
+        return pa.table({name: array_column(name, values) for name, values in columns.items()})
+    data = _numpy(data)
     if isinstance(data, np.ndarray):
+        if data.ndim >= 3:
+            return pa.table({f"{prefix}_0": array_column(f"{prefix}_0", data)})
         array = data.reshape(-1, 1) if data.ndim == 1 else data
         if array.ndim != 2:
             raise InvalidInput(
-                f"a numpy array of {data.ndim} dimensions cannot be a table; pass a 2-D array "
-                "or a DataFrame"
+                f"a numpy array of {data.ndim} dimensions cannot be a table; pass a 2-D array, "
+                "an array (n, *shape) of rank 3 or more, or a DataFrame"
             )
         if np.iscomplexobj(array):
             raise InvalidInput(
@@ -265,18 +337,38 @@ def to_arrow(data: Any, *, prefix: str = "input_feature") -> pa.Table:
         return pa.table({f"{prefix}_{i}": array[:, i] for i in range(array.shape[1])})
     raise InvalidInput(
         f"cannot use a {type(data).__name__} as model input; pass a pandas DataFrame, a "
-        "pyarrow Table, a numpy array or a torch tensor"
+        "pyarrow Table, a numpy array, a torch tensor or a dict of arrays"
     )
+
+
+def _numpy(data: Any) -> Any:
+    """A torch tensor as numpy (bfloat16 as float32), without importing torch; else ``data``."""
+    if type(data).__module__.split(".")[0] == "torch" and hasattr(data, "detach"):
+        tensor = data.detach().cpu()
+        return (tensor.float() if str(tensor.dtype) == "torch.bfloat16" else tensor).numpy()
+    return data
 
 
 def infer_features(data: Any, *, prefix: str = "input_feature") -> tuple[FeatureSpec, ...]:
+    """The features of a sample (see ``to_arrow``), with their shapes (see the module)."""
     table = to_arrow(data, prefix=prefix)
-    return tuple(
-        FeatureSpec(
-            name=f.name, dtype=DataType.from_arrow(f.type), nullable=table.column(f.name).null_count > 0
-        )
-        for f in table.schema
-    )
+    return tuple(_infer_feature(f.name, table.column(f.name)) for f in table.schema)
+
+
+def _infer_feature(name: str, column: pa.ChunkedArray) -> FeatureSpec:
+    nullable = column.null_count > 0
+    layout = layout_of(column.type)
+    if layout is None:
+        return FeatureSpec(name=name, dtype=DataType.from_arrow(column.type), nullable=nullable)
+    if all(d is not None for d in layout.dims):
+        shape = tuple(int(d) for d in layout.dims if d is not None)
+    elif isinstance(column.type, pa.BaseExtensionType):  # Ray's variable-shaped tensors
+        extents = row_extents(column) or ()
+        shape = tuple(e[0] if e is not None and e[0] == e[1] else -1 for e in extents)
+    else:  # a list: its length varies by row, whatever the sample's rows have
+        shape = tuple(-1 if d is None else d for d in layout.dims)
+    return FeatureSpec(name=name, dtype=DataType.from_arrow(layout.value_type), shape=shape,
+                       nullable=nullable)
 
 
 def plan_input(
@@ -288,14 +380,18 @@ def plan_input(
     nulls: Mapping[str, int] | None = None,
     problems: Sequence[str] = (),
     reported: Collection[str] = (),
+    extents: Mapping[str, Sequence[Extent | None]] | None = None,
 ) -> dict[str, DataType]:
-    """Check a batch's schema against ``inputs``; return the columns to cast and their types.
+    """Check a batch's schema against ``inputs``; return the columns to cast and their types
+    (a tensor feature's: its elements' type).
 
     Raises one ``InvalidInput`` listing every missing, extra and mistyped column with its
-    expected type, every feature that is not nullable but has nulls (``nulls``: the count per
-    column, from ``null_counts``) and the ``problems`` the caller found already (from
-    ``column_problems``; ``reported``: the columns those concern, left out of ``schema`` and
-    not reported again). Looks at the schema only: no data is touched.
+    expected type, every tensor column of another shape, every feature that is not nullable
+    but has nulls (``nulls``: the count per column, from ``null_counts``) and the ``problems``
+    the caller found already (from ``column_problems``; ``reported``: the columns those
+    concern, left out of ``schema`` and not reported again). Looks at the schema only, and at
+    ``extents`` (``tensor_extents``: the sizes a tensor column's rows have, where its type
+    does not fix them; unchecked without): no data is touched.
     """
     present = dict(zip(schema.names, schema.types, strict=True))
     present.update({name: pa.null() for name in reported})
@@ -303,32 +399,24 @@ def plan_input(
     found: list[str] = list(problems)
     missing = [f for f in inputs if f.name not in present]
     if missing:
-        found.append(
-            "missing columns: " + ", ".join(f"{f.name} ({f.dtype.value})" for f in missing)
-        )
+        found.append("missing columns: " + ", ".join(
+            f"{f.name} ({_kind(f)})" for f in missing))
     casts: dict[str, DataType] = {}
     for spec in inputs:
         if spec.name not in present or spec.name in reported:
             continue
-        arrow_type = present[spec.name]
-        if arrow_type.equals(spec.dtype.to_arrow()):
-            continue
-        try:
-            actual: DataType | None = DataType.from_arrow(arrow_type)
-        except InvalidInput:
-            actual = None
-        if actual == spec.dtype:
-            continue  # the same logical type in another encoding (dictionary, large string)
-        if actual is not None and not strict and can_widen(actual, spec.dtype):
-            casts[spec.name] = spec.dtype
-            continue
-        shown = actual.value if actual is not None else str(arrow_type)
-        how = (
-            "strict_input_validation refuses any cast"
-            if strict and actual is not None and can_widen(actual, spec.dtype)
-            else "cannot be converted safely"
-        )
-        found.append(f"column {spec.name} is {shown}, expected {spec.dtype.value} ({how})")
+        column_type = present[spec.name]
+        layout = layout_of(column_type)
+        if spec.shape is not None or layout is not None:
+            wrong = shape_problem(spec.name, spec.shape, layout, (extents or {}).get(spec.name))
+            if wrong:
+                found.append(wrong)
+                continue
+            assert layout is not None
+            column_type = layout.value_type  # the elements' type is checked as a scalar's
+        problem = _type_problem(spec, column_type, strict, casts)
+        if problem:
+            found.append(problem)
     with_nulls = [
         f"{f.name} ({nulls[f.name]} null{'s' if nulls[f.name] != 1 else ''})"
         for f in inputs
@@ -346,6 +434,31 @@ def plan_input(
         found.append("unexpected columns: " + ", ".join(extra))
     refuse(found, what, inputs)
     return casts
+
+
+def _type_problem(
+    spec: FeatureSpec, arrow_type: pa.DataType, strict: bool, casts: dict[str, DataType]
+) -> str | None:
+    """Whether a column (a tensor column: its elements) of ``arrow_type`` is ``spec``'s type,
+    widens to it (recorded in ``casts``) or is refused (the problem)."""
+    if arrow_type.equals(spec.dtype.to_arrow()):
+        return None
+    try:
+        actual: DataType | None = DataType.from_arrow(arrow_type)
+    except InvalidInput:
+        actual = None
+    if actual == spec.dtype:
+        return None  # the same logical type in another encoding (dictionary, large string)
+    if actual is not None and not strict and can_widen(actual, spec.dtype):
+        casts[spec.name] = spec.dtype
+        return None
+    shown = actual.value if actual is not None else str(arrow_type)
+    how = (
+        "strict_input_validation refuses any cast"
+        if strict and actual is not None and can_widen(actual, spec.dtype)
+        else "cannot be converted safely"
+    )
+    return f"column {spec.name} is {shown}, expected {spec.dtype.value} ({how})"
 
 
 def check_schema(
@@ -369,14 +482,23 @@ def non_nullable(inputs: Sequence[FeatureSpec], names: Sequence[str]) -> list[st
 def validate_input(
     table: pa.Table, inputs: Sequence[FeatureSpec], *, strict: bool = False, what: str = "input"
 ) -> pa.Table:
-    """The columns ``inputs`` names, in order and cast to their types (see ``plan_input``)."""
+    """The columns ``inputs`` names, in order and cast to their types (see ``plan_input``); a
+    tensor feature in its own Arrow type (``FeatureSpec.arrow_type``) where it is cast."""
     problems, bad = column_problems(table)
     nulls = null_counts(table, non_nullable(inputs, table.column_names))
+    shapes = {f.name: f.shape for f in inputs if f.shape is not None}
+    columns = {name: table.column(name) for name in shapes
+               if name in table.column_names and name not in bad}
+    extents, more, unreadable = tensor_extents(columns, shapes)
     casts = plan_input(table.schema, inputs, strict=strict, what=what, nulls=nulls,
-                       problems=problems, reported=bad)
-    columns = [
-        table.column(f.name).cast(casts[f.name].to_arrow()) if f.name in casts
-        else table.column(f.name)
-        for f in inputs
-    ]
-    return pa.table(columns, names=[f.name for f in inputs])
+                       problems=[*problems, *more], reported=bad | unreadable, extents=extents)
+    out = []
+    for f in inputs:
+        column = table.column(f.name)
+        cast = casts.get(f.name)
+        if f.shape is not None and cast is not None:
+            column = as_arrow_type(column, f.shape, cast.to_arrow())
+        elif cast is not None:
+            column = column.cast(cast.to_arrow())
+        out.append(column)
+    return pa.table(out, names=[f.name for f in inputs])

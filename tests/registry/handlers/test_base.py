@@ -19,7 +19,7 @@ import xgboost as xgb
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch import nn
 
-from registry import CustomModel, ModelContext, NotFound, inference_api
+from registry import CustomModel, InvalidInput, ModelContext, NotFound, inference_api
 from registry.handlers import Handler, Predictor, handler_for
 from registry.handlers.custom import CustomPredictor
 from registry.handlers.lightgbm import LightGBMPredictor
@@ -205,3 +205,11 @@ def test_a_custom_predictor_holds_the_loaded_context(tmp_path: Path) -> None:
     loaded_clf = predictor.context.model_ref("clf")
     assert isinstance(loaded_clf, LogisticRegression)
     assert loaded_clf is not case.model.context.model_ref("clf")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", ["x" * 5000, "a\0b", "/no/such/dir"])
+def test_text_that_is_no_model_folder_is_refused_by_every_handler(text: str) -> None:
+    # every handler that takes a folder's path (SavedModel, MLflow) looks for its file
+    # there; text too long for a path, or holding a NUL, is no folder either
+    with pytest.raises(InvalidInput, match="no handler for it"):
+        handler_for(text)

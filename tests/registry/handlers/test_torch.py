@@ -1,17 +1,21 @@
-"""PyTorch: nn.Module (cloudpickle) and TorchScript (torch.jit.save), on CPU and CUDA."""
+"""PyTorch: nn.Module (cloudpickle) and TorchScript (torch.jit.save), on CPU and CUDA; one 2-D
+tensor of scalar features, or a tensor per feature (by keyword or position); a tensor, tuple
+or dict of tensors out. (A CNN on images end to end: test_digits_cnn.py.)"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 from torch import nn
 
-from registry import InvalidInput, ModelError, Task
+from registry import FeatureSpec, InvalidInput, ModelError, ModelSignature, Task
 from registry.handlers import handler_for
 from registry.handlers.torch import TorchHandler
 from registry.runtime.model_input import Batch
@@ -175,17 +179,121 @@ def test_logging_leaves_training_mode_and_statistics_alone(tmp_path: Path) -> No
     np.testing.assert_array_equal(first, mv.run(X, function_name="forward"))  # no dropout
 
 
-class _Pair(nn.Module):
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x, x
+class _Mixer(nn.Module):
+    """Two tensors and a scalar: ``image`` (n, 2, 4), ``weights`` (n, 4), ``scale`` (n,)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 3)
+
+    def forward(self, image: torch.Tensor, weights: torch.Tensor,
+                scale: torch.Tensor) -> torch.Tensor:
+        return self.proj(image * weights[:, None, :]).sum(dim=1) * scale[:, None]
 
 
-def test_forward_must_return_one_tensor(tmp_path: Path) -> None:
+def _mixer_inputs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(6, 2, 4)).astype(np.float32),
+            rng.normal(size=(6, 4)).astype(np.float32), rng.normal(size=6).astype(np.float32))
+
+
+def test_several_tensors_go_by_keyword_when_named_like_forwards_parameters(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    net = _Mixer()
+    image, weights, scale = _mixer_inputs()
+    with torch.no_grad():
+        expected = net(torch.from_numpy(image), torch.from_numpy(weights),
+                       torch.from_numpy(scale)).numpy()
+    reg = SqliteRegistry(tmp_path).registry
+    # named like forward's parameters, in another order: passed by keyword
+    named = {"scale": scale, "weights": weights, "image": image}
+    mv = reg.log_model(net, model_name="named", version_name="v1", sample_input_data=named)
+    (fn,) = mv.show_functions()
+    assert fn.signature is not None
+    assert [(f.name, f.shape) for f in fn.signature.inputs] == [
+        ("scale", None), ("weights", (4,)), ("image", (2, 4))]
+    frame = pd.DataFrame({"scale": scale, "weights": list(weights), "image": list(image)})
+    out = mv.run(frame)
+    np.testing.assert_allclose(out.iloc[:, 3:].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    # other names: positionally, in signature order
+    positional = {"a": image, "b": weights, "c": scale}
+    mv = reg.log_model(net, model_name="positional", version_name="v1",
+                       sample_input_data=positional)
+    table = pa.table({"a": pa.FixedShapeTensorArray.from_numpy_ndarray(image),
+                      "b": pa.FixedShapeTensorArray.from_numpy_ndarray(weights), "c": scale})
+    out_table = mv.run(table)
+    got = np.column_stack([out_table.column(f"output_feature_{i}").to_numpy() for i in range(3)])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # positionally in another order: the model sees the wrong tensors, and says so
+    with pytest.raises(ModelError, match="function forward raised RuntimeError"):
+        reg.log_model(net, model_name="wrong", version_name="v1",
+                      sample_input_data={"b": weights, "a": image, "c": scale})
+
+
+class _Heads(nn.Module):
+    """A tuple or a dict of outputs: per-row scores (n,), a 2-D head (n, 2), a map (n, 2, 2)."""
+
+    def __init__(self, as_dict: bool) -> None:
+        super().__init__()
+        self.as_dict = as_dict
+
+    def forward(self, x: torch.Tensor) -> Any:
+        score, pair = x.sum(dim=1), x[:, :2]
+        grid = x[:, :4].reshape(-1, 2, 2)
+        return {"score": score, "pair": pair, "grid": grid} if self.as_dict else (score, pair)
+
+
+def test_a_tuple_or_dict_of_tensors_is_a_column_per_tensor(tmp_path: Path) -> None:
+    X = pd.DataFrame(np.arange(12, dtype=np.float32).reshape(3, 4), columns=list("abcd"))
+    reg = SqliteRegistry(tmp_path).registry
+    mv = reg.log_model(_Heads(as_dict=False), model_name="pair", version_name="v1",
+                       sample_input_data=X)
+    (fn,) = mv.show_functions()
+    assert fn.signature is not None
+    assert [(f.name, f.shape) for f in fn.signature.outputs] == [
+        ("output_feature_0", None), ("output_feature_1", (2,))]
+    out = mv.run(X)
+    assert out["output_feature_0"].tolist() == [6.0, 22.0, 38.0]
+    np.testing.assert_array_equal(out["output_feature_1"].iloc[1], [4.0, 5.0])
+    mv = reg.log_model(_Heads(as_dict=True), model_name="heads", version_name="v1",
+                       sample_input_data=X)
+    table = mv.run(pa.Table.from_pandas(X))
+    assert table.column_names[4:] == ["score", "pair", "grid"]
+    assert table.schema.field("grid").type.equals(pa.fixed_shape_tensor(pa.float32(), [2, 2]))
+    np.testing.assert_array_equal(
+        table.column("grid").combine_chunks().to_numpy_ndarray()[2], [[8.0, 9.0], [10.0, 11.0]])
+
+
+class _Text(nn.Module):
+    def forward(self, x: torch.Tensor) -> str:
+        return "no tensor"
+
+
+def test_forward_must_return_tensors(tmp_path: Path) -> None:
     X = pd.DataFrame({"a": [1.0, 2.0]})
-    with pytest.raises(ModelError, match="forward returned a tuple; it must return one tensor"):
+    with pytest.raises(ModelError, match="forward returned a str; it must return a tensor, or a "
+                                         "tuple, list or dict of tensors"):
         SqliteRegistry(tmp_path).registry.log_model(
-            _Pair(), model_name="pair", version_name="v1", sample_input_data=X
+            _Text(), model_name="text", version_name="v1", sample_input_data=X
         )
+
+
+def test_rows_of_several_lengths_are_refused_unpadded(tmp_path: Path) -> None:
+    reg = SqliteRegistry(tmp_path).registry
+    ids = pd.DataFrame({"ids": [np.array([1, 2, 3]), np.array([4, 5, 6])]})
+    bags = nn.EmbeddingBag(10, 2, mode="sum")
+    signature = ModelSignature(inputs=(FeatureSpec("ids", DataType.INT64, shape=(-1,)),))
+    mv = reg.log_model(bags, model_name="bags", version_name="v1", sample_input_data=ids,
+                       signatures={"forward": signature})
+    out = mv.run(ids)  # rows of one length: one (rows, 3) LongTensor
+    with torch.no_grad():
+        expected = bags(torch.tensor([[1, 2, 3], [4, 5, 6]])).numpy()
+    np.testing.assert_allclose(out.iloc[:, 1:].to_numpy(), expected)
+    with pytest.raises(InvalidInput, match=r"feature ids has rows of several shapes \(its shape "
+                                           r"is \(-1,\)\); .* pad its rows to one length"):
+        mv.run(pd.DataFrame({"ids": [np.array([1, 2, 3]), np.array([4])]}))
 
 
 def test_only_modules_are_handled(tmp_path: Path) -> None:
