@@ -25,6 +25,7 @@ _HANDLERS: tuple[tuple[str, str], ...] = (
     ("torch", "registry.handlers.torch:TorchHandler"),
     ("catboost", "registry.handlers.catboost:CatBoostHandler"),
     ("onnx", "registry.handlers.onnx:OnnxHandler"),
+    ("tensorflow", "registry.handlers.tensorflow:TensorFlowHandler"),
     ("sklearn", "registry.handlers.sklearn:SklearnHandler"),
 )
 
