@@ -22,6 +22,7 @@ _HANDLERS: tuple[tuple[str, str], ...] = (
     ("custom", "registry.handlers.custom:CustomHandler"),  # never a framework object
     ("xgboost", "registry.handlers.xgboost:XGBoostHandler"),
     ("lightgbm", "registry.handlers.lightgbm:LightGBMHandler"),
+    ("transformers", "registry.handlers.transformers:TransformersHandler"),
     ("torch", "registry.handlers.torch:TorchHandler"),
     ("catboost", "registry.handlers.catboost:CatBoostHandler"),
     ("onnx", "registry.handlers.onnx:OnnxHandler"),
