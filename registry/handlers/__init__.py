@@ -25,6 +25,7 @@ _HANDLERS: tuple[tuple[str, str], ...] = (
     ("transformers", "registry.handlers.transformers:TransformersHandler"),
     ("torch", "registry.handlers.torch:TorchHandler"),
     ("catboost", "registry.handlers.catboost:CatBoostHandler"),
+    ("mlflow", "registry.handlers.mlflow:MlflowHandler"),  # an MLflow dir may end in .onnx
     ("onnx", "registry.handlers.onnx:OnnxHandler"),
     ("tensorflow", "registry.handlers.tensorflow:TensorFlowHandler"),
     ("sklearn", "registry.handlers.sklearn:SklearnHandler"),
