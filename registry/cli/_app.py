@@ -43,6 +43,7 @@ from registry.cli._access import (
     users_app,
 )
 from registry.cli._artifacts import artifacts_app, collect_garbage, export_version
+from registry.cli._import import import_app
 from registry.cli._metadata import alias_app, comment_app, default_app, metrics_app, tags_app
 from registry.cli._models import models_app, versions_app
 from registry.cli._scope import CliError, Database, Schema, Scope
@@ -77,6 +78,7 @@ for _group, _name in (
     (tokens_app, "tokens"),
     (users_app, "users"),
     (server_app, "server"),
+    (import_app, "import"),
 ):
     app.add_typer(_group, name=_name, context_settings=_SETTINGS)
 app.command("export")(export_version)
