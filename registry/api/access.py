@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import pandas as pd
+import pyarrow as pa
 
 from registry.access.authorize import require_admin, require_schema
 from registry.access.statements import (
@@ -28,15 +30,20 @@ from registry.access.statements import (
     ShowGrantsTo,
     ShowRoles,
     Statement,
-    parse_statement,
 )
 from registry.api.backend import Backend
 from registry.api.context import Context, Namespace, missing_model
 from registry.api.identity import USER_STATEMENTS, execute_user_statement
+from registry.api.sql import execute_model_statement
 from registry.catalog.access import ADMIN, FUTURE, ON_SCHEMA
 from registry.catalog.base import as_utc, model_label
 from registry.errors import InvalidInput, NotFound, PermissionDenied
 from registry.identifiers import format_identifier
+from registry.sql.select import is_select, run_select
+from registry.sql.statements import is_model_statement, parse_sql
+
+if TYPE_CHECKING:
+    from registry.api.registry import Registry
 
 __all__ = ["AUDIT_COLUMNS", "GRANT_COLUMNS", "ROLE_COLUMNS", "AccessMixin", "audit_frame",
            "execute"]
@@ -254,18 +261,61 @@ class AccessMixin:
 
     _backend: Backend
 
-    def sql(self, statement: str) -> pd.DataFrame:
-        """Run one access-control statement, in Snowflake's grammar, as this registry's role:
-        ``CREATE ROLE r``, ``DROP ROLE r``, ``GRANT ROLE a TO ROLE b``, ``GRANT {USAGE | READ |
-        OWNERSHIP} ON MODEL m TO ROLE r``, ``GRANT USAGE ON {ALL | FUTURE} MODELS IN SCHEMA
-        d.s TO ROLE r``, ``GRANT CREATE MODEL ON SCHEMA d.s TO ROLE r``, each ``REVOKE ...
-        FROM ROLE r``, ``SHOW GRANTS ON MODEL m``, ``SHOW GRANTS TO ROLE r``, ``SHOW ROLES``;
-        and users (``registry.api.identity``): ``CREATE USER u [DEFAULT_ROLE = r]``, ``DROP
-        USER u``, ``GRANT ROLE r TO USER u``, ``REVOKE ROLE r FROM USER u``, ``SHOW USERS``,
-        ``SHOW GRANTS TO USER u``. SHOW statements return their rows; the others one
-        ``status`` row."""
-        parse_statement(statement)  # a statement that does not parse fails here, once
-        return self._backend.sql(statement)
+    @overload
+    def sql(self, statement: str, *, arrow: Literal[False] = ...,
+            duckdb_path: str | Path | None = ...) -> pd.DataFrame: ...
+
+    @overload
+    def sql(self, statement: str, *, arrow: Literal[True],
+            duckdb_path: str | Path | None = ...) -> pa.Table: ...
+
+    def sql(self, statement: str, *, arrow: bool = False,
+            duckdb_path: str | Path | None = None) -> pd.DataFrame | pa.Table:
+        """Run one statement, in Snowflake's grammar, as this registry's role.
+
+        A query (``SELECT ...``, ``WITH ... SELECT ...``) runs on DuckDB in this process, over
+        whatever DuckDB reads (Parquet, CSV, the tables of the DuckDB database file
+        ``duckdb_path``), and may call model methods: ``m!predict(a, b)``, ``MODEL(m,
+        v)!predict(*)``, ``WITH mv AS MODEL m VERSION v SELECT mv!predict(*) ...``, each
+        returning an object of the function's outputs (``m!predict(*):output_feature_0``).
+        See ``registry.sql.select``. ``arrow=True`` returns an Arrow table instead of a
+        DataFrame (for any statement).
+
+        Model statements (``registry.sql.models``) are each the Python API call they stand
+        for (``registry.api.sql``): ``SHOW MODELS [LIKE 'p'] [IN DATABASE d | IN SCHEMA
+        d.s]``, ``SHOW VERSIONS [LIKE 'p'] IN MODEL m``, ``SHOW FUNCTIONS IN MODEL m [VERSION
+        v]``, ``DESCRIBE MODEL m``, ``ALTER MODEL [IF EXISTS] m ...`` (comment, rename,
+        default version, aliases, drop or modify a version, tags), ``DROP MODEL [IF EXISTS]
+        m``, ``LIST 'floe://...'`` and ``GET 'floe://...' 'file://dir'`` (to this machine's
+        disk, also through a registry server).
+
+        Access-control statements (``registry.access.statements``), run by the backend (a
+        server's client sends them to the server): ``CREATE ROLE r``, ``DROP ROLE r``,
+        ``GRANT ROLE a TO ROLE b``, ``GRANT {USAGE | READ | OWNERSHIP} ON MODEL m TO ROLE
+        r``, ``GRANT USAGE ON {ALL | FUTURE} MODELS IN SCHEMA d.s TO ROLE r``, ``GRANT CREATE
+        MODEL ON SCHEMA d.s TO ROLE r``, each ``REVOKE ... FROM ROLE r``, ``SHOW GRANTS ON
+        MODEL m``, ``SHOW GRANTS TO ROLE r``, ``SHOW ROLES``; and users
+        (``registry.api.identity``): ``CREATE USER u [DEFAULT_ROLE = r]``, ``DROP USER u``,
+        ``GRANT ROLE r TO USER u``, ``REVOKE ROLE r FROM USER u``, ``SHOW USERS``, ``SHOW
+        GRANTS TO USER u``.
+
+        SHOW, DESCRIBE, LIST and GET return their rows; the others one ``status`` row. A
+        statement that does not parse raises ``StatementError`` pointing at the word; an
+        error about a name it wrote (a model that does not exist) points at the name."""
+        if is_select(statement):  # client-side, through the API, like the model statements
+            table = run_select(cast("Registry", self), statement, duckdb_path=duckdb_path)
+            return table if arrow else table.to_pandas()
+        if duckdb_path is not None:
+            raise InvalidInput("duckdb_path= applies to a SELECT, which reads its tables")
+        frame = self._sql_statement(statement)
+        return pa.Table.from_pandas(frame, preserve_index=False) if arrow else frame
+
+    def _sql_statement(self, statement: str) -> pd.DataFrame:
+        parsed = parse_sql(statement)  # a statement that does not parse fails here, once
+        if not is_model_statement(parsed):
+            return self._backend.sql(statement)
+        done = execute_model_statement(cast("Registry", self), parsed)
+        return done if isinstance(done, pd.DataFrame) else _status(done or _DONE)
 
     def grant(self, privilege: str, *, to_role: str, model: str | None = None,
               schema: str | None = None, models: str | None = None) -> None:

@@ -62,6 +62,16 @@ class Backend(Protocol):
 
     def namespace_exists(self) -> bool: ...
 
+    def in_namespace(self, namespace: Namespace) -> Backend:
+        """This registry on another namespace, as the same caller (a server's client: over
+        the same connection, which closing either closes)."""
+        ...
+
+    def schema_names(self, database: str) -> list[str]:
+        """The schemas of ``database`` that exist, resolved, in code point order (no
+        privilege needed: whether a namespace exists is no secret, see ``namespace_exists``)."""
+        ...
+
     def find_model(self, name: str) -> str:
         """The id of the model ``name`` (an identifier, or ``@ID``) in this namespace;
         ``NotFound`` also for one the role may not see."""

@@ -80,6 +80,12 @@ class LocalBackend(Context):
     def namespace_exists(self) -> bool:
         return self.find_namespace_id() is not None
 
+    def in_namespace(self, namespace: Namespace) -> LocalBackend:
+        return dataclasses.replace(self, namespace=namespace, namespace_id=None)
+
+    def schema_names(self, database: str) -> list[str]:
+        return self.store.schema_names(database)
+
     def find_model(self, name: str) -> str:
         return self.find_model_row(name).id
 

@@ -3,6 +3,7 @@ registry server, and manage its models."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import types
@@ -169,6 +170,22 @@ class Registry(AccessMixin, IdentityMixin, ArtifactsMixin):
             raise InvalidInput("this registry is a server's client; a server opens the "
                                "catalog directly (catalog_url=)")
         return self._backend
+
+    def _in_namespace(self, database: str | None, schema: str | None) -> Registry:
+        """This registry on ``database.schema`` (resolved; None: this one's), as the same
+        caller over the same connection: for a SQL statement that names another namespace.
+        Close this registry, not that one (they share a server's connection)."""
+        ns = self._backend.namespace
+        target = Namespace(database or ns.database_name, schema or ns.schema_name)
+        if target == ns:
+            return self
+        other = copy.copy(self)
+        other._backend = self._backend.in_namespace(target)
+        return other
+
+    def _schema_names(self, database: str) -> list[str]:
+        """The schemas of ``database`` (resolved) that exist, in code point order."""
+        return self._backend.schema_names(database)
 
     def __repr__(self) -> str:
         return f"Registry({self._backend.namespace})"

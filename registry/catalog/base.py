@@ -351,6 +351,14 @@ class StoreBase:
                 )
             ).first()
 
+    def schema_names(self, database: str) -> list[str]:
+        """The schemas of ``database`` that exist, resolved, in code point order."""
+        with self.read() as s:
+            names = s.exec(
+                select(NamespaceRow.schema_name).where(NamespaceRow.database_name == database)
+            ).all()
+        return sorted(names)
+
     def namespace_of_id(self, namespace_id: int) -> NamespaceRow:
         with self.read() as s:
             ns = s.get(NamespaceRow, namespace_id)

@@ -1,17 +1,22 @@
 """``floe sql``, ``floe roles ...``, ``floe users ...``, ``floe grant``, ``floe revoke``,
-``floe grants``, ``floe tokens ...`` and ``floe audit``: access control from the shell. Each
-command but ``tokens`` and ``audit`` is one statement run by ``Registry.sql`` (the same
-grammar, checks and errors as the Python API), as the role of ``floe --role``."""
+``floe grants``, ``floe tokens ...`` and ``floe audit``: SQL and access control from the
+shell. Each command but ``tokens`` and ``audit`` is one statement run by ``Registry.sql``
+(the same grammar, checks and errors as the Python API), as the role of ``floe --role``;
+``floe sql`` runs any of them, the model statements included (SHOW MODELS, ALTER MODEL,
+GET, ...)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
 
+from registry.api.sql import JSON_COLUMNS
 from registry.cli._output import echo_json, frame_records, print_table
 from registry.cli._scope import AsJson, scope_of
+from registry.sql.select import write_parquet_atomically
 
 __all__ = ["audit", "grant", "grants", "revoke", "roles_app", "sql", "tokens_app",
            "users_app"]
@@ -25,9 +30,16 @@ Words = Annotated[
 ]
 
 
-def _run(ctx: typer.Context, statement: str, *, as_json: bool, title: str) -> None:
-    frame: pd.DataFrame = scope_of(ctx).registry().sql(statement)
-    records = frame_records(frame)
+def _run(ctx: typer.Context, statement: str, *, as_json: bool, title: str,
+         duckdb_path: Path | None = None, output: Path | None = None) -> None:
+    reg = scope_of(ctx).registry()
+    if output is not None:
+        table = reg.sql(statement, arrow=True, duckdb_path=duckdb_path)
+        write_parquet_atomically(table, output)
+        typer.echo(f"wrote {table.num_rows} rows to {output}")
+        return
+    frame: pd.DataFrame = reg.sql(statement, duckdb_path=duckdb_path)
+    records = frame_records(frame, json_columns=JSON_COLUMNS)
     if as_json:
         echo_json(records)
     elif list(frame.columns) == ["status"]:
@@ -38,13 +50,36 @@ def _run(ctx: typer.Context, statement: str, *, as_json: bool, title: str) -> No
 
 def sql(
     ctx: typer.Context,
-    statement: Annotated[str, typer.Argument(metavar="STATEMENT", show_default=False,
-                                             help="One statement, quoted for the shell.")],
+    statement: Annotated[str, typer.Argument(
+        metavar="STATEMENT", show_default=False,
+        help="One statement, quoted for the shell: floe sql \"SHOW MODELS LIKE 'churn%'\".")],
     as_json: AsJson = False,
+    duckdb_path: Annotated[Path | None, typer.Option(
+        "--duckdb", metavar="PATH", show_default=False,
+        help="A DuckDB database file whose tables a SELECT reads (opened read-only).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE.parquet", show_default=False,
+        help="Write the rows to this Parquet file (atomically) instead of printing them.")
+    ] = None,
 ) -> None:
-    """Run one access-control statement: CREATE/DROP ROLE, CREATE/DROP USER, GRANT/REVOKE
-    ..., SHOW GRANTS ON MODEL m | TO ROLE r | TO USER u, SHOW ROLES, SHOW USERS."""
-    _run(ctx, statement, as_json=as_json, title=statement)
+    """Run one statement in Snowflake's grammar and print its rows (or its status).
+
+    Queries run on DuckDB over what it reads (Parquet, CSV, --duckdb tables) and may call
+    model methods: SELECT id, m!predict(*):output_feature_0 FROM 'data/*.parquet';
+    MODEL(m, v2)!predict(a, b); WITH mv AS MODEL m VERSION v2 SELECT mv!predict(*) FROM t.
+
+    Models: SHOW MODELS [LIKE 'p'] [IN DATABASE d | IN SCHEMA d.s], SHOW VERSIONS [LIKE 'p']
+    IN MODEL m, SHOW FUNCTIONS IN MODEL m [VERSION v], DESCRIBE MODEL m, ALTER MODEL [IF
+    EXISTS] m SET COMMENT = '...' | UNSET COMMENT | RENAME TO n | SET DEFAULT_VERSION = v |
+    VERSION v SET ALIAS = a | VERSION a UNSET ALIAS | DROP VERSION v | MODIFY VERSION v SET
+    COMMENT = '...' | MODIFY VERSION v SET METADATA = '{"metrics": {...}}' | SET TAG t =
+    '...' | UNSET TAG t, DROP MODEL [IF EXISTS] m, LIST 'floe://model/m/versions/v/', GET
+    'floe://model/m/versions/v/path' 'file:///local/dir'.
+
+    Access control: CREATE/DROP ROLE, CREATE/DROP USER, GRANT/REVOKE ..., SHOW GRANTS ON
+    MODEL m | TO ROLE r | TO USER u, SHOW ROLES, SHOW USERS."""
+    _run(ctx, statement, as_json=as_json, title=statement, duckdb_path=duckdb_path,
+         output=output)
 
 
 def grant(ctx: typer.Context, words: Words) -> None:

@@ -6,6 +6,7 @@ percent-encoded here (``segment``), ``@ID`` kept as it is."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 import urllib.parse
@@ -97,6 +98,12 @@ class ServerConnection:
 
     def close(self) -> None:
         self._client.close()
+
+    def with_params(self, params: dict[str, str]) -> ServerConnection:
+        """This connection (its pool, token and role) sending ``params`` with each request."""
+        other = copy.copy(self)
+        other._params = params
+        return other
 
 
     def send(self, method: str, path: str, *, stream: bool = False,

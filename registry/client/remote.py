@@ -19,6 +19,7 @@ same message.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import os
 import shutil
@@ -60,9 +61,7 @@ class RemoteBackend:
     def __init__(self, url: str, token: str | None, *, namespace: Namespace, cache_dir: Path,
                  role: str | None = None, timeout_s: float | None = None,
                  retries: int = 3, forwarded_for: str | None = None) -> None:
-        params = {"database": format_identifier(namespace.database_name),
-                  "schema": format_identifier(namespace.schema_name)}
-        self._http = ServerConnection(url, token, params=params, role=role,
+        self._http = ServerConnection(url, token, params=_namespace_params(namespace), role=role,
                                       timeout_s=timeout_s, retries=retries,
                                       forwarded_for=forwarded_for)
         self.url = self._http.url
@@ -101,6 +100,17 @@ class RemoteBackend:
 
     def namespace_exists(self) -> bool:
         return bool(self._http.json("GET", "/namespace")["exists"])
+
+    def in_namespace(self, namespace: Namespace) -> RemoteBackend:
+        other = copy.copy(self)  # shares the mirror and the role: the server's, not the namespace's
+        other.namespace = namespace
+        other._http = self._http.with_params(_namespace_params(namespace))
+        return other
+
+    def schema_names(self, database: str) -> list[str]:
+        names = self._http.json("GET", "/schemas", params={
+            "database": format_identifier(database)})["schemas"]
+        return [parse_identifier(name, "schema") for name in names]
 
     def find_model(self, name: str) -> str:
         model = name if id_ref(name) is not None else format_identifier(
@@ -351,6 +361,12 @@ class RemoteBackend:
 
     def revoke_token(self, token_id: str) -> None:
         self._http.send("DELETE", f"/tokens/{segment(token_id)}")
+
+
+def _namespace_params(namespace: Namespace) -> dict[str, str]:
+    """What every request says of the namespace it is about."""
+    return {"database": format_identifier(namespace.database_name),
+            "schema": format_identifier(namespace.schema_name)}
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -36,9 +36,11 @@ def router(gate: Gate) -> APIRouter:
 
     @router.post(f"{API}/sql", tags=["access"], responses=FRAME)
     def sql(who: Signed, body: SqlStatement) -> Any:
-        """One access-control statement (GRANT, REVOKE, CREATE/DROP ROLE|USER, SHOW ...)."""
+        """One access-control statement (GRANT, REVOKE, CREATE/DROP ROLE|USER, SHOW ...). A
+        model statement (SHOW MODELS, ALTER MODEL, GET, ...) is refused: a client runs those
+        through the model routes, so that GET writes on the client's disk, never here."""
         reg = gate.open(who)
-        return frame_reply(who.request, reg.sql(body.statement))
+        return frame_reply(who.request, reg._local().sql(body.statement))
 
     @router.get(f"{API}/audit", tags=["access"], responses=FRAME)
     def audit(who: Signed, model: str | None = None, since: str | None = None) -> Any:

@@ -47,6 +47,13 @@ def router(gate: Gate) -> APIRouter:
         return {"database": reg.database_name, "schema": reg.schema_name,
                 "exists": reg.exists(), "role": reg.role}
 
+    @router.get(f"{API}/schemas", tags=["models"])
+    def schemas(who: Signed) -> dict[str, list[str]]:
+        """The schemas of the request's database that exist (``SHOW MODELS IN DATABASE``)."""
+        backend = gate.open(who)._local()
+        names = backend.schema_names(backend.namespace.database_name)
+        return {"schemas": [format_identifier(name) for name in names]}
+
     @router.get(f"{API}/model-ids", tags=["models"])
     def model_ids(who: Signed) -> dict[str, list[str]]:
         """The ids of the namespace's models the role may see, ordered by name."""

@@ -149,11 +149,11 @@ def test_statements_are_frozen_and_the_api_is_listed() -> None:
     with pytest.raises(AttributeError):
         statement.role = "OTHER"  # type: ignore[misc]
     assert sorted(statements.__all__) == [
-        "CreateRole", "CreateUser", "DropRole", "DropUser", "GrantPrivilege", "GrantRole",
-        "GrantRoleToUser", "ModelTarget", "Privilege", "RevokePrivilege", "RevokeRole",
-        "RevokeRoleFromUser", "SchemaModelsTarget", "SchemaTarget", "Scope", "ShowGrantsOn",
-        "ShowGrantsTo", "ShowGrantsToUser", "ShowRoles", "ShowUsers", "Statement",
-        "StatementError", "Target", "parse_statement",
+        "CreateRole", "CreateUser", "DropRole", "DropUser", "GRAMMAR", "GrantPrivilege",
+        "GrantRole", "GrantRoleToUser", "ModelTarget", "Privilege", "RevokePrivilege",
+        "RevokeRole", "RevokeRoleFromUser", "SchemaModelsTarget", "SchemaTarget", "Scope",
+        "ShowGrantsOn", "ShowGrantsTo", "ShowGrantsToUser", "ShowRoles", "ShowUsers",
+        "Statement", "StatementError", "Target", "parse_statement",
     ]  # fmt: skip
     assert all(hasattr(statements, name) for name in statements.__all__)
     assert issubclass(StatementError, InvalidInput)
