@@ -182,6 +182,31 @@ def test_a_per_row_query_scores_large_batches_and_others_each_vector(
     assert grouped["y"][0] == pytest.approx(want.sum())
 
 
+def test_queries_in_threads_share_one_duckdb_and_leave_no_function_behind(
+        reg: Registry, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from registry.sql import select
+
+    n = 5_000
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"a": rng.random(n), "b": rng.random(n), "id": np.arange(n)})
+    frame.to_parquet(tmp_path / "t.parquet")
+    mv = reg.log_model(CountsItsBatch(), model_name="counter", version_name="v1",
+                       sample_input_data=frame[["a", "b"]][:5])
+    want = mv.run(frame[["a", "b"]], function_name="score")["y"].to_numpy()
+    # the call in WHERE: the per-vector functions, registered in DuckDB's shared catalog
+    query = (f"SELECT id, counter!score(*):y AS y FROM '{tmp_path}/t.parquet' "
+             "WHERE counter!score(*):y > -1 ORDER BY id")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: reg.sql(query), range(8)))
+    for got in results:
+        np.testing.assert_array_equal(got["y"].to_numpy(), want)
+    leftover = select._memory.sql("SELECT function_name FROM duckdb_functions() "
+                                  "WHERE function_name LIKE '__floe_%'").fetchall()
+    assert leftover == []
+
+
 def test_csv_and_duckdb_tables(reg: Registry, data: tuple[Path, pd.DataFrame],
                                tmp_path: Path) -> None:
     _, frame = data
