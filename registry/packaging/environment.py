@@ -138,7 +138,7 @@ def check_environment(env: EnvironmentSpec, *, force: bool, what: str) -> None:
     if logged_py and logged_py != current_py:
         problems.append(f"Python {logged_py} (logged) vs {current_py} (here)")
     for dist, logged in sorted(env.frameworks.items()):
-        here = distribution_version(dist)
+        here = _installed(dist)
         if here is None:
             problems.append(f"{dist} {logged} (logged) vs not installed (here)")
         elif _major(here) != _major(logged):
@@ -157,6 +157,28 @@ def check_environment(env: EnvironmentSpec, *, force: bool, what: str) -> None:
         EnvironmentWarning,
         stacklevel=3,
     )
+
+
+# One package published under several distribution names: a version logged with one loads
+# where another is installed (TensorFlow's CPU build on a CPU node, its full build on a GPU one).
+_SAME_PACKAGE: tuple[frozenset[str], ...] = (
+    frozenset({"tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel"}),
+    frozenset({"onnxruntime", "onnxruntime-gpu"}),
+)
+
+
+def _installed(dist: str) -> str | None:
+    """The version of ``dist`` installed here, or of another distribution of its package."""
+    here = distribution_version(dist)
+    if here is not None:
+        return here
+    for group in _SAME_PACKAGE:
+        if dist in group:
+            for other in sorted(group - {dist}):
+                here = distribution_version(other)
+                if here is not None:
+                    return here
+    return None
 
 
 def _major(version: str) -> str:
