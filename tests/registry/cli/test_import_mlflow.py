@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,26 +27,11 @@ from sklearn.tree import DecisionTreeClassifier
 from registry import Conflict, InvalidInput, NotFound, Registry
 from registry.importers import ImportStatus, import_mlflow
 from registry.importers.mlflow import SOURCE_METRIC, TAGS_METRIC
+from tests.mlflow_tracking import tracking
 from tests.models import iris
 
 _PICKLE = {"serialization_format": "cloudpickle",
            "pip_requirements": [f"scikit-learn=={sklearn.__version__}"]}
-
-
-@contextmanager
-def tracking(uri: str) -> Iterator[None]:
-    """mlflow's global tracking URI set to ``uri``, then as it was (``set_tracking_uri`` also
-    sets ``MLFLOW_TRACKING_URI``, which subprocesses inherit: restored too)."""
-    from mlflow.tracking._tracking_service import utils
-
-    before, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None: unset, env var too
-        if env is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 @dataclass

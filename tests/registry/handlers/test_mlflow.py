@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from registry.handlers.mlflow import MlflowHandler, mlflow_signature
 from registry.handlers.onnx import OnnxHandler
 from registry.runtime.load import load_counts
 from registry.runtime.signatures import DataType, FeatureSpec, ModelSignature
+from tests.mlflow_tracking import tracking
 from tests.models import iris
 from tests.ray_fixtures import ray_local  # noqa: F401
 from tests.registry.handlers import SqliteRegistry, run_in_fresh_process, run_script
@@ -38,22 +37,6 @@ from tests.registry.handlers import SqliteRegistry, run_in_fresh_process, run_sc
 # What MLflow would infer by importing the model in a subprocess (seconds): given instead.
 _SKLEARN = [f"scikit-learn=={sklearn.__version__}"]
 _PICKLE = {"serialization_format": "cloudpickle", "pip_requirements": _SKLEARN}
-
-
-@contextmanager
-def tracking(uri: str) -> Iterator[None]:
-    """mlflow's global tracking URI set to ``uri``, then as it was (``set_tracking_uri`` also
-    sets ``MLFLOW_TRACKING_URI``, which subprocesses inherit: restored too)."""
-    from mlflow.tracking._tracking_service import utils
-
-    before, env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None: unset, env var too
-        if env is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 def _classifier() -> tuple[LogisticRegression, pd.DataFrame]:
