@@ -9,6 +9,7 @@ skip with that reason, except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -137,3 +138,37 @@ def _release_ray_actors(request: pytest.FixtureRequest) -> Iterator[None]:
         import gc
 
         gc.collect()
+
+
+# Modules that start a Ray of their own (a subprocess cluster, the quickstart's local Ray):
+# they run beside the session's Ray on the same worker, never beside another test's Ray.
+_OWN_RAY = ("tests/test_quickstart.py", "tests/pipelines/test_cli_output.py",
+            "tests/pipelines/test_jobs.py", "tests/serve/test_cli.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n 2`` (pytest-xdist, ``--dist loadgroup``), every test on Ray runs on
+    one worker: the session's one Ray (``num_cpus=2``) and the clusters some tests start are
+    never doubled; the other tests (catalog, API, handlers in process, CLI, server) run on
+    the other worker."""
+    for item in items:
+        path = item.path.relative_to(Path(__file__).parent.parent).as_posix()
+        if "ray_local" in getattr(item, "fixturenames", ()) or path.startswith(_OWN_RAY):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_on_the_ray_worker(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test outside the Ray group must not start a Ray (``ray.data`` starts one on first
+    use, with every CPU): under ``-n 2`` it would be a second Ray beside the session's."""
+
+    def running() -> bool:
+        ray = sys.modules.get("ray")
+        return ray is not None and bool(ray.is_initialized())
+
+    before = running()
+    yield
+    if request.node.get_closest_marker("xdist_group") is None and not before and running():
+        sys.modules["ray"].shutdown()
+        pytest.fail(f"{request.node.nodeid} started a Ray without the ray_local fixture; "
+                    "request ray_local (tests/ray_fixtures.py), the session's one Ray")

@@ -1,11 +1,32 @@
-"""Locations: a path inside a version, normalised so it cannot leave it, and an artifact root's
-URI with its secrets hidden for messages and records."""
+"""Locations: a path inside a version, normalised so it cannot leave it; an artifact root's
+URI with its secrets hidden for messages and records; a local file written whole or not at
+all."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
 from registry.errors import InvalidInput
 
-__all__ = ["redact_uri", "safe_relpath"]
+__all__ = ["redact_uri", "replacing", "safe_relpath"]
+
+
+@contextlib.contextmanager
+def replacing(dest: Path) -> Iterator[Path]:
+    """A temporary file beside ``dest`` to write: ``os.replace``d over ``dest`` when the block
+    ends, removed when it raises, so ``dest`` is the old file or the whole new one."""
+    fd, temp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    try:
+        yield Path(temp)
+        os.replace(temp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
 
 
 def safe_relpath(path: str, *, what: str = "artifact path") -> str:

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import typer
 
 from registry.api.sql import JSON_COLUMNS
+from registry.artifacts.paths import replacing
 from registry.cli._output import echo_json, frame_records, print_table
 from registry.cli._scope import AsJson, scope_of
-from registry.sql.select import write_parquet_atomically
+from registry.errors import NotFound
 
 __all__ = ["audit", "grant", "grants", "revoke", "roles_app", "sql", "tokens_app",
            "users_app"]
@@ -35,7 +38,7 @@ def _run(ctx: typer.Context, statement: str, *, as_json: bool, title: str,
     reg = scope_of(ctx).registry()
     if output is not None:
         table = reg.sql(statement, arrow=True, duckdb_path=duckdb_path)
-        write_parquet_atomically(table, output)
+        _write_parquet(table, output)
         typer.echo(f"wrote {table.num_rows} rows to {output}")
         return
     frame: pd.DataFrame = reg.sql(statement, duckdb_path=duckdb_path)
@@ -46,6 +49,17 @@ def _run(ctx: typer.Context, statement: str, *, as_json: bool, title: str,
         typer.echo(str(frame["status"].iloc[0]))
     else:
         print_table(records, list(frame.columns), title=title, empty="none")
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    """``--output``: the rows as one Parquet file, written whole or not at all (a failing
+    write keeps the file that was there)."""
+    target = path.expanduser()
+    if not target.parent.is_dir():
+        raise NotFound(f"no directory {target.parent} to write {target.name} in; create it "
+                       "first")
+    with replacing(target) as temp:
+        pq.write_table(table, temp)
 
 
 def sql(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import os
 import shutil
 import tempfile
 import urllib.parse
@@ -35,6 +34,7 @@ import pandas as pd
 from registry.api.backend import VersionInfo
 from registry.api.context import Namespace
 from registry.artifacts.deliver import deliver_files
+from registry.artifacts.paths import replacing
 from registry.artifacts.store import MANIFEST, ArtifactStore
 from registry.artifacts.urls import parse_artifact_url
 from registry.client.http import ServerConnection, ref, segment
@@ -270,22 +270,16 @@ class RemoteBackend:
         one the catalog records; nothing is left otherwise."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         seen = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    seen.update(chunk)
-                    out.write(chunk)
+        with replacing(dest) as tmp, tmp.open("wb") as out:
+            for chunk in chunks:
+                seen.update(chunk)
+                out.write(chunk)
             if seen.hexdigest() != sha256:
                 raise FloeError(
                     f"{what} arrived from {self.url} with sha256 {seen.hexdigest()}, not the "
                     f"{sha256} the catalog records; nothing was placed: try again, and if it "
                     "persists the server's artifact root is damaged"
                 )
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
 
     # -- artifacts by floe:// URL ---------------------------------------------------------------
 

@@ -40,7 +40,7 @@ import pandas as pd
 from registry.errors import FloeError, IntegrityError, InvalidInput, ModelError
 from registry.handlers.base import Handler, Predictor, model_type_name, mro_modules
 from registry.runtime.model_input import Batch
-from registry.runtime.signatures import to_arrow
+from registry.runtime.samples import to_arrow
 
 __all__ = ["OnnxHandler", "OnnxPredictor", "convert_to_onnx"]
 

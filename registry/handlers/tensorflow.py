@@ -49,15 +49,12 @@ reports the pools' configured size, never the count asked for.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import tempfile
 import weakref
-import zipfile
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -65,6 +62,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from registry.errors import IntegrityError, InvalidInput, ModelError
+from registry.handlers._keras_safety import (
+    first_cause,
+    keras_config,
+    load_keras,
+    refuse_unsafe,
+)
+from registry.handlers._tf_feeds import ModelInput, as_numpy, batch_feeds, model_input
 from registry.handlers.base import (
     Handler,
     Predictor,
@@ -84,9 +88,6 @@ _KERAS_FILE, _SAVED_DIR = "model.keras", "saved_model"
 _KERAS_MODEL = "keras.src.models.model.Model"
 _TF_MODULE = "tensorflow.python.module.module.Module"
 _PREDICT, _DEFAULT = "predict", "serving_default"
-# Config classes that safe mode refuses (code, or files read from elsewhere); ``__lambda__``
-# is a Python lambda serialised as a function (an activation, say).
-_UNSAFE = {"Lambda", "TFSMLayer", "__lambda__"}
 _PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
 # The distributions that install the ``tensorflow`` package, the CPU build first: Floe's extra
 # installs it, and a GPU node adds ``tensorflow[and-cuda]`` beside it (one is recorded).
@@ -98,23 +99,13 @@ _NO_GPU = (
 )
 
 
-@dataclass(frozen=True)
-class _Input:
-    """One model input: the name it is fed by, its numpy dtype, and its shape without the
-    batch dimension (None: unknown rank)."""
-
-    name: str
-    dtype: np.dtype[Any]
-    shape: tuple[int | None, ...] | None
-
-
 @dataclass(frozen=True, eq=False)
 class TensorFlowPredictor(Predictor):
     """A Keras model or a loaded SavedModel, each function's inputs (``inputs``), whether a
     Keras model takes a dict (``as_dict``), its list outputs' names, and the device it runs on."""
 
     kind: Literal["keras", "saved_model"]
-    inputs: Mapping[str, tuple[_Input, ...]]
+    inputs: Mapping[str, tuple[ModelInput, ...]]
     as_dict: bool
     output_names: tuple[str, ...]
     device: str
@@ -122,7 +113,7 @@ class TensorFlowPredictor(Predictor):
     def _predict(self, method: str, batch: Batch) -> np.ndarray | dict[str, np.ndarray]:
         import tensorflow as tf
 
-        feeds = _feeds(self.inputs[method], batch)
+        feeds = batch_feeds(self.inputs[method], batch)
         model: Any = self.model
         with tf.device(self.device):
             if self.kind == "keras":
@@ -132,10 +123,10 @@ class TensorFlowPredictor(Predictor):
         if isinstance(out, list | tuple):
             out = dict(zip(self.output_names, out, strict=True))
         if not isinstance(out, Mapping):
-            return _numpy(out)
+            return as_numpy(out)
         columns: dict[str, np.ndarray] = {}
         for name in sorted(out):
-            array = _numpy(out[name])
+            array = as_numpy(out[name])
             if array.ndim == 0 or array.shape[0] != len(batch):
                 raise ModelError(f"the model's output {name!r} has shape {array.shape} for "
                                  f"{len(batch)} rows; each output must have a row per input row")
@@ -196,14 +187,14 @@ class TensorFlowHandler(Handler):
                 raise InvalidInput(f"cannot log the {model_type_name(model)}: it is not built; "
                                    "give it a keras.Input, or call or fit it first")
             fitted.save(str(dest / _KERAS_FILE))
-            _refuse_unsafe(_keras_config(dest / _KERAS_FILE), model_type_name(model))
+            refuse_unsafe(keras_config(dest / _KERAS_FILE), model_type_name(model))
             try:  # the loader a fresh process uses: what it cannot load is not stored
-                _load_keras(dest / _KERAS_FILE, "/CPU:0")
+                load_keras(dest / _KERAS_FILE, "/CPU:0")
             except InvalidInput:
                 raise
             except Exception as exc:
                 raise InvalidInput(f"the {model_type_name(model)} does not load back from its "
-                                   f".keras file ({_first_cause(exc)}); build it from Keras's own "
+                                   f".keras file ({first_cause(exc)}); build it from Keras's own "
                                    "layers and functions, or wrap it in a CustomModel") from exc
             return {"path": f"model/{_KERAS_FILE}", "format": _KERAS,
                     "class": model_type_name(model), "keras_backend": "tensorflow"}
@@ -219,8 +210,8 @@ class TensorFlowHandler(Handler):
         path = src / spec["path"]
         if fmt == _KERAS:
             _check_keras_backend()
-            _refuse_unsafe(_keras_config(path), str(spec.get("class")))
-            return self._keras(_load_keras(path, device), device)
+            refuse_unsafe(keras_config(path), str(spec.get("class")))
+            return self._keras(load_keras(path, device), device)
         import tensorflow as tf
 
         with tf.device(device):
@@ -262,7 +253,7 @@ class TensorFlowHandler(Handler):
             struct = None
         as_dict = isinstance(struct, Mapping)
         tensors = list(struct.items()) if as_dict else [(t.name, t) for t in model.inputs]
-        inputs = tuple(_input(str(name), t.dtype, tuple(t.shape)[1:]) for name, t in tensors)
+        inputs = tuple(model_input(str(name), t.dtype, tuple(t.shape)[1:]) for name, t in tensors)
         names = tuple(str(n) for n in getattr(model, "output_names", None) or ())
         return TensorFlowPredictor(model, (_PREDICT,), kind="keras", inputs={_PREDICT: inputs},
                                    as_dict=as_dict or len(inputs) > 1, output_names=names,
@@ -276,7 +267,7 @@ class TensorFlowHandler(Handler):
         for name in names:
             _, specs = loaded.signatures[name].structured_input_signature
             inputs[name] = tuple(
-                _input(str(key), spec.dtype.as_numpy_dtype,
+                model_input(str(key), spec.dtype.as_numpy_dtype,
                        None if spec.shape.rank is None else tuple(spec.shape.as_list()[1:]))
                 for key, spec in sorted(specs.items()))
         return TensorFlowPredictor(loaded, tuple(names), kind="saved_model", inputs=inputs,
@@ -315,100 +306,6 @@ def _device(use_gpu: bool) -> str:
     if use_gpu and not tf.config.list_physical_devices("GPU"):
         raise InvalidInput(_NO_GPU)
     return "/GPU:0" if use_gpu else "/CPU:0"
-
-
-def _keras_config(path: Path) -> Any:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise IntegrityError(f"{path.name} is not a Keras 3 .keras archive ({exc}); it was not "
-                             "written by this handler") from exc
-
-
-def _configs(node: Any) -> Iterator[Mapping[str, Any]]:
-    """Every serialised object in a Keras config (a dict with a ``class_name``), nested ones
-    included but those inside an unsafe one (a Lambda layer's function)."""
-    if isinstance(node, Mapping):
-        if isinstance(node.get("class_name"), str):
-            yield node
-            if node["class_name"] in _UNSAFE:
-                return
-        for value in node.values():
-            yield from _configs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _configs(value)
-
-
-def _refuse_unsafe(config: Any, what: str) -> None:
-    """Refuse the layers safe mode refuses, and objects whose class Keras does not own: the
-    file holds only their name, so loading them needs their code (the Keras registry)."""
-    unsafe, custom = set(), set()
-    for obj in _configs(config):
-        name, module = obj["class_name"], obj.get("module")
-        registered = str(obj.get("registered_name") or "")
-        if name in _UNSAFE:
-            layer = obj.get("config")
-            named = layer.get("name") if isinstance(layer, Mapping) else None
-            unsafe.add(f"a {name} layer {named!r}" if named else "a Python lambda")
-        elif name.startswith("__"):
-            continue  # a tensor, a type spec, a tuple: data, not a class
-        elif ">" in registered or not (module == "builtins" or str(module).split(".")[0] == "keras"):
-            custom.add(registered or f"{module}.{name}")
-    if unsafe:
-        raise InvalidInput(
-            f"the {what} holds {', '.join(sorted(unsafe))}, which Keras's safe_mode refuses to "
-            "load: they hold Python bytecode (a Lambda layer's function, a lambda) or read files "
-            "from elsewhere (TFSMLayer), and Floe loads .keras files with safe_mode=True; write "
-            "the computation as a Keras layer (keras.ops), or wrap the model in a CustomModel")
-    if custom:
-        raise InvalidInput(
-            f"the {what} holds objects of classes Keras does not own ({', '.join(sorted(custom))});"
-            " a .keras file stores only their name and loading needs their code registered in "
-            "the process: build it from Keras's own layers, or wrap it in a CustomModel")
-
-
-def _first_cause(exc: BaseException) -> str:
-    """The innermost error's first sentence: Keras wraps the one that names the object (say
-    "Could not locate function 'f'") in one per enclosing layer."""
-    exc = _innermost(exc)
-    return f"{type(exc).__name__}: {str(exc).strip().split('. ')[0].splitlines()[0]}"
-
-
-def _innermost(exc: BaseException) -> BaseException:
-    while (inner := exc.__cause__ or exc.__context__) is not None:
-        exc = inner
-    return exc
-
-
-def _safe_mode() -> AbstractContextManager[Any]:
-    """Keras's scope that forces safe mode for a load: without it, a process that called
-    ``keras.config.enable_unsafe_deserialization()`` for its own models would load every
-    version unsafely, whatever ``safe_mode=True`` says. Keras exports no name for it; where
-    it moves, ``_refuse_unsafe`` still refuses the layers known to run code."""
-    try:
-        from keras.src.saving.serialization_lib import SafeModeScope
-    except ImportError:  # pragma: no cover - another Keras layout
-        log.warning("keras has no SafeModeScope here: relying on safe_mode=True and the scan")
-        return nullcontext()
-    scope: AbstractContextManager[Any] = SafeModeScope(True)
-    return scope
-
-
-def _load_keras(path: Path, device: str) -> Any:
-    import keras
-    import tensorflow as tf
-
-    with _safe_mode(), tf.device(device):
-        try:
-            return keras.saving.load_model(str(path), compile=False, safe_mode=True)
-        except (TypeError, ValueError) as exc:  # Keras wraps the refusal in a TypeError a layer
-            if "safe_mode=False" not in str(_innermost(exc)):
-                raise
-            raise InvalidInput(f"Keras's safe_mode refuses {path.name} ({_first_cause(exc)}); "
-                               "Floe loads .keras files in safe mode only: log the model "
-                               "without what it names") from exc
 
 
 def _write_saved_model(model: object, dest: Path) -> list[str]:
@@ -454,101 +351,3 @@ def _signature_names(path: Path) -> list[str]:
     return names
 
 
-def _input(name: str, dtype: Any, shape: tuple[int | None, ...] | None) -> _Input:
-    try:
-        numpy_dtype = np.dtype(dtype)
-    except TypeError:  # bfloat16 in Keras's name for it
-        numpy_dtype = None
-    if numpy_dtype is None or numpy_dtype.kind not in "biuf" or numpy_dtype.name == "bfloat16":
-        raise InvalidInput(f"the model's input {name!r} is {dtype}; the TensorFlow handler feeds "
-                           "numbers and bools of numpy's types (encode text before the model, "
-                           "or wrap it in a CustomModel)")
-    return _Input(name, numpy_dtype, shape)
-
-
-def _feeds(inputs: tuple[_Input, ...], batch: Batch) -> dict[str, np.ndarray]:
-    """One array per model input: the batch as one matrix for a model of one input, else a
-    column per input by name; where a feature holds an array per row, ``Batch.tensors``."""
-    if batch.has_tensors:
-        return _tensor_feeds(inputs, batch)
-    wide = [i for i in inputs if (i.shape is not None and len(i.shape) > 1)
-            or (len(inputs) > 1 and (i.shape is None or i.shape not in ((), (1,), (None,))))]
-    if wide:
-        raise InvalidInput(
-            f"the model's inputs {', '.join(f'{i.name} {i.shape}' for i in wide)} take more than "
-            "a value per row and the input's features are scalars; give each such input one "
-            "feature holding an array per row (a column of arrays or a tensor column; in "
-            "sample_input_data, a numpy array of rank 3 or more or a dict of arrays)")
-    if len(inputs) == 1:
-        (only,) = inputs
-        matrix = batch.numpy
-        width = None if only.shape is None else (only.shape[0] if only.shape else 1)
-        if width is not None and matrix.shape[1] != width:
-            raise InvalidInput(f"the model's input {only.name!r} takes {width} features and the "
-                               f"input has {matrix.shape[1]} ({', '.join(batch.columns)}); pass "
-                               "the features it was trained on")
-        return {only.name: _cast(matrix[:, 0] if only.shape == () else matrix, only)}
-    _refuse_names(inputs, batch.columns)
-    frame = batch.frame
-    return {i.name: _cast(frame[i.name].to_numpy(), i).reshape((-1, 1) if i.shape else (-1,))
-            for i in inputs}
-
-
-def _tensor_feeds(inputs: tuple[_Input, ...], batch: Batch) -> dict[str, np.ndarray]:
-    """Each input from the feature of its name (a model of one input: the one feature),
-    ``(rows, *shape)``; a scalar feature given to an input of shape ``[N, 1]`` as a column."""
-    arrays = batch.tensors
-    if len(inputs) == 1 and len(arrays) == 1:
-        arrays = {inputs[0].name: next(iter(arrays.values()))}
-    elif len(inputs) == 1:
-        raise InvalidInput(f"the model has one input ({inputs[0].name} {inputs[0].shape}) and the "
-                           f"input has features {', '.join(arrays)}, some holding an array per "
-                           "row; pass the one feature it takes")
-    _refuse_names(inputs, list(arrays))
-    feeds = {}
-    for spec in inputs:
-        values = arrays[spec.name]
-        if values.dtype == object:
-            raise InvalidInput(f"feature {spec.name} has rows of several shapes; the model takes "
-                               "one array of them: pad its rows to one shape first")
-        if values.ndim == 1 and spec.shape == (1,):
-            values = values.reshape(-1, 1)
-        if spec.shape is not None and (len(spec.shape) != values.ndim - 1 or any(
-                want not in (None, got) for want, got in zip(spec.shape, values.shape[1:],
-                                                             strict=False))):
-            raise InvalidInput(f"the model's input {spec.name!r} takes {spec.shape} per row and "
-                               f"the feature holds {values.shape[1:]}; pass rows of its shape")
-        feeds[spec.name] = _cast(values, spec)
-    return feeds
-
-
-def _refuse_names(inputs: tuple[_Input, ...], columns: list[str]) -> None:
-    names = [i.name for i in inputs]
-    missing = [n for n in names if n not in columns]
-    extra = [n for n in columns if n not in names]
-    if missing or extra:
-        problems = [f"no column for its inputs {', '.join(missing)}"] if missing else []
-        problems += [f"columns {', '.join(extra)} that are none of its inputs"] if extra else []
-        raise InvalidInput(f"the model takes one column per input ({', '.join(names)}) and the "
-                           f"input has {' and '.join(problems)}; name the columns after the "
-                           "model's inputs")
-
-
-def _cast(values: np.ndarray, spec: _Input) -> np.ndarray:
-    """``values`` as the input's dtype: floats rounded to a float input, else exactly (an
-    integer or bool input refuses values it cannot hold: a fraction, a NaN, an overflow)."""
-    if values.dtype == spec.dtype or spec.dtype.kind == "f":
-        return np.ascontiguousarray(values, dtype=spec.dtype)
-    with np.errstate(invalid="ignore", over="ignore"):  # what fails the check below
-        out = np.ascontiguousarray(values, dtype=spec.dtype)
-        exact = np.array_equal(out.astype(values.dtype), values)
-    if not exact:
-        raise InvalidInput(f"the model's input {spec.name!r} is {spec.dtype} and the input "
-                           f"holds {values.dtype} values that it cannot hold exactly; pass "
-                           f"values of {spec.dtype}'s range")
-    return out
-
-
-def _numpy(value: Any) -> np.ndarray:
-    array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
-    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array  # no Arrow type

@@ -42,13 +42,8 @@ from registry.runtime.functions import ModelFunctionInfo
 from registry.runtime.invoke import call_function, output_table
 from registry.runtime.load import LoadedModel
 from registry.runtime.model_input import prepare_batch
-from registry.runtime.signatures import (
-    FeatureSpec,
-    ModelSignature,
-    infer_features,
-    to_arrow,
-    validate_input,
-)
+from registry.runtime.samples import infer_features, to_arrow
+from registry.runtime.signatures import FeatureSpec, ModelSignature, validate_input
 from registry.runtime.tensors import to_pandas
 
 __all__ = ["StagedVersion", "stage_version"]

@@ -39,13 +39,8 @@ from registry.errors import FloeError, InvalidInput, ModelError
 from registry.runtime.functions import EXPLAIN_FUNCTION, ModelFunctionInfo, resolve_function
 from registry.runtime.load import LoadedModel
 from registry.runtime.model_input import Batch, prepare_batch
-from registry.runtime.signatures import (
-    DataType,
-    FeatureSpec,
-    can_widen,
-    column_names,
-    to_arrow,
-)
+from registry.runtime.samples import to_arrow
+from registry.runtime.signatures import DataType, FeatureSpec, can_widen, column_names
 from registry.runtime.tensors import (
     NotATensor,
     astype_rows,

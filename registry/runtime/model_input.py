@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from registry.errors import InvalidInput
+from registry.runtime.samples import to_arrow
 from registry.runtime.signatures import (
     DataType,
     FeatureSpec,
@@ -36,7 +37,6 @@ from registry.runtime.signatures import (
     null_counts,
     plan_input,
     refuse,
-    to_arrow,
 )
 from registry.runtime.tensors import (
     NotATensor,

@@ -72,6 +72,10 @@ def served(ray_local: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture
 def clean_endpoints(served: Served) -> Iterator[Served]:
+    """The session's Serve; the endpoints the test deployed are removed after it (those a
+    module deployed for all its tests stay)."""
+    before = {str(row["ref"]) for row in serve.status()}
     yield served
     for row in serve.status():
-        serve.undeploy(str(row["ref"]))
+        if str(row["ref"]) not in before:
+            serve.undeploy(str(row["ref"]))

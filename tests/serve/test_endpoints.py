@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 
+import serve
 from tests.serve.conftest import Served
 
 
-@pytest.fixture
-def iris_v1(clean_endpoints: Served) -> Served:
-    clean_endpoints.deploy("iris/v1")
-    return clean_endpoints
+@pytest.fixture(scope="module")
+def iris_v1(served: Served) -> Iterator[Served]:
+    """iris/v1 deployed once for the module's tests (each only asks it), removed after."""
+    served.deploy("iris/v1")
+    yield served
+    serve.undeploy("iris/v1")
 
 
 def _expected(served: Served, rows: int = 5, function: str = "predict") -> list[object]:

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from registry import Registry
-from registry.cli import main
 from tests.registry.access.test_authorize import (
     HOLDERS,
     OWNERSHIP,
@@ -23,42 +20,8 @@ from tests.registry.access.test_authorize import (
     setup_holders,
     snapshot,
 )
+from tests.registry.cli.conftest import Shell
 from tests.registry.cli.test_app import log_iris
-
-
-@dataclass
-class Shell:
-    capsys: pytest.CaptureFixture[str]
-
-    def run(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        status = main(list(args))
-        out = self.capsys.readouterr()
-        return status, out.out, out.err
-
-    def ok(self, *args: str) -> str:
-        status, out, err = self.run(*args)
-        assert status == 0, f"floe {' '.join(args)} failed: {err}"
-        return out
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json"))
-
-    def error(self, *args: str) -> str:
-        """The one ``error:`` line of a command that must fail."""
-        status, out, err = self.run(*args)
-        assert (status, out) == (1, ""), (status, out, err)
-        lines = err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), err
-        return lines[0]
-
-
-@pytest.fixture
-def sh(catalog_url: str, artifact_root: Path, monkeypatch: pytest.MonkeyPatch,
-       capsys: pytest.CaptureFixture[str]) -> Shell:
-    monkeypatch.setenv("FLOE_CATALOG_URL", catalog_url)
-    monkeypatch.setenv("FLOE_ARTIFACT_ROOT", str(artifact_root))
-    return Shell(capsys)
 
 
 def test_roles_grants_and_the_acting_role(

@@ -1,14 +1,15 @@
-"""The ``floe`` command line, run as a real process against a real catalog and artifact root.
+"""The ``floe`` command line against a real catalog and artifact root.
 
 Models are logged through the Python API, then every command is driven through
-``python -m registry.cli`` (and the installed ``floe`` script once). Each process costs about
-a second, so each test runs several commands; the tour that touches the catalog the most runs
-on SQLite and on PostgreSQL, the rest on SQLite.
+``registry.cli.main`` in process (``sh``, tests/registry/cli/conftest.py); the tour that
+touches the catalog the most runs on SQLite and on PostgreSQL, the rest on SQLite. What only a
+real process shows runs as one (``python -m registry.cli``, about a second each): the
+installed ``floe`` script, the ``floe.cli`` entry points found on ``PYTHONPATH``, ``-v``'s
+logging to stderr, a closed stdout.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 
 from registry import ModelVersion, Registry
 from tests.models import iris_classifier
+from tests.registry.cli.conftest import Shell
 
 sqlite_only = pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
 
@@ -30,18 +32,6 @@ class Result:
     status: int
     stdout: str
     stderr: str
-
-
-@pytest.fixture
-def env(catalog_url: str, artifact_root: Path, floe_home: Path) -> dict[str, str]:
-    """The environment of a ``floe`` process that opens the test's catalog and artifacts."""
-    out = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    out.update(
-        FLOE_CATALOG_URL=catalog_url,
-        FLOE_ARTIFACT_ROOT=str(artifact_root),
-        FLOE_HOME=str(floe_home),
-    )
-    return out
 
 
 def run(env: dict[str, str], *args: str, program: list[str] | None = None) -> Result:
@@ -54,18 +44,6 @@ def run(env: dict[str, str], *args: str, program: list[str] | None = None) -> Re
         timeout=120,
     )
     return Result(done.returncode, done.stdout, done.stderr)
-
-
-def floe(env: dict[str, str], *args: str) -> str:
-    """Run a command that must succeed; return its stdout."""
-    result = run(env, *args)
-    assert result.status == 0, f"floe {' '.join(args)} failed: {result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def floe_json(env: dict[str, str], *args: str) -> Any:
-    return json.loads(floe(env, *args, "--json"))  # stdout is JSON and nothing else
 
 
 def floe_error(env: dict[str, str], *args: str, status: int = 1) -> str:
@@ -91,37 +69,37 @@ def log_iris(
 # -- on both backends -----------------------------------------------------------------------------
 
 
-def test_browse_and_curate(reg: Registry, env: dict[str, str]) -> None:
+def test_browse_and_curate(reg: Registry, sh: Shell) -> None:
     log_iris(reg, "v1", metrics={"acc": 0.9})
     log_iris(reg, "v2")
     m = reg.get_model("iris")
 
-    [listed] = floe_json(env, "models", "list")
+    [listed] = sh.json("models", "list")
     assert listed["name"] == "IRIS"
     assert (listed["database_name"], listed["schema_name"]) == ("ML", "REGISTRY")
     assert (listed["versions"], listed["default_version_name"]) == (["V1", "V2"], "V1")
     assert listed["aliases"] == {}
 
-    out = floe(env, "alias", "set", "iris", "LAST", "prod")
+    out = sh.ok("alias", "set", "iris", "LAST", "prod")
     assert out == "alias PROD now points at ML.REGISTRY.IRIS version V2\n"
     assert m.version("PROD").version_name == "V2"
 
-    shown = floe_json(env, "versions", "show", "iris", "prod")
+    shown = sh.json("versions", "show", "iris", "prod")
     assert (shown["model"], shown["name"]) == ("ML.REGISTRY.IRIS", "V2")
     assert shown["aliases"] == ["LAST", "PROD"]
     predict = next(f for f in shown["functions"] if f["name"] == "predict")
     _, X = iris_classifier()
     assert [c["name"] for c in predict["signature"]["inputs"]] == list(X.columns)
 
-    out = floe(env, "default", "set", "ML.REGISTRY.iris", "prod")
+    out = sh.ok("default", "set", "ML.REGISTRY.iris", "prod")
     assert out == "the default version of ML.REGISTRY.IRIS is now V2\n"
     assert m.default.version_name == "V2"
 
-    out = floe(env, "versions", "delete", "iris", "v1", "--yes")
+    out = sh.ok("versions", "delete", "iris", "v1", "--yes")
     assert out == "deleted ML.REGISTRY.IRIS version V1\n"
     assert [v.version_name for v in m.versions()] == ["V2"]
 
-    table = floe(env, "models", "list")
+    table = sh.ok("models", "list")
     assert "IRIS" in table and "PROD: V2" in table
 
 
@@ -130,13 +108,13 @@ def test_browse_and_curate(reg: Registry, env: dict[str, str]) -> None:
 
 @sqlite_only
 def test_show_rename_and_delete_models(
-    reg: Registry, env: dict[str, str], catalog_url: str, artifact_root: Path
+    reg: Registry, sh: Shell, catalog_url: str, artifact_root: Path
 ) -> None:
     _, v2 = log_iris(reg, "v1", "v2", comment="iris v1")
     v2.set_alias("prod")
     reg.get_model("iris").set_tag("stage", "dev")
 
-    shown = floe_json(env, "models", "show", "iris")
+    shown = sh.json("models", "show", "iris")
     assert {k: v for k, v in shown.items() if k != "versions"} == {
         "name": "IRIS",
         "fully_qualified_name": "ML.REGISTRY.IRIS",
@@ -149,23 +127,23 @@ def test_show_rename_and_delete_models(
         ("V2", ["LAST", "PROD"], "iris v1"),
     ]
 
-    versions = floe_json(env, "versions", "list", "iris")
+    versions = sh.json("versions", "list", "iris")
     assert [(v["name"], v["aliases"], v["is_default_version"]) for v in versions] == [
         ("V1", ["DEFAULT", "FIRST"], True),
         ("V2", ["LAST", "PROD"], False),
     ]
     assert versions[0]["metadata"]["framework"] == "sklearn"
 
-    out = floe(env, "models", "rename", "iris", "ML.ARCHIVE.flowers")
+    out = sh.ok("models", "rename", "iris", "ML.ARCHIVE.flowers")
     assert out == "renamed ML.REGISTRY.IRIS to ML.ARCHIVE.FLOWERS\n"
     archive = Registry("ML", "ARCHIVE", catalog_url=catalog_url, artifact_root=str(artifact_root))
     assert archive.get_model("flowers").version("prod") == v2
 
-    assert floe_error(env, "models", "delete", "ML.ARCHIVE.FLOWERS") == (
+    assert sh.error("models", "delete", "ML.ARCHIVE.FLOWERS") == (
         "error: refusing to delete model ML.ARCHIVE.FLOWERS and its 2 versions without "
         "confirmation (stdin is not a terminal); pass --yes to confirm"
     )
-    out = floe(env, "--schema", "archive", "models", "delete", "flowers", "--yes")
+    out = sh.ok("--schema", "archive", "models", "delete", "flowers", "--yes")
     assert out == "deleted model ML.ARCHIVE.FLOWERS and its 2 versions\n"
     assert archive.show_models().empty
     assert not any((artifact_root / "versions").iterdir())
@@ -173,7 +151,7 @@ def test_show_rename_and_delete_models(
 
 @sqlite_only
 def test_metrics_tags_comments_and_aliases_with_quoted_names(
-    env: dict[str, str], catalog_url: str, artifact_root: Path
+    sh: Shell, catalog_url: str, artifact_root: Path
 ) -> None:
     lab = Registry('"Lab"', "exp", catalog_url=catalog_url, artifact_root=str(artifact_root))
     [mv] = log_iris(lab, '"v1"', model_name='"MyModel"', metrics={"acc": 0.9})
@@ -183,40 +161,40 @@ def test_metrics_tags_comments_and_aliases_with_quoted_names(
     model = '"Lab".EXP."MyModel"'
     namespace = ["--database", '"Lab"', "--schema", "exp"]
 
-    out = floe(env, "metrics", "set", model, '"v1"', "note", "not json")
+    out = sh.ok("metrics", "set", model, '"v1"', "note", "not json")
     assert out == """set metric 'note' = "not json" on "Lab".EXP."MyModel" version "v1"\n"""
     assert mv.get_metric("note") == "not json"
-    assert floe(env, "metrics", "get", model, "LAST", "acc") == "0.9\n"
-    assert floe_json(env, "metrics", "list", model, "prod") == {"acc": 0.9, "note": "not json"}
-    floe(env, "metrics", "delete", model, "DEFAULT", "note")
+    assert sh.ok("metrics", "get", model, "LAST", "acc") == "0.9\n"
+    assert sh.json("metrics", "list", model, "prod") == {"acc": 0.9, "note": "not json"}
+    sh.ok("metrics", "delete", model, "DEFAULT", "note")
     assert mv.show_metrics() == {"acc": 0.9}
 
-    assert floe(env, *namespace, "tags", "get", '"MyModel"', "stage") == "dev\n"
-    assert floe_json(env, "tags", "list", '"MyModel"', *namespace) == {"STAGE": "dev"}
-    floe(env, "tags", "unset", model, "STAGE")
+    assert sh.ok(*namespace, "tags", "get", '"MyModel"', "stage") == "dev\n"
+    assert sh.json("tags", "list", '"MyModel"', *namespace) == {"STAGE": "dev"}
+    sh.ok("tags", "unset", model, "STAGE")
     assert m.show_tags() == {}
 
-    floe(env, "comment", "set", model, "iris, quoted")
-    floe(env, "comment", "set", model, "the first one", "--version", "prod")
+    sh.ok("comment", "set", model, "iris, quoted")
+    sh.ok("comment", "set", model, "the first one", "--version", "prod")
     assert (m.comment, mv.comment) == ("iris, quoted", "the first one")
 
-    out = floe(env, "alias", "unset", model, "prod")
+    out = sh.ok("alias", "unset", model, "prod")
     assert out == """removed alias PROD from "Lab".EXP."MyModel" version "v1"\n"""
     assert mv.aliases == ["DEFAULT", "FIRST", "LAST"]
 
 
 @sqlite_only
-def test_artifacts_and_export(reg: Registry, env: dict[str, str], tmp_path: Path) -> None:
+def test_artifacts_and_export(reg: Registry, sh: Shell, tmp_path: Path) -> None:
     log_iris(reg, "v1")
     url = "floe://model/ML.REGISTRY.IRIS/versions/LAST/"
 
-    listed = floe_json(env, "artifacts", "list", url)
+    listed = sh.json("artifacts", "list", url)
     names = {f["name"] for f in listed}
     assert {"versions/V1/MANIFEST.yml", "versions/V1/model/model.pkl"} <= names
     assert all(len(f["sha256"]) == 64 for f in listed)
 
-    out = floe(
-        env, "artifacts", "get", "floe://model/iris/versions/v1/model", str(tmp_path / "got")
+    out = sh.ok(
+        "artifacts", "get", "floe://model/iris/versions/v1/model", str(tmp_path / "got")
     )
     written = [Path(line) for line in out.splitlines()]
     assert written == [tmp_path / "got" / "model.pkl"]
@@ -226,12 +204,11 @@ def test_artifacts_and_export(reg: Registry, env: dict[str, str], tmp_path: Path
 
     # A top-level file goes inside DIR (it replaced DIR itself before), new or existing.
     for target in (tmp_path / "new", tmp_path / "got"):
-        out = floe(
-            env, "artifacts", "get", "floe://model/iris/versions/v1/MANIFEST.yml", str(target)
-        )
+        out = sh.ok("artifacts", "get", "floe://model/iris/versions/v1/MANIFEST.yml",
+                    str(target))
         assert out == f"{target / 'MANIFEST.yml'}\n" and (target / "MANIFEST.yml").is_file()
 
-    out = floe(env, "export", "iris", "DEFAULT", str(tmp_path / "full"), "--full")
+    out = sh.ok("export", "iris", "DEFAULT", str(tmp_path / "full"), "--full")
     assert out == f"exported ML.REGISTRY.IRIS version V1 to {tmp_path / 'full'} (full)\n"
     assert {"predict.py", "MANIFEST.yml", "model", "env"} <= {
         p.name for p in (tmp_path / "full").iterdir()
@@ -240,53 +217,52 @@ def test_artifacts_and_export(reg: Registry, env: dict[str, str], tmp_path: Path
 
 @sqlite_only
 def test_gc_removes_only_unreferenced_versions(
-    reg: Registry, env: dict[str, str], artifact_root: Path
+    reg: Registry, sh: Shell, artifact_root: Path
 ) -> None:
     [mv] = log_iris(reg, "v1")
     orphan = uuid.uuid4().hex
     (artifact_root / "versions" / orphan / "model").mkdir(parents=True)
     (artifact_root / "versions" / orphan / "model" / "model.pkl").write_bytes(b"left behind")
 
-    assert floe_json(env, "gc", "--grace-period-s", "0", "--yes") == [orphan]
+    assert sh.json("gc", "--grace-period-s", "0", "--yes") == [orphan]
     assert sorted(p.name for p in (artifact_root / "versions").iterdir()) == [mv.id]
     assert mv.load() is not None  # the live version is intact
 
 
 @sqlite_only
-def test_errors_print_one_line(reg: Registry, env: dict[str, str], tmp_path: Path) -> None:
+def test_errors_print_one_line(reg: Registry, sh: Shell, tmp_path: Path) -> None:
     log_iris(reg, "v1", "v2")
 
-    assert floe_error(env, "versions", "list", "nope") == (
+    assert sh.error("versions", "list", "nope") == (
         "error: ML.REGISTRY has no model NOPE; list them: "
         "floe models list --database ML --schema REGISTRY"
     )
-    assert floe_error(env, "versions", "show", "iris", "stable") == (
+    assert sh.error("versions", "show", "iris", "stable") == (
         "error: ML.REGISTRY.IRIS has no version or alias STABLE; list them: "
         "floe versions list ML.REGISTRY.IRIS"
     )
-    assert floe_error(env, "tags", "get", "iris", "stage") == (
+    assert sh.error("tags", "get", "iris", "stage") == (
         "error: ML.REGISTRY.IRIS has no tag STAGE; list them: floe tags list ML.REGISTRY.IRIS"
     )
-    message = floe_error(env, "versions", "delete", "iris", "DEFAULT", "--yes")
+    message = sh.error("versions", "delete", "iris", "DEFAULT", "--yes")
     assert message.startswith("error: cannot delete the default version of ML.REGISTRY.IRIS")
     assert message.endswith("set another default first: floe default set ML.REGISTRY.IRIS V2")
 
-    assert floe_error(env, "versions", "show", "iris", status=2) == (
+    assert sh.error("versions", "show", "iris", status=2) == (
         "error: Missing argument 'VERSION'; see 'floe versions show --help'"
     )
     # An artifact root that is a file: one FloeError naming the root and the fix (a bare
     # NotADirectoryError before).
     not_a_dir = tmp_path / "a-file"
     not_a_dir.write_text("")
-    message = floe_error(env, "--artifact-root", str(not_a_dir), "gc", "--yes")
+    message = sh.error("--artifact-root", str(not_a_dir), "gc", "--yes")
     assert message.startswith("error: cannot use ") and f"artifact root {not_a_dir}" in message
     assert message.endswith("check that the artifact root is a readable directory")
 
 
-@sqlite_only
-def test_installed_script(env: dict[str, str]) -> None:
+def test_installed_script(plugin_env: dict[str, str]) -> None:
     script = Path(sys.executable).with_name("floe")
-    result = run(env, "--version", program=[str(script)])
+    result = run(plugin_env, "--version", program=[str(script)])
     assert (result.status, result.stdout) == (0, "floe 0.1.0\n")
 
 

@@ -11,17 +11,8 @@ from pathlib import Path
 import pytest
 
 from registry import Registry
-from tests.registry.cli.test_access import Shell
+from tests.registry.cli.conftest import Shell
 from tests.registry.cli.test_app import log_iris
-
-
-@pytest.fixture
-def sh(catalog_url: str, artifact_root: Path, monkeypatch: pytest.MonkeyPatch,
-       capsys: pytest.CaptureFixture[str]) -> Shell:
-    monkeypatch.setenv("FLOE_CATALOG_URL", catalog_url)
-    monkeypatch.setenv("FLOE_ARTIFACT_ROOT", str(artifact_root))
-    monkeypatch.setenv("COLUMNS", "200")
-    return Shell(capsys)
 
 
 def test_floe_sql_prints_model_statements(reg: Registry, sh: Shell, tmp_path: Path) -> None:

@@ -12,9 +12,8 @@ import pytest
 
 from registry import Registry
 from tests.models import iris
-from tests.registry.cli.test_access import Shell
+from tests.registry.cli.conftest import Shell
 from tests.registry.cli.test_app import log_iris
-from tests.registry.cli.test_sql import sh  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def flowers(reg: Registry, tmp_path: Path) -> Path:
     return path
 
 
-def test_floe_sql_select_prints_writes_and_reads_duckdb(reg: Registry, sh: Shell,  # noqa: F811
+def test_floe_sql_select_prints_writes_and_reads_duckdb(reg: Registry, sh: Shell,
                                                         flowers: Path, tmp_path: Path) -> None:
     X, _ = iris()
     want = reg.get_model("iris").default.run(X, function_name="predict")["output_feature_0"]
@@ -53,7 +52,7 @@ def test_floe_sql_select_prints_writes_and_reads_duckdb(reg: Registry, sh: Shell
     assert [r["p"] for r in rows] == want.tolist()
 
 
-def test_a_bad_select_is_one_error_line(reg: Registry, sh: Shell, flowers: Path) -> None:  # noqa: F811
+def test_a_bad_select_is_one_error_line(reg: Registry, sh: Shell, flowers: Path) -> None:
     assert sh.error("sql", f"SELECT iris!predict(sepal_length) FROM '{flowers}'").startswith(
         "error: at 'predict' (position 13): predict of ML.REGISTRY.IRIS version V1 takes 4 "
         "arguments")

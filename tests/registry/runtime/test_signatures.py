@@ -8,14 +8,8 @@ import pyarrow as pa
 import pytest
 
 from registry import DataType, FeatureSpec, InvalidInput
-from registry.runtime.signatures import (
-    column_problems,
-    infer_features,
-    null_counts,
-    plan_input,
-    to_arrow,
-    validate_input,
-)
+from registry.runtime.samples import infer_features, to_arrow
+from registry.runtime.signatures import column_problems, null_counts, plan_input, validate_input
 
 INPUTS = (FeatureSpec("x", DataType.DOUBLE, nullable=False),
           FeatureSpec("y", DataType.INT64, nullable=True))

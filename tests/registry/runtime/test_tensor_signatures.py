@@ -33,7 +33,8 @@ from registry import (
 )
 from registry.runtime.functions import ModelFunctionInfo
 from registry.runtime.model_input import Batch, prepare_batch
-from registry.runtime.signatures import check_schema, infer_features, to_arrow, validate_input
+from registry.runtime.samples import infer_features, to_arrow
+from registry.runtime.signatures import check_schema, validate_input
 from registry.runtime.tensors import row_extents, tensor_array, tensor_values, to_pandas
 from tests.ray_fixtures import ray_local  # noqa: F401  (a fixture)
 
