@@ -1,7 +1,7 @@
 """``floe sql``, ``floe roles``, ``floe grant/revoke/grants``, ``floe tokens``, ``floe audit``
 and ``floe --role``: the same statements and checks as the Python API, each failure one line
-on stderr. Run in process through ``registry.cli.main`` (the entry point the ``floe`` script
-calls; test_app.py runs it as a real process): dozens of commands, a second each otherwise."""
+on stderr. Run in process (``sh``, tests/registry/cli/conftest.py): dozens of commands, a
+second each as real processes."""
 
 from __future__ import annotations
 
