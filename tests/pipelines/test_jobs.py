@@ -75,7 +75,7 @@ def _stop(proc: subprocess.Popen[bytes], token: str) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=20)
+        proc.wait(timeout=5)  # `ray start --block` rarely exits sooner; what is left is killed
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -10,7 +10,7 @@ from pathlib import Path
 from registry import Registry
 
 PROCESSES = 8
-VERSIONS_EACH = 25
+VERSIONS_EACH = 12  # 96 versions in all
 
 _WORKER = textwrap.dedent(
     """
