@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from registry import Registry
@@ -21,18 +22,11 @@ from tests.models import iris
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _catalog(home: Path) -> Registry:
-    """The quickstart's registry: FLOE_HOME's catalog.db and artifacts (registry.settings)."""
-    return Registry(database_name="ML", schema_name="REGISTRY",
-                    catalog_url=f"sqlite:///{home / 'catalog.db'}",
-                    artifact_root=str(home / "artifacts"))
-
-
 def _leave_an_earlier_run(home: Path) -> None:
-    """What a finished quickstart leaves in FLOE_HOME, made without its 45 seconds: the
-    model with versions V1 and V2 (this run logs both names again), a patients table with a
-    partition this run does not write, scores with an old run record."""
-    reg = _catalog(home)
+    """What a finished quickstart leaves in FLOE_HOME (set to ``home``), made without its 45
+    seconds: the model with versions V1 and V2 (this run logs both names again), a patients
+    table with a partition this run does not write, scores with an old run record."""
+    reg = Registry(database_name="ML", schema_name="REGISTRY")  # FLOE_HOME's, as the script's
     X, y = iris()
     for version in ("v1", "v2"):
         reg.log_model(LogisticRegression(max_iter=300).fit(X, y), model_name="breast_cancer",
@@ -48,10 +42,12 @@ def _leave_an_earlier_run(home: Path) -> None:
     (scores / "_floe_runs" / "old.json").write_text(json.dumps({"resolved_version": "V1"}))
 
 
-def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
+def test_quickstart_runs_on_the_embedded_default(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLOE_", "RAY_ADDRESS"))}
     home = tmp_path / "home"
     env["FLOE_HOME"] = str(home)
+    monkeypatch.setenv("FLOE_HOME", str(home))
     _leave_an_earlier_run(home)
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")], env=env,
@@ -72,4 +68,4 @@ def test_quickstart_runs_on_the_embedded_default(tmp_path: Path) -> None:
     records = list((home / "out" / "patient_scores" / "_floe_runs").glob("*.json"))
     assert len(records) == 1  # overwrite: this run's record replaced the earlier one
     assert json.loads(records[0].read_text())["resolved_version"] == "V2"
-    assert _catalog(home).get_model("breast_cancer").version("v1").show_metrics()  # logged anew
+    assert Registry("ML", "REGISTRY").get_model("breast_cancer").version("v1").show_metrics()  # logged anew

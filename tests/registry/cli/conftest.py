@@ -38,11 +38,16 @@ class Shell:
 
     def error(self, *args: str, status: int = 1) -> str:
         """The one ``error:`` line of a command that must fail."""
-        got, out, err = self.run(*args)
-        assert (got, out) == (status, ""), (got, out, err)
-        lines = err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), err
-        return lines[0]
+        return error_line(*self.run(*args), status=status)
+
+
+def error_line(got: int, out: str, err: str, *, status: int = 1) -> str:
+    """The one ``error:`` line on stderr of a command that exited with ``status`` and
+    printed nothing on stdout, in process or as a process."""
+    assert (got, out) == (status, ""), (got, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 
 from registry import ModelVersion, Registry
 from tests.models import iris_classifier
-from tests.registry.cli.conftest import Shell
+from tests.registry.cli.conftest import Shell, error_line
 
 sqlite_only = pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)
 
@@ -49,11 +49,7 @@ def run(env: dict[str, str], *args: str, program: list[str] | None = None) -> Re
 def floe_error(env: dict[str, str], *args: str, status: int = 1) -> str:
     """Run a command that must fail; return its one ``error:`` line."""
     result = run(env, *args)
-    assert result.status == status, result
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
+    return error_line(result.status, result.stdout, result.stderr, status=status)
 
 
 def log_iris(
